@@ -1,0 +1,220 @@
+"""The allocation fast path and free path, single and batched: `mm/page_alloc.c` of 2.6.24.
+
+`get_page_from_freelist` walks a zonelist (the request's highest zone down to DMA, skipping empty
+zones), checks `zone_watermark_ok` unless ALLOC_NO_WATERMARKS, and takes a block with
+`__rmqueue`. `prep_new_page` marks the block as allocated to an owner. The slow path (kswapd,
+direct reclaim and compaction) lives above this and calls these functions again.
+
+The entry points called from Python (`alloc_one`, `alloc_batch`, `free_one`, `free_batch`) take
+the four state arrays so that one numba dispatch serves a whole batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from models.mm.buddy import free_one_page, rmqueue
+from models.mm.constants import (
+    ALLOC_HARDER,
+    ALLOC_HIGH,
+    ALLOC_NO_WATERMARKS,
+    ALLOC_WMARK_HIGH,
+    ALLOC_WMARK_LOW,
+    FREE_NOT_ALLOCATED,
+    FREE_OK,
+    FREE_OUT_OF_RANGE,
+    PG_BUDDY,
+    PG_HEAD,
+    WMARK_HIGH,
+    WMARK_LOW,
+    WMARK_MIN,
+)
+from models.mm.state import STAT
+
+_S_PGALLOC = STAT["pgalloc"]
+_S_PGFREE = STAT["pgfree"]
+_S_ALLOC_SUCCESS = STAT["alloc_success"]
+_S_ALLOC_FAIL = STAT["alloc_fail"]
+_S_FREE_UNMATCHED = STAT["free_unmatched"]
+
+
+@njit(cache=True)
+def zone_watermark_ok(zone: np.ndarray, order: int, mark: int, classzone_idx: int,
+                      alloc_flags: int) -> bool:
+    """2.6.24 `zone_watermark_ok()`, exactly.
+
+    `free = NR_FREE_PAGES - 2^order + 1`; `min = mark`, halved for ALLOC_HIGH, less a quarter for
+    ALLOC_HARDER; fail if `free <= min + lowmem_reserve[classzone_idx]`; then for each lower
+    order, that order's free pages become unusable and `min` halves.
+    """
+    min_ = mark
+    free_pages = zone["free_pages"] - (1 << order) + 1
+    if alloc_flags & ALLOC_HIGH:
+        min_ -= min_ // 2
+    if alloc_flags & ALLOC_HARDER:
+        min_ -= min_ // 4
+    if free_pages <= min_ + zone["lowmem_reserve"][classzone_idx]:
+        return False
+    for o in range(order):
+        free_pages -= zone["nr_free"][o] << o
+        min_ >>= 1
+        if free_pages <= min_:
+            return False
+    return True
+
+
+@njit(cache=True)
+def wmark_of(alloc_flags: int) -> int:
+    """Which watermark ALLOC_WMARK_* selects (`zone->pages_min/low/high`)."""
+    if alloc_flags & ALLOC_WMARK_HIGH:
+        return WMARK_HIGH
+    if alloc_flags & ALLOC_WMARK_LOW:
+        return WMARK_LOW
+    return WMARK_MIN
+
+
+@njit(cache=True)
+def zone_of_pfn(zones: np.ndarray, pfn: int) -> int:
+    """The zone index holding `pfn`, or -1 (`page_zone()`)."""
+    for z in range(zones.shape[0]):
+        if zones[z]["start_pfn"] <= pfn < zones[z]["end_pfn"]:
+            return z
+    return -1
+
+
+@njit(cache=True)
+def prep_new_page(pages: np.ndarray, pfn: int, order: int, mt: int, owner: int,
+                  kind: int) -> None:
+    """Mark an allocated block: the head keeps its order; every page records owner, type, kind."""
+    for p in range(pfn, pfn + (1 << order)):
+        pages[p]["owner"] = owner
+        pages[p]["mt"] = mt
+        pages[p]["kind"] = kind
+        pages[p]["flags"] = 0
+    pages[pfn]["order"] = order
+    pages[pfn]["flags"] = PG_HEAD
+
+
+@njit(cache=True)
+def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                           nd: np.ndarray, order: int, high_zone: int, mt: int,
+                           alloc_flags: int) -> int:
+    """2.6.24 `get_page_from_freelist()` on a non-NUMA node: the zonelist is `high_zone` down to 0.
+
+    `classzone_idx` is the first populated zone of that zonelist. Returns the pfn of a block
+    removed from the free lists (not yet prepared) or -1. Counts pgalloc on success.
+    """
+    classzone_idx = -1
+    for z in range(high_zone, -1, -1):
+        zone = zones[z]
+        if zone["present_pages"] == 0:
+            continue
+        if classzone_idx < 0:
+            classzone_idx = z
+        if not (alloc_flags & ALLOC_NO_WATERMARKS):
+            mark = zone["watermark"][wmark_of(alloc_flags)]
+            if not zone_watermark_ok(zone, order, mark, classzone_idx, alloc_flags):
+                continue
+        pfn = rmqueue(pages, zone, pageblock_type, nd, order, mt)
+        if pfn >= 0:
+            nd["stat"][_S_PGALLOC] += 1 << order
+            nd["pgalloc_zone"][z] += 1 << order
+            return pfn
+    return -1
+
+
+@njit(cache=True)
+def alloc_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+              node: np.ndarray, order: int, high_zone: int, mt: int, alloc_flags: int,
+              owner: int, kind: int) -> int:
+    """Allocate one block of `order`; returns its pfn or -1. Counts success and failure."""
+    nd = node[0]
+    pfn = get_page_from_freelist(pages, zones, pageblock_type, nd, order, high_zone, mt,
+                                 alloc_flags)
+    if pfn < 0:
+        nd["stat"][_S_ALLOC_FAIL] += 1
+        nd["fail_order"][order] += 1
+        return -1
+    prep_new_page(pages, pfn, order, mt, owner, kind)
+    nd["stat"][_S_ALLOC_SUCCESS] += 1
+    nd["alloc_order"][order] += 1
+    return pfn
+
+
+@njit(cache=True)
+def alloc_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                node: np.ndarray, orders: np.ndarray, high_zones: np.ndarray, mts: np.ndarray,
+                alloc_flags: np.ndarray, owners: np.ndarray, kinds: np.ndarray,
+                out: np.ndarray) -> int:
+    """`alloc_one` for each request in turn, in order; `out[i]` gets the pfn or -1.
+
+    Returns the number of failures.
+    """
+    failed = 0
+    for i in range(orders.shape[0]):
+        pfn = alloc_one(pages, zones, pageblock_type, node, orders[i], high_zones[i], mts[i],
+                        alloc_flags[i], owners[i], kinds[i])
+        out[i] = pfn
+        if pfn < 0:
+            failed += 1
+    return failed
+
+
+@njit(cache=True)
+def free_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+             node: np.ndarray, pfn: int) -> int:
+    """Free the allocated block headed by `pfn` (`__free_pages(page, order)` with the order the
+    model recorded). Returns FREE_OK, or FREE_NOT_ALLOCATED / FREE_OUT_OF_RANGE (counted as
+    `free_unmatched`, nothing changed)."""
+    nd = node[0]
+    if pfn < 0 or pfn >= pages.shape[0]:
+        nd["stat"][_S_FREE_UNMATCHED] += 1
+        return FREE_OUT_OF_RANGE
+    z = zone_of_pfn(zones, pfn)
+    if z < 0:
+        nd["stat"][_S_FREE_UNMATCHED] += 1
+        return FREE_OUT_OF_RANGE
+    if not (pages[pfn]["flags"] & PG_HEAD) or (pages[pfn]["flags"] & PG_BUDDY):
+        nd["stat"][_S_FREE_UNMATCHED] += 1
+        return FREE_NOT_ALLOCATED
+    order = pages[pfn]["order"]
+    pages[pfn]["flags"] = 0
+    nd["stat"][_S_PGFREE] += 1 << order
+    free_one_page(pages, zones[z], pageblock_type, nd, pfn, order)
+    return FREE_OK
+
+
+@njit(cache=True)
+def free_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+               node: np.ndarray, pfns: np.ndarray, out: np.ndarray) -> int:
+    """`free_one` for each pfn in turn; `out[i]` gets its status. Returns how many failed."""
+    bad = 0
+    for i in range(pfns.shape[0]):
+        st = free_one(pages, zones, pageblock_type, node, pfns[i])
+        out[i] = st
+        if st != FREE_OK:
+            bad += 1
+    return bad
+
+
+@njit(cache=True)
+def free_range_boot(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                    node: np.ndarray, z: int, start: int, end: int) -> None:
+    """Hand the pfns [start, end) of zone `z` to the allocator in increasing pfn order.
+
+    Models `free_all_bootmem()` -> `__free_pages_bootmem()`: pages arrive one aligned block at a
+    time, lowest first, and coalesce; the last max-order block freed is at the head of its list.
+    Freeing the largest aligned block at each step gives the same lists as page-at-a-time
+    freeing, since each block's last page would complete the same merge.
+    """
+    nd = node[0]
+    zone = zones[z]
+    max_order = nd["max_order"]
+    pfn = start
+    while pfn < end:
+        order = max_order - 1
+        while order > 0 and ((pfn & ((1 << order) - 1)) != 0 or pfn + (1 << order) > end):
+            order -= 1
+        free_one_page(pages, zone, pageblock_type, nd, pfn, order)
+        pfn += 1 << order

@@ -1,0 +1,268 @@
+"""The buddy allocator's free lists, split and merge: `mm/page_alloc.c` of Linux 2.6.24.
+
+Every function here is compiled with numba and runs unchanged as plain Python when
+`NUMBA_DISABLE_JIT=1` (the tests use that to step through it). Functions take the record arrays of
+`models.mm.state` and plain integers, and follow the kernel function they are named after:
+
+- free lists are doubly linked through `pages['next'/'prev']`; `list_add` puts a block at the head
+  and allocation takes the head (LIFO), as `list_add(&page->lru, &area->free_list[mt])` does;
+- `expand`, `rmqueue_smallest`, `rmqueue_fallback`, `move_freepages_block` and `free_one_page`
+  are line-for-line models of `expand`, `__rmqueue_smallest`, `__rmqueue_fallback`,
+  `move_freepages_block` and `__free_one_page` of 2.6.24.
+
+Vanilla 2.6.20 runs the same code with `node['grouping'] == 0`: every block lives on the
+UNMOVABLE list of its order, which is the single list per order of that kernel, and there is no
+fallback. The kernel keeps no per-type counts; `nr_free_mt` is the model's own bookkeeping so that
+pagetypeinfo need not walk lists.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from models.mm.constants import (
+    MIGRATE_RECLAIMABLE,
+    MIGRATE_RESERVE,
+    PG_BUDDY,
+    PG_HEAD,
+)
+from models.mm.state import EXTFRAG_RING, STAT
+
+_S_EXTFRAG_FALLBACK = STAT["extfrag_fallback"]
+_S_EXTFRAG_FRAGMENTING = STAT["extfrag_fragmenting"]
+_S_EXTFRAG_CHANGE_OWNERSHIP = STAT["extfrag_change_ownership"]
+_S_PAGEBLOCK_CLAIMED = STAT["pageblock_claimed"]
+_S_ALLOC_RESERVE = STAT["alloc_reserve"]
+
+#: Claim rules (`node['claim_rule']`): how `__rmqueue_fallback` decides to take a pageblock.
+CLAIM_2_6_24 = 0
+
+
+@njit(cache=True)
+def list_add(pages: np.ndarray, zone: np.ndarray, order: int, mt: int, pfn: int) -> None:
+    """Add the free block at `pfn` at the head of `free_area[order].free_list[mt]`.
+
+    Models `list_add(&page->lru, ...)`, `set_page_order()` and `area->nr_free++`.
+    """
+    head = zone["head"][order, mt]
+    pages[pfn]["next"] = head
+    pages[pfn]["prev"] = -1
+    if head >= 0:
+        pages[head]["prev"] = pfn
+    else:
+        zone["tail"][order, mt] = pfn
+    zone["head"][order, mt] = pfn
+    pages[pfn]["order"] = order
+    pages[pfn]["mt"] = mt
+    pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_HEAD)) | PG_BUDDY
+    zone["nr_free"][order] += 1
+    zone["nr_free_mt"][order, mt] += 1
+
+
+@njit(cache=True)
+def list_del(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
+    """Unlink the free block at `pfn` from its list: `list_del`, `rmv_page_order`, `nr_free--`."""
+    order = pages[pfn]["order"]
+    mt = pages[pfn]["mt"]
+    nxt = pages[pfn]["next"]
+    prv = pages[pfn]["prev"]
+    if prv >= 0:
+        pages[prv]["next"] = nxt
+    else:
+        zone["head"][order, mt] = nxt
+    if nxt >= 0:
+        pages[nxt]["prev"] = prv
+    else:
+        zone["tail"][order, mt] = prv
+    pages[pfn]["next"] = -1
+    pages[pfn]["prev"] = -1
+    pages[pfn]["flags"] &= 0xFF ^ PG_BUDDY
+    zone["nr_free"][order] -= 1
+    zone["nr_free_mt"][order, mt] -= 1
+
+
+@njit(cache=True)
+def list_move(pages: np.ndarray, zone: np.ndarray, pfn: int, mt: int) -> None:
+    """Move a free block to the head of `free_list[mt]` of its order (`list_move` in move_freepages)."""
+    order = pages[pfn]["order"]
+    list_del(pages, zone, pfn)
+    list_add(pages, zone, order, mt, pfn)
+
+
+@njit(cache=True)
+def expand(pages: np.ndarray, zone: np.ndarray, pfn: int, low: int, high: int, mt: int) -> None:
+    """Split a block of order `high` at `pfn` down to order `low`, 2.6.24 `expand()`.
+
+    Each upper half `pfn + 2^high` goes to the head of `free_list[mt]` of order `high`; the
+    caller keeps the lowest part.
+    """
+    while high > low:
+        high -= 1
+        list_add(pages, zone, high, mt, pfn + (1 << high))
+
+
+@njit(cache=True)
+def rmqueue_smallest(pages: np.ndarray, zone: np.ndarray, order: int, mt: int,
+                     max_order: int) -> int:
+    """2.6.24 `__rmqueue_smallest()`: the head of the first non-empty `free_list[mt]` from `order` up.
+
+    Returns the pfn of the allocated block (removed from the lists, already expanded) or -1.
+    """
+    for current_order in range(order, max_order):
+        pfn = zone["head"][current_order, mt]
+        if pfn < 0:
+            continue
+        list_del(pages, zone, pfn)
+        zone["free_pages"] -= 1 << order
+        expand(pages, zone, pfn, order, current_order, mt)
+        return pfn
+    return -1
+
+
+@njit(cache=True)
+def move_freepages_block(pages: np.ndarray, zone: np.ndarray, pfn: int, mt: int,
+                         pageblock_order: int) -> int:
+    """2.6.24 `move_freepages_block()`: move every free block of `pfn`'s pageblock to `mt`'s lists.
+
+    If the pageblock ends past the zone's end nothing moves; if it starts before the zone, the
+    walk starts at `pfn`. Returns the number of pages moved (a free block larger than a pageblock
+    counts whole, as in the kernel).
+    """
+    start = pfn & ~((1 << pageblock_order) - 1)
+    end = start + (1 << pageblock_order) - 1
+    if start < zone["start_pfn"]:
+        start = pfn
+    if end >= zone["end_pfn"]:
+        return 0
+    moved = 0
+    p = start
+    while p <= end:
+        if not (pages[p]["flags"] & PG_BUDDY):
+            p += 1
+            continue
+        order = pages[p]["order"]
+        list_move(pages, zone, p, mt)
+        p += 1 << order
+        moved += 1 << order
+    return moved
+
+
+@njit(cache=True)
+def log_extfrag(node: np.ndarray, pfn: int, alloc_order: int, fallback_order: int,
+                alloc_mt: int, fallback_mt: int, fragmenting: int, change_ownership: int) -> None:
+    """Append one `mm_page_alloc_extfrag` event to the node's ring and count it."""
+    n = node["extfrag_count"]
+    row = node["extfrag"][n % EXTFRAG_RING]
+    row[0] = pfn
+    row[1] = alloc_order
+    row[2] = fallback_order
+    row[3] = alloc_mt
+    row[4] = fallback_mt
+    row[5] = fragmenting
+    row[6] = change_ownership
+    node["extfrag_count"] = n + 1
+    node["stat"][_S_EXTFRAG_FALLBACK] += 1
+    node["fallback_order"][alloc_order] += 1
+    if fragmenting:
+        node["stat"][_S_EXTFRAG_FRAGMENTING] += 1
+    if change_ownership:
+        node["stat"][_S_EXTFRAG_CHANGE_OWNERSHIP] += 1
+
+
+@njit(cache=True)
+def rmqueue_fallback(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
+                     node: np.ndarray, order: int, start_mt: int) -> int:
+    """2.6.24 `__rmqueue_fallback()`: take the largest block from another type's list.
+
+    For current_order from MAX_ORDER-1 down to `order`, for each type in `fallbacks[start_mt]`
+    (RESERVE skipped): take the head block. A large block (order >= pageblock_order/2) or a
+    RECLAIMABLE request moves the pageblock's free blocks to `start_mt` and claims the pageblock
+    when that moved at least half of it. A block of exactly pageblock_order retypes its pageblock.
+    If no fallback list has anything, MIGRATE_RESERVE is used rather than failing.
+    """
+    max_order = node["max_order"]
+    pbo = node["pageblock_order"]
+    fallbacks = node["fallbacks"][start_mt]
+    for current_order in range(max_order - 1, order - 1, -1):
+        for i in range(fallbacks.shape[0]):
+            mt = fallbacks[i]
+            if mt < 0:
+                break
+            if mt == MIGRATE_RESERVE:
+                continue
+            pfn = zone["head"][current_order, mt]
+            if pfn < 0:
+                continue
+            fallback_mt = mt
+            # If breaking a large block of pages, move all free pages to the preferred list.
+            # If falling back for a reclaimable kernel allocation, be more aggressive.
+            if current_order >= (pbo >> 1) or start_mt == MIGRATE_RECLAIMABLE:
+                moved = move_freepages_block(pages, zone, pfn, start_mt, pbo)
+                # Claim the whole block if over half of it is free.
+                if moved >= (1 << (pbo - 1)):
+                    if pageblock_type[pfn >> pbo] != start_mt:
+                        node["stat"][_S_PAGEBLOCK_CLAIMED] += 1
+                    pageblock_type[pfn >> pbo] = start_mt
+                mt = start_mt
+            list_del(pages, zone, pfn)
+            zone["free_pages"] -= 1 << order
+            if current_order == pbo:
+                if pageblock_type[pfn >> pbo] != start_mt:
+                    node["stat"][_S_PAGEBLOCK_CLAIMED] += 1
+                pageblock_type[pfn >> pbo] = start_mt
+            expand(pages, zone, pfn, order, current_order, mt)
+            log_extfrag(node, pfn, order, current_order, start_mt, fallback_mt,
+                        1 if current_order < pbo else 0,
+                        1 if pageblock_type[pfn >> pbo] == start_mt else 0)
+            return pfn
+    # Use MIGRATE_RESERVE rather than fail an allocation.
+    pfn = rmqueue_smallest(pages, zone, order, MIGRATE_RESERVE, max_order)
+    if pfn >= 0:
+        node["stat"][_S_ALLOC_RESERVE] += 1
+    return pfn
+
+
+@njit(cache=True)
+def rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray, node: np.ndarray,
+            order: int, mt: int) -> int:
+    """2.6.24 `__rmqueue()`: the request's own lists first, then the fallback.
+
+    With grouping off (vanilla 2.6.20, or too little memory) every request uses the one
+    UNMOVABLE list per order and never falls back.
+    """
+    if node["grouping"] == 0:
+        return rmqueue_smallest(pages, zone, order, 0, node["max_order"])
+    pfn = rmqueue_smallest(pages, zone, order, mt, node["max_order"])
+    if pfn < 0:
+        pfn = rmqueue_fallback(pages, zone, pageblock_type, node, order, mt)
+    return pfn
+
+
+@njit(cache=True)
+def free_one_page(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
+                  node: np.ndarray, pfn: int, order: int) -> None:
+    """2.6.24 `__free_one_page()`: merge with free buddies, then add at the head of a list.
+
+    The list is that of the freed page's pageblock type (not the allocation's, nor the merged
+    block's). Merging crosses pageblocks of different types: a buddy on any list is unlinked.
+    A buddy outside the zone never merges (`page_is_buddy` checks the zone).
+    """
+    if node["grouping"] != 0:
+        mt = pageblock_type[pfn >> node["pageblock_order"]]
+    else:
+        mt = 0
+    zone["free_pages"] += 1 << order
+    max_order = node["max_order"]
+    start = zone["start_pfn"]
+    end = zone["end_pfn"]
+    while order < max_order - 1:
+        buddy = pfn ^ (1 << order)
+        if buddy < start or buddy >= end:
+            break
+        if not (pages[buddy]["flags"] & PG_BUDDY) or pages[buddy]["order"] != order:
+            break
+        list_del(pages, zone, buddy)
+        pfn &= ~(1 << order)
+        order += 1
+    list_add(pages, zone, order, mt, pfn)

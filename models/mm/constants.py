@@ -1,0 +1,102 @@
+"""Kernel constants shared by the allocator core: migrate types, zones, page flags, alloc flags.
+
+The internal migratetype numbering is the 2.6.24 enum (`include/linux/mmzone.h`): UNMOVABLE 0,
+RECLAIMABLE 1, MOVABLE 2, RESERVE 3, ISOLATE 4. Later kernels' types (HIGHATOMIC, CMA) get the
+next numbers; views that print a later kernel's order map through `MODERN_TRACE_MIGRATETYPE`.
+Zone numbering follows `enum zone_type` with every zone configured: DMA 0, DMA32 1, NORMAL 2,
+HIGHMEM 3, MOVABLE 4; a profile simply leaves some of them empty.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PAGE_SHIFT: Final = 12
+PAGE_SIZE: Final = 1 << PAGE_SHIFT
+#: 2.6.24 `PAGE_ALLOC_COSTLY_ORDER`.
+PAGE_ALLOC_COSTLY_ORDER: Final = 3
+
+#: Array capacity for orders: the model supports MAX_ORDER up to this value.
+MAX_ORDER_LIMIT: Final = 16
+#: Largest MAX_ORDER accepted from a user (orders 0..MAX_ORDER-1 then fit in int8 and int32 pfns).
+MAX_ORDER_MAX: Final = 16
+MAX_ORDER_MIN: Final = 2
+
+# --- migrate types (2.6.24 enum, internal numbering) -------------------------------------------
+MIGRATE_UNMOVABLE: Final = 0
+MIGRATE_RECLAIMABLE: Final = 1
+MIGRATE_MOVABLE: Final = 2
+MIGRATE_RESERVE: Final = 3
+MIGRATE_ISOLATE: Final = 4
+MIGRATE_HIGHATOMIC: Final = 5
+MIGRATE_CMA: Final = 6
+#: Array capacity for migrate types (list heads are sized by this).
+NR_MIGRATETYPES: Final = 8
+#: The 2.6.24 MIGRATE_TYPES (the number of real free lists per order in that kernel).
+MIGRATE_TYPES_2_6_24: Final = 5
+
+#: Names as /proc/pagetypeinfo prints them in 2.6.24-3.x, in that kernel's order.
+MIGRATETYPE_NAMES_2_6_24: Final = ("Unmovable", "Reclaimable", "Movable", "Reserve", "Isolate")
+#: Modern ftrace `migratetype=` numbering (4.4+): 0 Unmovable, 1 Movable, 2 Reclaimable, 3 HighAtomic.
+MODERN_TRACE_MIGRATETYPE: Final = {
+    0: MIGRATE_UNMOVABLE,
+    1: MIGRATE_MOVABLE,
+    2: MIGRATE_RECLAIMABLE,
+    3: MIGRATE_HIGHATOMIC,
+}
+#: 2.6.24 trace numbering is the internal numbering.
+OLD_TRACE_MIGRATETYPE: Final = {
+    0: MIGRATE_UNMOVABLE,
+    1: MIGRATE_RECLAIMABLE,
+    2: MIGRATE_MOVABLE,
+    3: MIGRATE_RESERVE,
+    4: MIGRATE_ISOLATE,
+}
+
+# --- zones (enum zone_type, every zone configured) ---------------------------------------------
+ZONE_DMA: Final = 0
+ZONE_DMA32: Final = 1
+ZONE_NORMAL: Final = 2
+ZONE_HIGHMEM: Final = 3
+ZONE_MOVABLE: Final = 4
+MAX_NR_ZONES: Final = 5
+#: Names as /proc/buddyinfo prints them (`zone_names[]` in mm/page_alloc.c).
+ZONE_NAMES: Final = ("DMA", "DMA32", "Normal", "HighMem", "Movable")
+
+# --- per-page flags (a byte; the model's struct page) ------------------------------------------
+PG_BUDDY: Final = 0x01  # head of a free block on a buddy free list (PageBuddy)
+PG_HEAD: Final = 0x02  # head of an allocated block; its order is in the page's `order`
+PG_LRU: Final = 0x04  # on an LRU list
+PG_ACTIVE: Final = 0x08  # on the active LRU list
+PG_REFERENCED: Final = 0x10
+PG_DIRTY: Final = 0x20
+PG_WRITEBACK: Final = 0x40
+PG_PCP: Final = 0x80  # on a per-cpu page list (allocated from the buddy's point of view)
+
+# --- page kinds (what an allocated page holds; set by the caller) ------------------------------
+KIND_NONE: Final = 0
+KIND_KERNEL: Final = 1  # unmovable kernel memory: never moved or reclaimed
+KIND_SLAB: Final = 2  # reclaimable slab: freed only when its last object goes
+KIND_ANON: Final = 3  # anonymous: movable, swappable when swap exists
+KIND_FILE: Final = 4  # page cache: movable, clean pages droppable
+KIND_HUGETLB: Final = 5  # hugetlb pool page
+KIND_NAMES: Final = ("none", "kernel", "slab", "anon", "file", "hugetlb")
+
+# --- alloc_flags (mm/page_alloc.c, 2.6.24) -----------------------------------------------------
+ALLOC_NO_WATERMARKS: Final = 0x01
+ALLOC_WMARK_MIN: Final = 0x02
+ALLOC_WMARK_LOW: Final = 0x04
+ALLOC_WMARK_HIGH: Final = 0x08
+ALLOC_HARDER: Final = 0x10
+ALLOC_HIGH: Final = 0x20
+ALLOC_CPUSET: Final = 0x40
+
+#: Index of each watermark in a zone's `watermark` array.
+WMARK_MIN: Final = 0
+WMARK_LOW: Final = 1
+WMARK_HIGH: Final = 2
+
+# --- free results -------------------------------------------------------------------------------
+FREE_OK: Final = 0
+FREE_NOT_ALLOCATED: Final = 1  # the pfn is not the head of an allocated block
+FREE_OUT_OF_RANGE: Final = 2

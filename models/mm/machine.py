@@ -1,0 +1,306 @@
+"""A machine: one node's zones, free lists and pageblocks, booted and ready to allocate.
+
+`Machine` is the Python face of the compiled core: it builds the geometry, boots (every
+pageblock MOVABLE, memory freed in increasing pfn order, then watermarks and MIGRATE_RESERVE as
+`init_per_zone_pages_min()` sets them), and offers allocation and free calls, single and batched.
+Requests are given as GFP masks (resolved with `gfp_zone` and `allocflags_to_migratetype`) or as
+a bare migratetype. `copy()` is a cheap deep copy for probes: four array copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from models.mm import alloc as _alloc
+from models.mm.constants import (
+    ALLOC_WMARK_LOW,
+    KIND_NONE,
+    MIGRATE_MOVABLE,
+    MIGRATE_TYPES_2_6_24,
+    MIGRATE_UNMOVABLE,
+    PAGE_SHIFT,
+    ZONE_DMA,
+    ZONE_DMA32,
+    ZONE_HIGHMEM,
+    ZONE_MOVABLE,
+    ZONE_NAMES,
+    ZONE_NORMAL,
+)
+from models.mm.geometry import (
+    check_orders,
+    get_profile,
+    memory_pages,
+    split_movable,
+    zone_spans,
+)
+from models.mm.gfp import default_gfp_for, gfp_zone, gfpflags_to_migratetype
+from models.mm.policy import Policy, get_policy
+from models.mm.state import (
+    STAT,
+    STAT_NAMES,
+    new_node,
+    new_pages,
+    new_zones,
+    state_bytes,
+)
+from models.mm.watermarks import (
+    default_min_free_kbytes,
+    lowmem_reserves,
+    setup_zone_migrate_reserve,
+    zone_watermarks,
+)
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """What a machine is made of. Sizes in bytes; None means the profile's or kernel's default.
+
+    `layout="flat"` puts all memory in one Normal zone from pfn 0; `layout="zones"` uses the
+    profile's DMA/DMA32/Normal/HighMem boundaries.
+    """
+
+    memory: int
+    policy: str = "mobility"
+    profile: str = "x86_64"
+    layout: str = "flat"
+    max_order: int | None = None
+    pageblock_order: int | None = None
+    min_free_kbytes: int | None = None
+    kernelcore: int | None = None
+    movablecore: int | None = None
+
+    def resolved(self) -> MachineConfig:
+        """The config with profile defaults filled in and every value checked."""
+        profile = get_profile(self.profile)
+        get_policy(self.policy)
+        if self.layout not in ("flat", "zones"):
+            raise ValueError(f"unknown layout {self.layout!r}: allowed are flat, zones")
+        max_order = profile.max_order if self.max_order is None else self.max_order
+        pbo = profile.pageblock_order if self.pageblock_order is None else self.pageblock_order
+        if self.max_order is not None and self.pageblock_order is None:
+            pbo = min(pbo, max_order - 1)
+        check_orders(max_order, pbo)
+        memory_pages(self.memory, max_order)
+        if self.min_free_kbytes is not None and self.min_free_kbytes < 0:
+            raise ValueError(f"min_free_kbytes {self.min_free_kbytes} must be >= 0")
+        for name in ("kernelcore", "movablecore"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} {value} must be >= 0")
+        return replace(self, max_order=max_order, pageblock_order=pbo)
+
+
+class Machine:
+    """One simulated node: state arrays plus the policy and geometry that shaped them."""
+
+    def __init__(self, config: MachineConfig) -> None:
+        cfg = config.resolved()
+        assert cfg.max_order is not None and cfg.pageblock_order is not None
+        self.config = cfg
+        self.policy: Policy = get_policy(cfg.policy)
+        self.max_order: int = cfg.max_order
+        self.pageblock_order: int = cfg.pageblock_order
+        self.profile = get_profile(cfg.profile)
+        nr_pages = memory_pages(cfg.memory, self.max_order)
+        self.nr_pages = nr_pages
+        boot_spans = zone_spans(None if cfg.layout == "flat" else self.profile, nr_pages)
+        spans = split_movable(
+            boot_spans,
+            None if cfg.kernelcore is None else cfg.kernelcore >> PAGE_SHIFT,
+            None if cfg.movablecore is None else cfg.movablecore >> PAGE_SHIFT,
+            self.max_order,
+        )
+        self.pages = new_pages(nr_pages)
+        self.zones = new_zones(len(spans))
+        self.node = new_node()
+        nr_blocks = -(-nr_pages // (1 << self.pageblock_order))
+        self.pageblock_type = np.zeros(nr_blocks, dtype=np.int8)
+        for z, (start, end) in enumerate(spans):
+            self.zones[z]["zone_type"] = z
+            self.zones[z]["start_pfn"] = start
+            self.zones[z]["end_pfn"] = end
+            self.zones[z]["present_pages"] = end - start
+        # ZONE_MOVABLE counts as highmem when it was carved out of HighMem (x86 32-bit).
+        self.movable_is_highmem = (spans[ZONE_MOVABLE][1] > spans[ZONE_MOVABLE][0]
+                                   and boot_spans[ZONE_HIGHMEM][1] > boot_spans[ZONE_HIGHMEM][0])
+        nd = self.node[0]
+        nd["max_order"] = self.max_order
+        nd["pageblock_order"] = self.pageblock_order
+        nd["nr_zones"] = len(spans)
+        nd["claim_rule"] = self.policy.claim_rule
+        nd["fallbacks"] = self.policy.fallback_table()
+        # build_all_zonelists(): grouping is off when memory is too small to be worth it.
+        self.grouping_disabled = nr_pages < (1 << self.pageblock_order) * MIGRATE_TYPES_2_6_24
+        grouping = self.policy.grouping and not self.grouping_disabled
+        nd["grouping"] = 1 if grouping else 0
+        # memmap_init_zone(): every pageblock starts MOVABLE (UNMOVABLE when not grouping).
+        self.pageblock_type[:] = MIGRATE_MOVABLE if grouping else MIGRATE_UNMOVABLE
+        self._boot()
+        lowmem = sum(self.present_pages(z) for z in (ZONE_DMA, ZONE_DMA32, ZONE_NORMAL))
+        self.default_min_free_kbytes = default_min_free_kbytes(lowmem)
+        self.set_min_free_kbytes(
+            self.default_min_free_kbytes if cfg.min_free_kbytes is None else cfg.min_free_kbytes
+        )
+        self._request_cache: dict[tuple[int | None, int | None], tuple[int, int]] = {}
+
+    # --- set-up -------------------------------------------------------------------------------
+    def _boot(self) -> None:
+        """`free_all_bootmem()`: each zone's pages freed in increasing pfn order."""
+        for z in range(self.zones.shape[0]):
+            start, end = int(self.zones[z]["start_pfn"]), int(self.zones[z]["end_pfn"])
+            if end > start:
+                _alloc.free_range_boot(self.pages, self.zones, self.pageblock_type, self.node,
+                                       z, start, end)
+
+    def set_min_free_kbytes(self, kbytes: int) -> None:
+        """Write `/proc/sys/vm/min_free_kbytes`: recompute watermarks and MIGRATE_RESERVE."""
+        if kbytes < 0:
+            raise ValueError(f"min_free_kbytes {kbytes} must be >= 0")
+        self.min_free_kbytes = kbytes
+        present = [self.present_pages(z) for z in range(self.zones.shape[0])]
+        marks = zone_watermarks(present, kbytes, self.movable_is_highmem)
+        has_highmem = any(t == ZONE_HIGHMEM for t, _ in self.profile.zone_ends)
+        reserves = lowmem_reserves(present, has_highmem)
+        pbo = self.pageblock_order
+        for z in range(self.zones.shape[0]):
+            self.zones[z]["watermark"] = marks[z]
+            self.zones[z]["lowmem_reserve"] = reserves[z]
+            if present[z] and self.policy.migrate_reserve and self.node[0]["grouping"]:
+                pages_min = marks[z][0]
+                blocks = -(-pages_min // (1 << pbo)) if pages_min else 0
+                if self.policy.max_reserve_blocks is not None:
+                    blocks = min(blocks, self.policy.max_reserve_blocks)
+                setup_zone_migrate_reserve(self.pages, self.zones, self.pageblock_type,
+                                           self.node, z, blocks)
+
+    # --- queries ------------------------------------------------------------------------------
+    def present_pages(self, z: int) -> int:
+        return int(self.zones[z]["present_pages"])
+
+    def populated_zones(self) -> list[int]:
+        """Zone indices with pages, low to high."""
+        return [z for z in range(self.zones.shape[0]) if self.zones[z]["present_pages"] > 0]
+
+    def zone_name(self, z: int) -> str:
+        return ZONE_NAMES[int(self.zones[z]["zone_type"])]
+
+    @property
+    def grouping(self) -> bool:
+        """Whether pages are grouped by mobility (policy on and not disabled for small memory)."""
+        return bool(self.node[0]["grouping"])
+
+    def free_pages(self) -> int:
+        return int(self.zones["free_pages"].sum())
+
+    def vmstat(self) -> dict[str, int]:
+        """Node counters by name (`STAT_NAMES`), plus pgalloc per zone and per-order counts."""
+        nd = self.node[0]
+        out = {name: int(nd["stat"][i]) for i, name in enumerate(STAT_NAMES)}
+        out["nr_free_pages"] = self.free_pages()
+        for z in self.populated_zones():
+            out[f"pgalloc_{self.zone_name(z).lower()}"] = int(nd["pgalloc_zone"][z])
+        for o in range(self.max_order):
+            out[f"alloc_order_{o}"] = int(nd["alloc_order"][o])
+            out[f"allocfail_order_{o}"] = int(nd["fail_order"][o])
+            out[f"extfrag_fallback_order_{o}"] = int(nd["fallback_order"][o])
+        return out
+
+    def stat(self, name: str) -> int:
+        return int(self.node[0]["stat"][STAT[name]])
+
+    def state_bytes(self) -> int:
+        return state_bytes(self.pages, self.zones, self.pageblock_type, self.node)
+
+    # --- requests -----------------------------------------------------------------------------
+    def resolve(self, gfp: int | None = None, migratetype: int | None = None) -> tuple[int, int]:
+        """(highest zone, migratetype) of a request given as a GFP mask and/or a migratetype.
+
+        A bare migratetype uses the GFP mask its typical callers use (MOVABLE: HIGHUSER_MOVABLE,
+        so it may use ZONE_MOVABLE; RECLAIMABLE: GFP_TEMPORARY; UNMOVABLE: GFP_KERNEL).
+        """
+        key = (gfp, migratetype)
+        hit = self._request_cache.get(key)
+        if hit is not None:
+            return hit
+        if gfp is None:
+            if migratetype is None:
+                raise ValueError("a request needs a gfp mask or a migratetype")
+            gfp = default_gfp_for(migratetype)
+        mt = gfpflags_to_migratetype(gfp) if migratetype is None else migratetype
+        if not 0 <= mt < MIGRATE_TYPES_2_6_24:
+            raise ValueError(f"migratetype {mt} out of range 0..{MIGRATE_TYPES_2_6_24 - 1}")
+        out = (gfp_zone(gfp), mt)
+        self._request_cache[key] = out
+        return out
+
+    def check_order(self, order: int) -> None:
+        if not 0 <= order < self.max_order:
+            raise ValueError(f"order {order} out of range 0..{self.max_order - 1}")
+
+    def alloc(self, order: int, gfp: int | None = None, *, migratetype: int | None = None,
+              owner: int = 0, kind: int = KIND_NONE, alloc_flags: int = ALLOC_WMARK_LOW) -> int:
+        """Allocate one block (`get_page_from_freelist`): its pfn, or -1 when no zone can serve it.
+
+        With neither gfp nor migratetype the request is GFP_KERNEL (UNMOVABLE).
+        """
+        if gfp is None and migratetype is None:
+            migratetype = MIGRATE_UNMOVABLE
+        high_zone, mt = self.resolve(gfp, migratetype)
+        self.check_order(order)
+        return int(_alloc.alloc_one(self.pages, self.zones, self.pageblock_type, self.node,
+                                    order, high_zone, mt, alloc_flags, owner, kind))
+
+    def alloc_many(self, order: int, count: int, gfp: int | None = None, *,
+                   migratetype: int | None = None, owner: int = 0, kind: int = KIND_NONE,
+                   alloc_flags: int = ALLOC_WMARK_LOW) -> np.ndarray:
+        """`count` blocks of one kind of request in one call; -1 where an allocation failed."""
+        if gfp is None and migratetype is None:
+            migratetype = MIGRATE_UNMOVABLE
+        high_zone, mt = self.resolve(gfp, migratetype)
+        self.check_order(order)
+        n = int(count)
+        return self.alloc_batch(np.full(n, order, np.int64), np.full(n, high_zone, np.int64),
+                                np.full(n, mt, np.int64), np.full(n, alloc_flags, np.int64),
+                                np.full(n, owner, np.int64), np.full(n, kind, np.int64))
+
+    def alloc_batch(self, orders: np.ndarray, high_zones: np.ndarray, migratetypes: np.ndarray,
+                    alloc_flags: np.ndarray, owners: np.ndarray,
+                    kinds: np.ndarray) -> np.ndarray:
+        """Allocate a batch of mixed requests in one compiled call (arrays of equal length, int64;
+        use `resolve()` for each request's zone and type). Returns pfns, -1 for failures."""
+        orders = np.ascontiguousarray(orders, dtype=np.int64)
+        if orders.size and (orders.min() < 0 or orders.max() >= self.max_order):
+            raise ValueError(f"orders must be in 0..{self.max_order - 1}")
+        out = np.empty(orders.shape[0], dtype=np.int64)
+        _alloc.alloc_batch(self.pages, self.zones, self.pageblock_type, self.node, orders,
+                           np.ascontiguousarray(high_zones, dtype=np.int64),
+                           np.ascontiguousarray(migratetypes, dtype=np.int64),
+                           np.ascontiguousarray(alloc_flags, dtype=np.int64),
+                           np.ascontiguousarray(owners, dtype=np.int64),
+                           np.ascontiguousarray(kinds, dtype=np.int64), out)
+        return out
+
+    def free(self, pfn: int) -> int:
+        """Free the block headed by `pfn`: FREE_OK, or a FREE_* code (nothing changed)."""
+        return int(_alloc.free_one(self.pages, self.zones, self.pageblock_type, self.node, pfn))
+
+    def free_batch(self, pfns: np.ndarray) -> np.ndarray:
+        """Free many blocks in one compiled call, in order; returns each FREE_* status."""
+        pfns = np.ascontiguousarray(pfns, dtype=np.int64)
+        out = np.empty(pfns.shape[0], dtype=np.int64)
+        _alloc.free_batch(self.pages, self.zones, self.pageblock_type, self.node, pfns, out)
+        return out
+
+    # --- probes -------------------------------------------------------------------------------
+    def copy(self) -> Machine:
+        """A deep copy sharing nothing mutable: probes work on it and leave this one alone."""
+        new = object.__new__(Machine)
+        new.__dict__.update(self.__dict__)
+        new.pages = self.pages.copy()
+        new.zones = self.zones.copy()
+        new.node = self.node.copy()
+        new.pageblock_type = self.pageblock_type.copy()
+        new._request_cache = dict(self._request_cache)
+        return new

@@ -1,0 +1,144 @@
+"""The allocator's state as numpy record arrays: the model's `struct page`, `struct zone` and node.
+
+Three record arrays hold everything the compiled hot paths touch, so one numba call takes three
+arguments (plus the pageblock type array) and a probe copies a machine with four `ndarray.copy()`s:
+
+- `pages[pfn]` (PAGE_DTYPE, 16 bytes a page): list links shared by the buddy free lists and the
+  LRU lists, as `page->lru` is in the kernel; owner id; order of a free or allocated block head;
+  flags; the free list's migratetype (free heads) or the migratetype the allocation asked for
+  (allocated pages); the page kind.
+- `zones[z]` (ZONE_DTYPE): pfn span, managed pages, NR_FREE_PAGES, watermarks, lowmem_reserve,
+  `free_area[order].free_list[mt]` as head/tail pfns, `nr_free[order]` and per-type counts.
+- `node[0]` (NODE_DTYPE): policy parameters (fallback table, grouping switch), vmstat counters
+  and the `mm_page_alloc_extfrag` event ring.
+- `pageblock_type[pfn >> pageblock_order]` (int8): `get_pageblock_migratetype()`.
+
+The field layout is the contract between the compiled core and everything above it; add fields
+here rather than parallel arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+
+from models.mm.constants import MAX_NR_ZONES, MAX_ORDER_LIMIT, NR_MIGRATETYPES
+
+#: Number of LRU lists per zone: inactive anon, active anon, inactive file, active file.
+NR_LRU_LISTS: Final = 4
+LRU_INACTIVE_ANON: Final = 0
+LRU_ACTIVE_ANON: Final = 1
+LRU_INACTIVE_FILE: Final = 2
+LRU_ACTIVE_FILE: Final = 3
+
+PAGE_DTYPE: Final = np.dtype(
+    [
+        ("next", "<i4"),  # next pfn on the list this page heads a block on (-1: end)
+        ("prev", "<i4"),  # previous pfn (-1: this page is the list head)
+        ("owner", "<i4"),  # owner id of an allocated page (agent, slab cache, ...)
+        ("order", "i1"),  # order of the free block (PG_BUDDY) or allocation (PG_HEAD) it heads
+        ("flags", "u1"),  # PG_* bits
+        ("mt", "i1"),  # free head: the list's migratetype; allocated: the requested migratetype
+        ("kind", "u1"),  # KIND_*
+    ]
+)
+
+ZONE_DTYPE: Final = np.dtype(
+    [
+        ("zone_type", "<i8"),  # ZONE_* index
+        ("start_pfn", "<i8"),
+        ("end_pfn", "<i8"),  # exclusive: zone_start_pfn + spanned_pages
+        ("present_pages", "<i8"),
+        ("free_pages", "<i8"),  # NR_FREE_PAGES
+        ("watermark", "<i8", (3,)),  # pages_min, pages_low, pages_high
+        ("lowmem_reserve", "<i8", (MAX_NR_ZONES,)),
+        ("head", "<i4", (MAX_ORDER_LIMIT, NR_MIGRATETYPES)),
+        ("tail", "<i4", (MAX_ORDER_LIMIT, NR_MIGRATETYPES)),
+        ("nr_free", "<i8", (MAX_ORDER_LIMIT,)),
+        ("nr_free_mt", "<i8", (MAX_ORDER_LIMIT, NR_MIGRATETYPES)),
+        ("lru_head", "<i4", (NR_LRU_LISTS,)),
+        ("lru_tail", "<i4", (NR_LRU_LISTS,)),
+        ("nr_lru", "<i8", (NR_LRU_LISTS,)),
+    ]
+)
+
+#: Capacity of the extfrag event ring (one row per `__rmqueue_fallback` that took a block).
+EXTFRAG_RING: Final = 4096
+#: Columns of an extfrag event row, as the `mm_page_alloc_extfrag` tracepoint names them.
+EXTFRAG_FIELDS: Final = (
+    "pfn",
+    "alloc_order",
+    "fallback_order",
+    "alloc_migratetype",
+    "fallback_migratetype",
+    "fragmenting",
+    "change_ownership",
+)
+
+#: Node-wide counters (`node[0]['stat'][i]`). Kernel vmstat names where the kernel has one;
+#: fragsim-only counters are prefixed with what they count.
+STAT_NAMES: Final = (
+    "pgalloc",  # pages allocated (sum of pgalloc_<zone>)
+    "pgfree",  # pages freed
+    "alloc_success",  # successful allocation calls
+    "alloc_fail",  # failed allocation calls
+    "free_unmatched",  # frees of a pfn that is not an allocated block head
+    "extfrag_fallback",  # __rmqueue_fallback took a block of another type
+    "extfrag_fragmenting",  # ... of order < pageblock_order
+    "extfrag_change_ownership",  # ... after which the pageblock's type is the request's
+    "pageblock_claimed",  # pageblocks retyped by a fallback (steal of over half a block)
+    "alloc_reserve",  # allocations served from MIGRATE_RESERVE
+)
+NR_STATS: Final = 64
+STAT: Final = {name: i for i, name in enumerate(STAT_NAMES)}
+
+NODE_DTYPE: Final = np.dtype(
+    [
+        ("max_order", "<i8"),
+        ("pageblock_order", "<i8"),
+        ("grouping", "<i8"),  # 1: group pages by mobility; 0: vanilla or grouping disabled
+        ("claim_rule", "<i8"),  # index of the steal/claim rule (policy.CLAIM_RULES)
+        ("nr_zones", "<i8"),
+        ("fallbacks", "i1", (NR_MIGRATETYPES, NR_MIGRATETYPES)),  # -1 terminated rows
+        ("stat", "<i8", (NR_STATS,)),
+        ("pgalloc_zone", "<i8", (MAX_NR_ZONES,)),
+        ("alloc_order", "<i8", (MAX_ORDER_LIMIT,)),  # successful calls per order
+        ("fail_order", "<i8", (MAX_ORDER_LIMIT,)),  # failed calls per order
+        ("fallback_order", "<i8", (MAX_ORDER_LIMIT,)),  # fallbacks per requested order
+        ("extfrag_count", "<i8"),  # events written to the ring so far (monotonic)
+        ("extfrag", "<i8", (EXTFRAG_RING, len(EXTFRAG_FIELDS))),
+    ]
+)
+
+
+def new_pages(nr_pages: int) -> np.ndarray:
+    """A zeroed `pages` array with every list link cleared (-1)."""
+    pages = np.zeros(nr_pages, dtype=PAGE_DTYPE)
+    pages["next"] = -1
+    pages["prev"] = -1
+    pages["owner"] = -1
+    return pages
+
+
+def new_zones(nr_zones: int) -> np.ndarray:
+    """`nr_zones` zone records with empty free lists."""
+    zones = np.zeros(nr_zones, dtype=ZONE_DTYPE)
+    zones["head"] = -1
+    zones["tail"] = -1
+    zones["lru_head"] = -1
+    zones["lru_tail"] = -1
+    return zones
+
+
+def new_node() -> np.ndarray:
+    """A one-element node record with an empty fallback table."""
+    node = np.zeros(1, dtype=NODE_DTYPE)
+    node["fallbacks"] = -1
+    return node
+
+
+def state_bytes(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                node: np.ndarray) -> int:
+    """Bytes of model state, for the `state_bytes_per_page` benchmark figure."""
+    return int(pages.nbytes + zones.nbytes + pageblock_type.nbytes + node.nbytes)
