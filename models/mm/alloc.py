@@ -19,8 +19,8 @@ from models.mm.constants import (
     ALLOC_HARDER,
     ALLOC_HIGH,
     ALLOC_NO_WATERMARKS,
-    ALLOC_WMARK_HIGH,
     ALLOC_WMARK_LOW,
+    ALLOC_WMARK_MIN,
     FREE_NOT_ALLOCATED,
     FREE_OK,
     FREE_OUT_OF_RANGE,
@@ -30,7 +30,7 @@ from models.mm.constants import (
     WMARK_LOW,
     WMARK_MIN,
 )
-from models.mm.state import STAT
+from models.mm.state import KIND_SHIFT, STAT
 
 _S_PGALLOC = STAT["pgalloc"]
 _S_PGFREE = STAT["pgfree"]
@@ -39,7 +39,7 @@ _S_ALLOC_FAIL = STAT["alloc_fail"]
 _S_FREE_UNMATCHED = STAT["free_unmatched"]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def zone_watermark_ok(zone: np.ndarray, order: int, mark: int, classzone_idx: int,
                       alloc_flags: int) -> bool:
     """2.6.24 `zone_watermark_ok()`, exactly.
@@ -64,17 +64,21 @@ def zone_watermark_ok(zone: np.ndarray, order: int, mark: int, classzone_idx: in
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def wmark_of(alloc_flags: int) -> int:
-    """Which watermark ALLOC_WMARK_* selects (`zone->pages_min/low/high`)."""
-    if alloc_flags & ALLOC_WMARK_HIGH:
-        return WMARK_HIGH
+    """Which watermark ALLOC_WMARK_* selects (`zone->pages_min/low/high`).
+
+    2.6.24 `get_page_from_freelist()` tests ALLOC_WMARK_MIN, then ALLOC_WMARK_LOW, and
+    otherwise uses pages_high (so flags with no watermark bit mean HIGH).
+    """
+    if alloc_flags & ALLOC_WMARK_MIN:
+        return WMARK_MIN
     if alloc_flags & ALLOC_WMARK_LOW:
         return WMARK_LOW
-    return WMARK_MIN
+    return WMARK_HIGH
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def zone_of_pfn(zones: np.ndarray, pfn: int) -> int:
     """The zone index holding `pfn`, or -1 (`page_zone()`)."""
     for z in range(zones.shape[0]):
@@ -83,20 +87,20 @@ def zone_of_pfn(zones: np.ndarray, pfn: int) -> int:
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def prep_new_page(pages: np.ndarray, pfn: int, order: int, mt: int, owner: int,
                   kind: int) -> None:
     """Mark an allocated block: the head keeps its order; every page records owner, type, kind."""
+    mt_kind = mt | (kind << KIND_SHIFT)
     for p in range(pfn, pfn + (1 << order)):
         pages[p]["owner"] = owner
-        pages[p]["mt"] = mt
-        pages[p]["kind"] = kind
+        pages[p]["mt"] = mt_kind
         pages[p]["flags"] = 0
     pages[pfn]["order"] = order
     pages[pfn]["flags"] = PG_HEAD
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                            nd: np.ndarray, order: int, high_zone: int, mt: int,
                            alloc_flags: int) -> int:
@@ -124,7 +128,7 @@ def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type:
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def alloc_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
               node: np.ndarray, order: int, high_zone: int, mt: int, alloc_flags: int,
               owner: int, kind: int) -> int:
@@ -161,7 +165,7 @@ def alloc_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray
     return failed
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def free_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
              node: np.ndarray, pfn: int) -> int:
     """Free the allocated block headed by `pfn` (`__free_pages(page, order)` with the order the

@@ -245,12 +245,16 @@ class Machine:
 
         With neither gfp nor migratetype the request is GFP_KERNEL (UNMOVABLE).
         """
-        if gfp is None and migratetype is None:
-            migratetype = MIGRATE_UNMOVABLE
-        high_zone, mt = self.resolve(gfp, migratetype)
-        self.check_order(order)
+        # This is the one-page-per-call hot path: keep it to a dict hit and one compiled call.
+        req = self._request_cache.get((gfp, migratetype))
+        if req is None:
+            req = self.resolve(gfp, MIGRATE_UNMOVABLE if gfp is None and migratetype is None
+                               else migratetype)
+            self._request_cache[(gfp, migratetype)] = req
+        if not 0 <= order < self.max_order:
+            self.check_order(order)
         return int(_alloc.alloc_one(self.pages, self.zones, self.pageblock_type, self.node,
-                                    order, high_zone, mt, alloc_flags, owner, kind))
+                                    order, req[0], req[1], alloc_flags, owner, kind))
 
     def alloc_many(self, order: int, count: int, gfp: int | None = None, *,
                    migratetype: int | None = None, owner: int = 0, kind: int = KIND_NONE,

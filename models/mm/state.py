@@ -3,10 +3,11 @@
 Three record arrays hold everything the compiled hot paths touch, so one numba call takes three
 arguments (plus the pageblock type array) and a probe copies a machine with four `ndarray.copy()`s:
 
-- `pages[pfn]` (PAGE_DTYPE, 16 bytes a page): list links shared by the buddy free lists and the
+- `pages[pfn]` (PAGE_DTYPE, 15 bytes a page): list links shared by the buddy free lists and the
   LRU lists, as `page->lru` is in the kernel; owner id; order of a free or allocated block head;
-  flags; the free list's migratetype (free heads) or the migratetype the allocation asked for
-  (allocated pages); the page kind.
+  flags; and the `mt` byte: on a free block head, the migratetype of the list it is on; on an
+  allocated page, the migratetype the allocation asked for in bits 0-2 and the page kind above
+  (`MT_MASK`, `KIND_SHIFT`), packed as the kernel packs zone and node ids into `page->flags`.
 - `zones[z]` (ZONE_DTYPE): pfn span, managed pages, NR_FREE_PAGES, watermarks, lowmem_reserve,
   `free_area[order].free_list[mt]` as head/tail pfns, `nr_free[order]` and per-type counts.
 - `node[0]` (NODE_DTYPE): policy parameters (fallback table, grouping switch), vmstat counters
@@ -39,8 +40,7 @@ PAGE_DTYPE: Final = np.dtype(
         ("owner", "<i4"),  # owner id of an allocated page (agent, slab cache, ...)
         ("order", "i1"),  # order of the free block (PG_BUDDY) or allocation (PG_HEAD) it heads
         ("flags", "u1"),  # PG_* bits
-        ("mt", "i1"),  # free head: the list's migratetype; allocated: the requested migratetype
-        ("kind", "u1"),  # KIND_*
+        ("mt", "i1"),  # free head: list migratetype; allocated: requested mt | kind << 3
     ]
 )
 
@@ -64,7 +64,7 @@ ZONE_DTYPE: Final = np.dtype(
 )
 
 #: Capacity of the extfrag event ring (one row per `__rmqueue_fallback` that took a block).
-EXTFRAG_RING: Final = 4096
+EXTFRAG_RING: Final = 512
 #: Columns of an extfrag event row, as the `mm_page_alloc_extfrag` tracepoint names them.
 EXTFRAG_FIELDS: Final = (
     "pfn",
@@ -110,6 +110,21 @@ NODE_DTYPE: Final = np.dtype(
         ("extfrag", "<i8", (EXTFRAG_RING, len(EXTFRAG_FIELDS))),
     ]
 )
+
+
+#: Bits of `pages['mt']` holding the migratetype; the page kind sits above them.
+MT_MASK: Final = 0x07
+KIND_SHIFT: Final = 3
+
+
+def page_migratetypes(pages: np.ndarray) -> np.ndarray:
+    """The migratetype part of `pages['mt']` (list type of free heads, requested type otherwise)."""
+    return np.asarray(pages["mt"] & MT_MASK, dtype=np.int8)
+
+
+def page_kinds(pages: np.ndarray) -> np.ndarray:
+    """The KIND_* of each page (meaningful on allocated pages; 0 on free ones)."""
+    return np.asarray(pages["mt"] >> KIND_SHIFT, dtype=np.int8)
 
 
 def new_pages(nr_pages: int) -> np.ndarray:

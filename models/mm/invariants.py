@@ -1,0 +1,328 @@
+"""Consistency checks over a machine's allocator state: what `CONFIG_DEBUG_VM` would catch.
+
+`check_invariants(m)` raises `InvariantError` (an AssertionError) naming the zone, pfn and order
+of the first violation of the buddy allocator's invariants (2.6.24 `mm/page_alloc.c`, and 2.6.20
+for vanilla):
+
+- every free block head (PG_BUDDY) and allocated block head (PG_HEAD) is aligned to its order
+  and lies wholly inside its zone; together they tile each zone: every page of the span is in
+  exactly one block, and free + allocated = present pages;
+- full coalescing: no free block of order < MAX_ORDER-1 has a free buddy of the same order in
+  its zone (`__free_one_page` would have merged them);
+- each `free_area[order].free_list[mt]` walks from head to tail by `next`, with `prev` links
+  back, every element a PG_BUDDY head of that order whose `mt` is the list's type, and its
+  length equals `nr_free_mt[order][mt]`; every free head is on exactly one list; `nr_free[order]`
+  is the sum over types; lists of orders >= MAX_ORDER are empty;
+- the zone's NR_FREE_PAGES equals the pages in its free blocks;
+- every pageblock of a zone has a 2.6.24 type (0..4); with grouping off every pageblock reads
+  UNMOVABLE and every free block is on list 0 (2.6.20 has one list per order);
+- vmstat `pgalloc - pgfree` equals the pages in allocated blocks.
+
+Nothing in the core calls this: tests run it after every operation on small machines. It is
+vectorised with numpy; the list walks are one compiled loop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numba import njit
+
+from models.mm.constants import (
+    MIGRATE_TYPES_2_6_24,
+    MIGRATE_UNMOVABLE,
+    PG_BUDDY,
+    PG_HEAD,
+    ZONE_NAMES,
+)
+from models.mm.state import STAT
+
+if TYPE_CHECKING:
+    from models.mm.machine import Machine
+
+__all__ = ["InvariantError", "check_invariants"]
+
+#: Pageblock and free-list types a 2.6.24 machine may hold (UNMOVABLE..ISOLATE).
+VALID_MIGRATETYPES = MIGRATE_TYPES_2_6_24
+
+
+class InvariantError(AssertionError):
+    """The allocator state breaks an invariant; the message names zone, pfn and order."""
+
+
+# List-walk error codes returned by `_walk_free_lists`.
+_OK = 0
+_HEAD_PREV = 1
+_OUT_OF_ZONE = 2
+_NOT_BUDDY = 3
+_WRONG_ORDER = 4
+_WRONG_MT = 5
+_BAD_PREV = 6
+_BAD_TAIL = 7
+_TOO_LONG = 8
+_BAD_COUNT = 9
+_TWICE = 10
+_TAIL_NOT_EMPTY = 11
+
+_WALK_MESSAGES = {
+    _HEAD_PREV: "list head pfn {pfn} has prev {extra}, not -1",
+    _OUT_OF_ZONE: "list element pfn {pfn} lies outside the zone",
+    _NOT_BUDDY: "list element pfn {pfn} is not a free block head (PG_BUDDY clear)",
+    _WRONG_ORDER: "list element pfn {pfn} has order {extra}",
+    _WRONG_MT: "list element pfn {pfn} has mt {extra}",
+    _BAD_PREV: "list element pfn {pfn} has prev {extra}, not the element before it",
+    _BAD_TAIL: "walk ends at pfn {pfn} but tail is {extra}",
+    _TOO_LONG: "walk does not end: pfn {pfn} comes round again",
+    _BAD_COUNT: "list holds {pfn} blocks but nr_free_mt is {extra}",
+    _TWICE: "pfn {pfn} is on this list and on another",
+    _TAIL_NOT_EMPTY: "list is empty but tail is {extra}",
+}
+
+
+@njit(cache=True)
+def _walk_free_lists(pages: np.ndarray, zones: np.ndarray, nr_orders: int,
+                     visited: np.ndarray) -> np.ndarray:
+    """Walk every free list of every zone, marking `visited[pfn]` with the list's id (from 1).
+
+    Returns the first error as (code, zone, order, mt, pfn, extra); code 0: every list is sound.
+    """
+    err = np.zeros(6, dtype=np.int64)
+    n = pages.shape[0]
+    for z in range(zones.shape[0]):
+        start = zones[z]["start_pfn"]
+        end = zones[z]["end_pfn"]
+        heads = zones[z]["head"]
+        tails = zones[z]["tail"]
+        counts = zones[z]["nr_free_mt"]
+        for o in range(nr_orders):
+            for mt in range(heads.shape[1]):
+                err[1] = z
+                err[2] = o
+                err[3] = mt
+                list_id = 1 + (z * nr_orders + o) * heads.shape[1] + mt
+                cur = heads[o, mt]
+                if cur < 0:
+                    if tails[o, mt] != -1:
+                        err[0] = _TAIL_NOT_EMPTY
+                        err[5] = tails[o, mt]
+                        return err
+                    if counts[o, mt] != 0:
+                        err[0] = _BAD_COUNT
+                        err[4] = 0
+                        err[5] = counts[o, mt]
+                        return err
+                    continue
+                if cur < n and pages[cur]["prev"] != -1:
+                    err[0] = _HEAD_PREV
+                    err[4] = cur
+                    err[5] = pages[cur]["prev"]
+                    return err
+                prev = -1
+                length = 0
+                while cur >= 0:
+                    err[4] = cur
+                    if cur < start or cur >= end:
+                        err[0] = _OUT_OF_ZONE
+                        return err
+                    page = pages[cur]
+                    if not (page["flags"] & PG_BUDDY):
+                        err[0] = _NOT_BUDDY
+                        return err
+                    if page["order"] != o:
+                        err[0] = _WRONG_ORDER
+                        err[5] = page["order"]
+                        return err
+                    if page["mt"] != mt:
+                        err[0] = _WRONG_MT
+                        err[5] = page["mt"]
+                        return err
+                    if page["prev"] != prev:
+                        err[0] = _BAD_PREV
+                        err[5] = page["prev"]
+                        return err
+                    if visited[cur] == list_id:
+                        err[0] = _TOO_LONG
+                        return err
+                    if visited[cur]:
+                        err[0] = _TWICE
+                        return err
+                    visited[cur] = list_id
+                    length += 1
+                    prev = cur
+                    cur = page["next"]
+                if tails[o, mt] != prev:
+                    err[0] = _BAD_TAIL
+                    err[4] = prev
+                    err[5] = tails[o, mt]
+                    return err
+                if length != counts[o, mt]:
+                    err[0] = _BAD_COUNT
+                    err[4] = length
+                    err[5] = counts[o, mt]
+                    return err
+    return err
+
+
+def _where(m: Machine, z: int) -> str:
+    return f"zone {ZONE_NAMES[int(m.zones[z]['zone_type'])]} (index {z})"
+
+
+def _fail(msg: str) -> None:
+    raise InvariantError(msg)
+
+
+def check_invariants(m: Machine) -> None:
+    """Raise InvariantError at the first broken allocator invariant of `m` (see module doc)."""
+    pages, zones, nd = m.pages, m.zones, m.node[0]
+    n = pages.shape[0]
+    max_order = int(nd["max_order"])
+    pbo = int(nd["pageblock_order"])
+    grouping = bool(nd["grouping"])
+    flags = pages["flags"]
+    orders = pages["order"].astype(np.int64)
+
+    # Zone of every pfn (-1: in no zone); zone spans may not overlap.
+    zid = np.full(n, -1, dtype=np.int64)
+    for z in range(zones.shape[0]):
+        start, end = int(zones[z]["start_pfn"]), int(zones[z]["end_pfn"])
+        if not 0 <= start <= end <= n:
+            _fail(f"{_where(m, z)}: span [{start}, {end}) is outside the {n} pages")
+        if end > start and (zid[start:end] >= 0).any():
+            _fail(f"{_where(m, z)}: span [{start}, {end}) overlaps another zone")
+        zid[start:end] = z
+
+    is_free = (flags & PG_BUDDY) != 0
+    is_alloc = (flags & PG_HEAD) != 0
+    both = np.flatnonzero(is_free & is_alloc)
+    if both.size:
+        _fail(f"pfn {both[0]} is both a free (PG_BUDDY) and an allocated (PG_HEAD) head")
+    heads = np.flatnonzero(is_free | is_alloc)
+    head_free = is_free[heads]
+    head_order = orders[heads]
+
+    def what(i: int) -> str:
+        return "free" if head_free[i] else "allocated"
+
+    # Orders, zones, alignment, containment.
+    bad = np.flatnonzero((head_order < 0) | (head_order >= max_order))
+    if bad.size:
+        i = bad[0]
+        _fail(f"{what(i)} block at pfn {heads[i]} has order {head_order[i]}, "
+              f"outside 0..{max_order - 1}")
+    head_zone = zid[heads]
+    bad = np.flatnonzero(head_zone < 0)
+    if bad.size:
+        i = bad[0]
+        _fail(f"{what(i)} block at pfn {heads[i]} order {head_order[i]} is in no zone")
+    size = np.left_shift(1, head_order)
+    bad = np.flatnonzero(heads & (size - 1))
+    if bad.size:
+        i = bad[0]
+        _fail(f"{_where(m, head_zone[i])}: {what(i)} block at pfn {heads[i]} is not aligned "
+              f"to its order {head_order[i]}")
+    ends = heads + size
+    bad = np.flatnonzero(ends > zones["end_pfn"][head_zone])
+    if bad.size:
+        i = bad[0]
+        _fail(f"{_where(m, head_zone[i])}: {what(i)} block at pfn {heads[i]} order "
+              f"{head_order[i]} runs past the zone end {zones['end_pfn'][head_zone[i]]}")
+
+    # Tiling: every page of every zone in exactly one block.
+    cover = np.cumsum(np.bincount(heads, minlength=n + 1)[: n + 1]
+                      - np.bincount(ends, minlength=n + 1)[: n + 1])[:n]
+    bad = np.flatnonzero((cover != 1) & (zid >= 0))
+    if bad.size:
+        pfn = int(bad[0])
+        if cover[pfn] == 0:
+            _fail(f"{_where(m, zid[pfn])}: pfn {pfn} is in no free or allocated block")
+        owners = [f"{what(i)} pfn {heads[i]} order {head_order[i]}"
+                  for i in np.flatnonzero((heads <= pfn) & (ends > pfn)).tolist()]
+        _fail(f"{_where(m, zid[pfn])}: pfn {pfn} is in {int(cover[pfn])} blocks: "
+              + ", ".join(owners))
+
+    # Full coalescing: no free head has a free buddy of its order in its zone.
+    fheads = heads[head_free]
+    forder = head_order[head_free]
+    fzone = head_zone[head_free]
+    cand = np.flatnonzero(forder < max_order - 1)
+    buddy = fheads[cand] ^ np.left_shift(1, forder[cand])
+    inside = buddy < n
+    cand, buddy = cand[inside], buddy[inside]
+    merge = (zid[buddy] == fzone[cand]) & is_free[buddy] & (orders[buddy] == forder[cand])
+    bad = np.flatnonzero(merge)
+    if bad.size:
+        i = cand[bad[0]]
+        _fail(f"{_where(m, fzone[i])}: free blocks at pfn {fheads[i]} and its buddy "
+              f"{buddy[bad[0]]} (order {forder[i]}) were not merged")
+
+    # Free lists.
+    visited = np.zeros(n, dtype=np.int32)
+    nr_orders = zones["head"].shape[1]
+    err = _walk_free_lists(pages, zones, nr_orders, visited)
+    if err[0] != _OK:
+        code, z, o, mt, pfn, extra = (int(v) for v in err)
+        _fail(f"{_where(m, z)}: free_area[{o}].free_list[{mt}]: "
+              + _WALK_MESSAGES[code].format(pfn=pfn, extra=extra))
+    bad = np.flatnonzero(visited[fheads] == 0)
+    if bad.size:
+        i = bad[0]
+        _fail(f"{_where(m, fzone[i])}: free block at pfn {fheads[i]} order {forder[i]} "
+              f"(mt {pages['mt'][fheads[i]]}) is on no free list")
+
+    alloc_pages = 0
+    for z in range(zones.shape[0]):
+        zone = zones[z]
+        nr_free = zone["nr_free"]
+        per_type = zone["nr_free_mt"].sum(axis=1)
+        wrong = np.flatnonzero(nr_free != per_type)
+        if wrong.size:
+            o = int(wrong[0])
+            _fail(f"{_where(m, z)}: nr_free[{o}] is {nr_free[o]} but its lists hold "
+                  f"{per_type[o]} blocks")
+        if nr_free[max_order:].any():
+            o = max_order + int(np.flatnonzero(nr_free[max_order:])[0])
+            _fail(f"{_where(m, z)}: nr_free[{o}] is {nr_free[o]} at an order >= MAX_ORDER "
+                  f"{max_order}")
+        in_zone = fzone == z
+        free_in_blocks = int(np.left_shift(1, forder[in_zone]).sum())
+        if int(zone["free_pages"]) != free_in_blocks:
+            _fail(f"{_where(m, z)}: free_pages is {zone['free_pages']} but free blocks hold "
+                  f"{free_in_blocks} pages")
+        alloc_in_zone = int(size[(~head_free) & (head_zone == z)].sum())
+        alloc_pages += alloc_in_zone
+        if free_in_blocks + alloc_in_zone != int(zone["present_pages"]):
+            _fail(f"{_where(m, z)}: free {free_in_blocks} + allocated {alloc_in_zone} pages "
+                  f"!= present_pages {zone['present_pages']}")
+        start, end = int(zone["start_pfn"]), int(zone["end_pfn"])
+        if end <= start:
+            continue
+        blocks = m.pageblock_type[start >> pbo:((end - 1) >> pbo) + 1]
+        wrong = np.flatnonzero((blocks < 0) | (blocks >= VALID_MIGRATETYPES))
+        if wrong.size:
+            b = (start >> pbo) + int(wrong[0])
+            _fail(f"{_where(m, z)}: pageblock {b} (pfn {b << pbo}) has type "
+                  f"{m.pageblock_type[b]}, outside 0..{VALID_MIGRATETYPES - 1}")
+        if not grouping:
+            wrong = np.flatnonzero(blocks != MIGRATE_UNMOVABLE)
+            if wrong.size:
+                b = (start >> pbo) + int(wrong[0])
+                _fail(f"{_where(m, z)}: grouping is off but pageblock {b} (pfn {b << pbo}) "
+                      f"has type {m.pageblock_type[b]}, not UNMOVABLE")
+            off_list = np.flatnonzero(zone["nr_free_mt"][:, 1:].sum(axis=0))
+            if off_list.size:
+                mt = int(off_list[0]) + 1
+                o = int(np.flatnonzero(zone["nr_free_mt"][:, mt])[0])
+                _fail(f"{_where(m, z)}: grouping is off but free_area[{o}].free_list[{mt}] "
+                      f"holds blocks (pfn {zone['head'][o, mt]})")
+        else:
+            off_list = np.flatnonzero(zone["nr_free_mt"][:, VALID_MIGRATETYPES:].sum(axis=0))
+            if off_list.size:
+                mt = int(off_list[0]) + VALID_MIGRATETYPES
+                o = int(np.flatnonzero(zone["nr_free_mt"][:, mt])[0])
+                _fail(f"{_where(m, z)}: free_area[{o}].free_list[{mt}] holds blocks of a "
+                      f"type outside 0..{VALID_MIGRATETYPES - 1}")
+
+    net = int(nd["stat"][STAT["pgalloc"]]) - int(nd["stat"][STAT["pgfree"]])
+    if net != alloc_pages:
+        _fail(f"vmstat pgalloc - pgfree is {net} but allocated blocks hold {alloc_pages} pages")

@@ -1,0 +1,120 @@
+"""The kernel's text views of a machine, character for character: `mm/vmstat.c`.
+
+- `buddyinfo`: /proc/buddyinfo (`frag_show_print`, unchanged from 2.6.20 to today).
+- `pagetypeinfo`: /proc/pagetypeinfo as 2.6.24 prints it (`pagetypeinfo_show`,
+  `pagetypeinfo_showfree_print`, `pagetypeinfo_showblockcount_print`).
+- `extfrag_index`, `unusable_index`: debugfs `extfrag/extfrag_index` and `extfrag/unusable_index`
+  as 2.6.35 added them (`extfrag_show_print`, `unusable_show_print`; both `"%d.%03d "`).
+- `vmstat`: /proc/vmstat lines (`vmstat_show`) for the model's counters.
+
+Zones are walked as `walk_zones_in_node()` does: node 0, every populated zone, low to high.
+The 2.6.24 source names only four types in `migratetype_names[]` although MIGRATE_TYPES is 5
+(its ISOLATE row would print vsprintf's "<NULL>"); like 2.6.25-3.x we print "Isolate".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from models.mm.constants import MIGRATE_TYPES_2_6_24, MIGRATETYPE_NAMES_2_6_24
+from models.mm.machine import Machine
+from models.mm.metrics import format_index, fragmentation_index
+from models.mm.metrics import unusable_index as _unusable_index
+
+__all__ = [
+    "buddyinfo",
+    "extfrag_index",
+    "pageblock_counts",
+    "pagetypeinfo",
+    "unusable_index",
+    "vmstat",
+]
+
+#: `pgdat->node_id`: the model has one node.
+NODE_ID = 0
+
+
+def _zone_prefix(m: Machine, z: int) -> str:
+    return f"Node {NODE_ID:d}, zone {m.zone_name(z):>8} "  # "Node %d, zone %8s "
+
+
+def buddyinfo(m: Machine) -> str:
+    """/proc/buddyinfo: per populated zone, `nr_free` of each order 0..MAX_ORDER-1."""
+    lines = []
+    for z in m.populated_zones():
+        nr_free = m.zones[z]["nr_free"]
+        counts = "".join(f"{int(nr_free[o]):6d} " for o in range(m.max_order))  # "%6lu "
+        lines.append(_zone_prefix(m, z) + counts + "\n")
+    return "".join(lines)
+
+
+def pageblock_counts(m: Machine, z: int) -> np.ndarray:
+    """Pageblocks of each 2.6.24 migratetype in zone `z` (`pagetypeinfo_showblockcount_print`).
+
+    Like the kernel, steps from `zone_start_pfn` by `pageblock_nr_pages` and reads the type of
+    the pageblock holding each pfn.
+    """
+    start, end = int(m.zones[z]["start_pfn"]), int(m.zones[z]["end_pfn"])
+    pfns = np.arange(start, end, 1 << m.pageblock_order, dtype=np.int64)
+    types = m.pageblock_type[pfns >> m.pageblock_order]
+    return np.bincount(types, minlength=MIGRATE_TYPES_2_6_24)[:MIGRATE_TYPES_2_6_24]
+
+
+def pagetypeinfo(m: Machine) -> str:
+    """/proc/pagetypeinfo in the 2.6.24 format (type names Unmovable .. Isolate).
+
+    Free counts per type come from `nr_free_mt` (the kernel counts list entries). A vanilla
+    machine (or one with grouping disabled for lack of memory) prints as a 2.6.24 kernel with
+    `page_group_by_mobility_disabled` does: every free block on the Unmovable lists and every
+    pageblock Unmovable, since `set_pageblock_migratetype()` then stores MIGRATE_UNMOVABLE.
+    """
+    out = [
+        f"Page block order: {m.pageblock_order:d}\n",
+        f"Pages per block:  {1 << m.pageblock_order:d}\n",
+        "\n",
+        f"{'Free pages count per migrate type at order':<43} ",  # "%-43s "
+        "".join(f"{o:6d} " for o in range(m.max_order)),  # "%6d "
+        "\n",
+    ]
+    zones = m.populated_zones()
+    for z in zones:
+        nr_free_mt = m.zones[z]["nr_free_mt"]
+        for mt in range(MIGRATE_TYPES_2_6_24):
+            # "Node %4d, zone %8s, type %12s " then "%6lu " per order
+            out.append(f"Node {NODE_ID:4d}, zone {m.zone_name(z):>8}, "
+                       f"type {MIGRATETYPE_NAMES_2_6_24[mt]:>12} ")
+            out.append("".join(f"{int(nr_free_mt[o, mt]):6d} " for o in range(m.max_order)))
+            out.append("\n")
+    out.append(f"\n{'Number of blocks type ':<23}")  # "\n%-23s"
+    out.append("".join(f"{name:>12} " for name in MIGRATETYPE_NAMES_2_6_24))  # "%12s "
+    out.append("\n")
+    for z in zones:
+        counts = pageblock_counts(m, z)
+        out.append(_zone_prefix(m, z) + "".join(f"{int(c):12d} " for c in counts) + "\n")
+    return "".join(out)
+
+
+def _index_view(m: Machine, index: Callable[[np.ndarray, int], int]) -> str:
+    lines = []
+    for z in m.populated_zones():
+        nr_free = m.zones[z]["nr_free"][: m.max_order]
+        values = "".join(format_index(index(nr_free, o)) + " " for o in range(m.max_order))
+        lines.append(_zone_prefix(m, z) + values + "\n")
+    return "".join(lines)
+
+
+def extfrag_index(m: Machine) -> str:
+    """debugfs `extfrag/extfrag_index`: `__fragmentation_index` per zone and order."""
+    return _index_view(m, fragmentation_index)
+
+
+def unusable_index(m: Machine) -> str:
+    """debugfs `extfrag/unusable_index`: `unusable_free_index` per zone and order."""
+    return _index_view(m, _unusable_index)
+
+
+def vmstat(m: Machine) -> str:
+    """/proc/vmstat-style `"%s %lu\\n"` lines of `Machine.vmstat()`, in its order."""
+    return "".join(f"{name} {value:d}\n" for name, value in m.vmstat().items())
