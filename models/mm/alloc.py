@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from models.mm.buddy import free_one_page, rmqueue
+from models.mm.buddy import free_one_page, rmqueue, zone_of_pfn
 from models.mm.constants import (
     ALLOC_HARDER,
     ALLOC_HIGH,
@@ -26,10 +26,12 @@ from models.mm.constants import (
     FREE_OUT_OF_RANGE,
     PG_BUDDY,
     PG_HEAD,
+    PG_LRU,
     WMARK_HIGH,
     WMARK_LOW,
     WMARK_MIN,
 )
+from models.mm.lru import lru_del
 from models.mm.state import KIND_SHIFT, STAT
 
 _S_PGALLOC = STAT["pgalloc"]
@@ -76,15 +78,6 @@ def wmark_of(alloc_flags: int) -> int:
     if alloc_flags & ALLOC_WMARK_LOW:
         return WMARK_LOW
     return WMARK_HIGH
-
-
-@njit(cache=True, inline="always")
-def zone_of_pfn(zones: np.ndarray, pfn: int) -> int:
-    """The zone index holding `pfn`, or -1 (`page_zone()`)."""
-    for z in range(zones.shape[0]):
-        if zones[z]["start_pfn"] <= pfn < zones[z]["end_pfn"]:
-            return z
-    return -1
 
 
 @njit(cache=True, inline="always")
@@ -183,6 +176,9 @@ def free_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
         nd["stat"][_S_FREE_UNMATCHED] += 1
         return FREE_NOT_ALLOCATED
     order = pages[pfn]["order"]
+    if pages[pfn]["flags"] & PG_LRU:
+        # __page_cache_release(): a page leaves the LRU before it returns to the buddy.
+        lru_del(pages, zones[z], pfn)
     pages[pfn]["flags"] = 0
     nd["stat"][_S_PGFREE] += 1 << order
     free_one_page(pages, zones[z], pageblock_type, nd, pfn, order)

@@ -40,6 +40,15 @@ CLAIM_2_6_24 = 0
 
 
 @njit(cache=True, inline="always")
+def zone_of_pfn(zones: np.ndarray, pfn: int) -> int:
+    """The zone index holding `pfn`, or -1 (`page_zone()`)."""
+    for z in range(zones.shape[0]):
+        if zones[z]["start_pfn"] <= pfn < zones[z]["end_pfn"]:
+            return z
+    return -1
+
+
+@njit(cache=True, inline="always")
 def list_add(pages: np.ndarray, zone: np.ndarray, order: int, mt: int, pfn: int) -> None:
     """Add the free block at `pfn` at the head of `free_area[order].free_list[mt]`.
 

@@ -12,7 +12,8 @@ for vanilla):
 - each `free_area[order].free_list[mt]` walks from head to tail by `next`, with `prev` links
   back, every element a PG_BUDDY head of that order whose `mt` is the list's type, and its
   length equals `nr_free_mt[order][mt]`; every free head is on exactly one list; `nr_free[order]`
-  is the sum over types; lists of orders >= MAX_ORDER are empty;
+  is the sum over types (lists of orders >= MAX_ORDER hold nothing, since no head has such an
+  order);
 - the zone's NR_FREE_PAGES equals the pages in its free blocks;
 - every pageblock of a zone has a 2.6.24 type (0..4); with grouping off every pageblock reads
   UNMOVABLE and every free block is on list 0 (2.6.20 has one list per order);
@@ -53,7 +54,6 @@ class InvariantError(AssertionError):
 
 # List-walk error codes returned by `_walk_free_lists`.
 _OK = 0
-_HEAD_PREV = 1
 _OUT_OF_ZONE = 2
 _NOT_BUDDY = 3
 _WRONG_ORDER = 4
@@ -66,12 +66,12 @@ _TWICE = 10
 _TAIL_NOT_EMPTY = 11
 
 _WALK_MESSAGES = {
-    _HEAD_PREV: "list head pfn {pfn} has prev {extra}, not -1",
     _OUT_OF_ZONE: "list element pfn {pfn} lies outside the zone",
     _NOT_BUDDY: "list element pfn {pfn} is not a free block head (PG_BUDDY clear)",
     _WRONG_ORDER: "list element pfn {pfn} has order {extra}",
     _WRONG_MT: "list element pfn {pfn} has mt {extra}",
-    _BAD_PREV: "list element pfn {pfn} has prev {extra}, not the element before it",
+    _BAD_PREV: "list element pfn {pfn} has prev {extra}, not the element before it "
+               "(-1 at the head)",
     _BAD_TAIL: "walk ends at pfn {pfn} but tail is {extra}",
     _TOO_LONG: "walk does not end: pfn {pfn} comes round again",
     _BAD_COUNT: "list holds {pfn} blocks but nr_free_mt is {extra}",
@@ -88,7 +88,6 @@ def _walk_free_lists(pages: np.ndarray, zones: np.ndarray, nr_orders: int,
     Returns the first error as (code, zone, order, mt, pfn, extra); code 0: every list is sound.
     """
     err = np.zeros(6, dtype=np.int64)
-    n = pages.shape[0]
     for z in range(zones.shape[0]):
         start = zones[z]["start_pfn"]
         end = zones[z]["end_pfn"]
@@ -113,17 +112,18 @@ def _walk_free_lists(pages: np.ndarray, zones: np.ndarray, nr_orders: int,
                         err[5] = counts[o, mt]
                         return err
                     continue
-                if cur < n and pages[cur]["prev"] != -1:
-                    err[0] = _HEAD_PREV
-                    err[4] = cur
-                    err[5] = pages[cur]["prev"]
-                    return err
                 prev = -1
                 length = 0
                 while cur >= 0:
                     err[4] = cur
                     if cur < start or cur >= end:
                         err[0] = _OUT_OF_ZONE
+                        return err
+                    if visited[cur] == list_id:
+                        err[0] = _TOO_LONG
+                        return err
+                    if visited[cur]:
+                        err[0] = _TWICE
                         return err
                     page = pages[cur]
                     if not (page["flags"] & PG_BUDDY):
@@ -140,12 +140,6 @@ def _walk_free_lists(pages: np.ndarray, zones: np.ndarray, nr_orders: int,
                     if page["prev"] != prev:
                         err[0] = _BAD_PREV
                         err[5] = page["prev"]
-                        return err
-                    if visited[cur] == list_id:
-                        err[0] = _TOO_LONG
-                        return err
-                    if visited[cur]:
-                        err[0] = _TWICE
                         return err
                     visited[cur] = list_id
                     length += 1
@@ -280,10 +274,6 @@ def check_invariants(m: Machine) -> None:
             o = int(wrong[0])
             _fail(f"{_where(m, z)}: nr_free[{o}] is {nr_free[o]} but its lists hold "
                   f"{per_type[o]} blocks")
-        if nr_free[max_order:].any():
-            o = max_order + int(np.flatnonzero(nr_free[max_order:])[0])
-            _fail(f"{_where(m, z)}: nr_free[{o}] is {nr_free[o]} at an order >= MAX_ORDER "
-                  f"{max_order}")
         in_zone = fzone == z
         free_in_blocks = int(np.left_shift(1, forder[in_zone]).sum())
         if int(zone["free_pages"]) != free_in_blocks:

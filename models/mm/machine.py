@@ -70,6 +70,14 @@ class MachineConfig:
     min_free_kbytes: int | None = None
     kernelcore: int | None = None
     movablecore: int | None = None
+    #: Slow-path mechanisms (issue 4); `models.mm.profiles` names the kernel presets.
+    lumpy_reclaim: bool = False
+    compaction: bool = False
+    pcp: bool = False
+    nr_cpus: int = 1
+    swap: int = 0  # bytes of swap space; 0: anonymous pages cannot be reclaimed
+    extfrag_threshold: int = 500  # /proc/sys/vm/extfrag_threshold (2.6.35)
+    writeback_delay: float = 0.5  # simulated seconds a dirty page's writeback takes
 
     def resolved(self) -> MachineConfig:
         """The config with profile defaults filled in and every value checked."""
@@ -85,7 +93,14 @@ class MachineConfig:
         memory_pages(self.memory, max_order)
         if self.min_free_kbytes is not None and self.min_free_kbytes < 0:
             raise ValueError(f"min_free_kbytes {self.min_free_kbytes} must be >= 0")
-        for name in ("kernelcore", "movablecore"):
+        if not 1 <= self.nr_cpus <= 8:
+            raise ValueError(f"nr_cpus {self.nr_cpus} is out of range: allowed 1..8")
+        if not 0 <= self.extfrag_threshold <= 1000:
+            raise ValueError(f"extfrag_threshold {self.extfrag_threshold} is out of range: "
+                             "allowed 0..1000")
+        if self.writeback_delay < 0:
+            raise ValueError(f"writeback_delay {self.writeback_delay} must be >= 0")
+        for name in ("kernelcore", "movablecore", "swap"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} {value} must be >= 0")
@@ -144,6 +159,12 @@ class Machine:
             self.default_min_free_kbytes if cfg.min_free_kbytes is None else cfg.min_free_kbytes
         )
         self._request_cache: dict[tuple[int | None, int | None], tuple[int, int]] = {}
+        #: Simulated time in seconds; the caller advances it (writeback completes against it).
+        self.now = 0.0
+        #: Owner notifications the slow path leaves for the page owners (agents) to collect:
+        #: migrated rows (old_pfn, new_pfn, owner), reclaimed rows (pfn, owner, kind).
+        self.migrated: list[np.ndarray] = []
+        self.reclaimed: list[np.ndarray] = []
 
     # --- set-up -------------------------------------------------------------------------------
     def _boot(self) -> None:
@@ -297,6 +318,15 @@ class Machine:
         _alloc.free_batch(self.pages, self.zones, self.pageblock_type, self.node, pfns, out)
         return out
 
+    def take_notifications(self) -> tuple[np.ndarray, np.ndarray]:
+        """Collect and clear the (migrated, reclaimed) rows since the last call."""
+        mig = (np.concatenate(self.migrated) if self.migrated
+               else np.empty((0, 3), np.int64))
+        rec = (np.concatenate(self.reclaimed) if self.reclaimed
+               else np.empty((0, 3), np.int64))
+        self.migrated, self.reclaimed = [], []
+        return mig, rec
+
     # --- probes -------------------------------------------------------------------------------
     def copy(self) -> Machine:
         """A deep copy sharing nothing mutable: probes work on it and leave this one alone."""
@@ -307,4 +337,6 @@ class Machine:
         new.node = self.node.copy()
         new.pageblock_type = self.pageblock_type.copy()
         new._request_cache = dict(self._request_cache)
+        new.migrated = list(self.migrated)
+        new.reclaimed = list(self.reclaimed)
         return new

@@ -33,6 +33,9 @@ LRU_ACTIVE_ANON: Final = 1
 LRU_INACTIVE_FILE: Final = 2
 LRU_ACTIVE_FILE: Final = 3
 
+#: Capacity for per-cpu page lists.
+MAX_CPUS: Final = 8
+
 PAGE_DTYPE: Final = np.dtype(
     [
         ("next", "<i4"),  # next pfn on the list this page heads a block on (-1: end)
@@ -60,6 +63,21 @@ ZONE_DTYPE: Final = np.dtype(
         ("lru_head", "<i4", (NR_LRU_LISTS,)),
         ("lru_tail", "<i4", (NR_LRU_LISTS,)),
         ("nr_lru", "<i8", (NR_LRU_LISTS,)),
+        # reclaim (2.6.24 struct zone)
+        ("pages_scanned", "<i8"),
+        ("all_unreclaimable", "<i8"),
+        ("prev_priority", "<i8"),
+        ("nr_scan_active", "<i8"),
+        ("nr_scan_inactive", "<i8"),
+        # compaction deferral (2.6.35 struct zone)
+        ("compact_considered", "<i8"),
+        ("compact_defer_shift", "<i8"),
+        # per-cpu page lists (2.6.24 struct per_cpu_pageset: pcp[0] hot, pcp[1] cold)
+        ("pcp_head", "<i4", (MAX_CPUS, 2)),
+        ("pcp_tail", "<i4", (MAX_CPUS, 2)),
+        ("pcp_count", "<i8", (MAX_CPUS, 2)),
+        ("pcp_high", "<i8", (2,)),
+        ("pcp_batch", "<i8", (2,)),
     ]
 )
 
@@ -89,6 +107,35 @@ STAT_NAMES: Final = (
     "extfrag_change_ownership",  # ... after which the pageblock's type is the request's
     "pageblock_claimed",  # pageblocks retyped by a fallback (steal of over half a block)
     "alloc_reserve",  # allocations served from MIGRATE_RESERVE
+    # reclaim (2.6.24 vmstat names)
+    "pgscan_kswapd",
+    "pgscan_direct",
+    "pgsteal",
+    "pgactivate",
+    "pgdeactivate",
+    "pgrotated",
+    "pswpout",
+    "slabs_scanned",
+    "kswapd_steal",
+    "pageoutrun",
+    "allocstall",
+    "lumpy_isolated",  # fragsim: pages taken by lumpy reclaim around a tail page
+    "lumpy_block_failed",  # fragsim: lumpy blocks abandoned (a page that could not be taken)
+    "drop_pagecache",
+    "drop_slab",
+    # migration and compaction (2.6.35 vmstat names)
+    "pgmigrate_success",
+    "pgmigrate_fail",
+    "compact_migrate_scanned",
+    "compact_free_scanned",
+    "compact_isolated",
+    "compact_stall",
+    "compact_fail",
+    "compact_success",
+    "compact_deferred",  # fragsim: direct compactions skipped by deferral
+    # per-cpu lists
+    "pcp_refill",  # fragsim: rmqueue_bulk calls
+    "pcp_drain",  # fragsim: free_pages_bulk calls
 )
 NR_STATS: Final = 64
 STAT: Final = {name: i for i, name in enumerate(STAT_NAMES)}
@@ -143,6 +190,8 @@ def new_zones(nr_zones: int) -> np.ndarray:
     zones["tail"] = -1
     zones["lru_head"] = -1
     zones["lru_tail"] = -1
+    zones["pcp_head"] = -1
+    zones["pcp_tail"] = -1
     return zones
 
 

@@ -1,0 +1,59 @@
+"""Kernel profiles: named presets of every allocator option, as data.
+
+| profile | policy   | lumpy reclaim | compaction | ZONE_MOVABLE |
+|---------|----------|---------------|------------|--------------|
+| 2.6.20  | vanilla  | no            | no         | no           |
+| 2.6.23  | vanilla  | yes           | no         | available    |
+| 2.6.24  | mobility | yes           | no         | available    |
+| 2.6.35  | mobility | yes           | yes        | available    |
+
+Per-cpu lists exist in every version; they are off by default in the presets (a probe or replay
+asks for them) because they matter for realism more than for fragmentation. Any option can be
+overridden: `machine_config("2.6.24", memory=..., lumpy_reclaim=False)`.
+ZONE_MOVABLE is "available" from 2.6.23: it exists only when `kernelcore=`/`movablecore=` is set,
+and setting either on 2.6.20 is refused, as that kernel has no such parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from models.mm.machine import MachineConfig
+
+__all__ = ["KERNEL_PROFILES", "kernel_profile", "machine_config"]
+
+KERNEL_PROFILES: dict[str, dict[str, Any]] = {
+    "2.6.20": {"policy": "vanilla", "lumpy_reclaim": False, "compaction": False},
+    "2.6.23": {"policy": "vanilla", "lumpy_reclaim": True, "compaction": False},
+    "2.6.24": {"policy": "mobility", "lumpy_reclaim": True, "compaction": False},
+    "2.6.35": {"policy": "mobility", "lumpy_reclaim": True, "compaction": True},
+}
+
+_NO_ZONE_MOVABLE = {"2.6.20"}
+
+
+def kernel_profile(name: str) -> dict[str, Any]:
+    """The option values of a named kernel; ValueError naming the allowed ones otherwise."""
+    try:
+        return dict(KERNEL_PROFILES[name])
+    except KeyError:
+        raise ValueError(f"unknown kernel profile {name!r}: allowed are "
+                         f"{', '.join(KERNEL_PROFILES)}") from None
+
+
+def machine_config(kernel: str, **overrides: Any) -> MachineConfig:
+    """A MachineConfig for `kernel` with `overrides` (memory is required) applied on top."""
+    values = kernel_profile(kernel)
+    known = {f.name for f in fields(MachineConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown machine option(s) {', '.join(unknown)}: allowed are "
+                         f"{', '.join(sorted(known))}")
+    values.update(overrides)
+    if kernel in _NO_ZONE_MOVABLE and (values.get("kernelcore") or values.get("movablecore")):
+        raise ValueError(f"kernel {kernel} has no ZONE_MOVABLE: kernelcore=/movablecore= need "
+                         "2.6.23 or later")
+    if "memory" not in values:
+        raise ValueError("a machine needs a memory size")
+    return MachineConfig(**values).resolved()
