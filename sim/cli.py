@@ -12,10 +12,9 @@ import sys
 from collections.abc import Sequence
 
 from sim import inspect_cmd, replay
+from sim.errors import UsageError
 
-
-class UsageError(Exception):
-    """A mistake in what the user asked for: printed as one line, exit code 2."""
+__all__ = ["UsageError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
