@@ -101,7 +101,7 @@ def lru_del(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
 
 @njit(cache=True)
 def mark_page_accessed(pages: np.ndarray, zones: np.ndarray, pfn: int) -> None:
-    """2.6.24 `mark_page_accessed()`: the second-chance step (activate a referenced inactive page)."""
+    """2.6.24 `mark_page_accessed()`: second chance (activate a referenced inactive page)."""
     flags = pages[pfn]["flags"]
     if not (flags & PG_ACTIVE) and (flags & PG_REFERENCED) and (flags & PG_LRU):
         zone = zones[zone_of_pfn(zones, pfn)]

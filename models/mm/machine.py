@@ -165,6 +165,8 @@ class Machine:
         #: migrated rows (old_pfn, new_pfn, owner), reclaimed rows (pfn, owner, kind).
         self.migrated: list[np.ndarray] = []
         self.reclaimed: list[np.ndarray] = []
+        #: Per zone, the order kswapd was last woken for and has not yet served (-1: asleep).
+        self.kswapd_order: list[int] = [-1] * self.zones.shape[0]
 
     # --- set-up -------------------------------------------------------------------------------
     def _boot(self) -> None:
@@ -277,6 +279,19 @@ class Machine:
         return int(_alloc.alloc_one(self.pages, self.zones, self.pageblock_type, self.node,
                                     order, req[0], req[1], alloc_flags, owner, kind))
 
+    def alloc_request(self, order: int, high_zone: int, migratetype: int, alloc_flags: int,
+                      owner: int = 0, kind: int = KIND_NONE) -> int:
+        """One attempt with an already resolved request (the slow path's retries)."""
+        return int(_alloc.alloc_one(self.pages, self.zones, self.pageblock_type, self.node,
+                                    order, high_zone, migratetype, alloc_flags, owner, kind))
+
+    def preferred_zone(self, high_zone: int) -> int:
+        """The first populated zone of the zonelist starting at `high_zone`."""
+        for z in range(high_zone, -1, -1):
+            if self.zones[z]["present_pages"] > 0:
+                return z
+        raise ValueError(f"no populated zone at or below {ZONE_NAMES[high_zone]}")
+
     def alloc_many(self, order: int, count: int, gfp: int | None = None, *,
                    migratetype: int | None = None, owner: int = 0, kind: int = KIND_NONE,
                    alloc_flags: int = ALLOC_WMARK_LOW) -> np.ndarray:
@@ -339,4 +354,5 @@ class Machine:
         new._request_cache = dict(self._request_cache)
         new.migrated = list(self.migrated)
         new.reclaimed = list(self.reclaimed)
+        new.kswapd_order = list(self.kswapd_order)
         return new

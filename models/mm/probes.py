@@ -1,0 +1,206 @@
+"""Huge page probes, as the anti-fragmentation work was measured (kernel-reference section 11).
+
+- `hugepages_get`: Mel Gorman's desktop probe. Raise `nr_hugepages` by 100 every 3 simulated
+  seconds until 20 attempts in a row make no progress; each pool page is a hugetlb-order
+  allocation through the full slow path (`set_max_huge_pages` -> `alloc_fresh_huge_page`, which
+  stops at the first failure). Result: pool pages x huge page size / memory.
+- `stress_highalloc`: one mmtests stress-highalloc pass. Attempt `percent` of memory as huge
+  pages, one attempt every huge page size / rate simulated seconds, with a named GFP mask;
+  successes stay pinned until the pass ends. Reports % success and each attempt's latency.
+
+Both run on `m.copy()` by default, so an experiment can probe at many uptimes without disturbing
+the run. Between attempts simulated time passes: writeback completes and kswapd runs.
+At the end each huge-page-sized block that is neither free nor in the pool is put down to the
+worst page in it (`failure_reasons`): why that memory was not available.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.mm.constants import (
+    KIND_ANON,
+    KIND_FILE,
+    KIND_HUGETLB,
+    KIND_KERNEL,
+    KIND_NONE,
+    KIND_SLAB,
+    MIGRATE_MOVABLE,
+    MIGRATE_RECLAIMABLE,
+    PAGE_SIZE,
+    PG_HEAD,
+    PG_PCP,
+    PG_WRITEBACK,
+)
+from models.mm.gfp import GFP, GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE
+from models.mm.machine import Machine
+from models.mm.slowpath import AllocAttempt, alloc_pages, run_kswapd
+from models.mm.state import KIND_SHIFT, MT_MASK
+
+__all__ = [
+    "FAILURE_REASONS",
+    "HUGETLB_OWNER",
+    "ProbeResult",
+    "advance",
+    "failure_reasons",
+    "hugepages_get",
+    "hugetlb_gfp",
+    "stress_highalloc",
+]
+
+#: Owner id of hugetlb pool pages taken by a probe.
+HUGETLB_OWNER = -2
+#: Why a huge-page-sized block could not be had, worst first.
+FAILURE_REASONS = ("unmovable", "slab_in_use", "writeback", "pcp_race", "movable_left")
+
+
+@dataclass
+class ProbeResult:
+    """One probe's outcome."""
+
+    probe: str
+    order: int
+    attempts: int
+    successes: int
+    #: Huge pages obtained x huge page size / memory.
+    share: float
+    sim_seconds: float
+    wall_s: float
+    latency_wall_s: np.ndarray = field(default_factory=lambda: np.empty(0))
+    latency_stall_s: np.ndarray = field(default_factory=lambda: np.empty(0))
+    success_mask: np.ndarray = field(default_factory=lambda: np.empty(0, bool))
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def success_pct(self) -> float:
+        return 100.0 * self.successes / self.attempts if self.attempts else 0.0
+
+
+def hugetlb_gfp(treat_as_movable: bool = False) -> int:
+    """2.6.24 `htlb_alloc_mask|__GFP_COMP|__GFP_NOWARN`: GFP_HIGHUSER (UNMOVABLE), or
+    GFP_HIGHUSER_MOVABLE with `hugepages_treat_as_movable`."""
+    base = GFP_HIGHUSER_MOVABLE if treat_as_movable else GFP_HIGHUSER
+    return int(base | GFP.COMP | GFP.NOWARN)
+
+
+def advance(m: Machine, seconds: float) -> None:
+    """Let simulated time pass: writeback completes, a woken kswapd balances the zones."""
+    m.now += seconds
+    from models.mm import reclaim
+
+    reclaim.complete_writeback(m, m.now)
+    run_kswapd(m)
+
+
+def _record(attempts: list[AllocAttempt]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    wall = np.array([a.wall_s for a in attempts], dtype=np.float64)
+    stall = np.array([a.stall_s for a in attempts], dtype=np.float64)
+    ok = np.array([a.success for a in attempts], dtype=bool)
+    return wall, stall, ok
+
+
+def hugepages_get(m: Machine, *, step: int = 100, interval: float = 3.0, patience: int = 20,
+                  order: int | None = None, treat_as_movable: bool = False,
+                  on_copy: bool = True, max_steps: int = 100_000) -> ProbeResult:
+    """Grow a hugetlb pool by `step` pages every `interval` s until `patience` steps in a row
+    add nothing; the pool stays allocated on the probed machine (use `on_copy`)."""
+    t0 = time.perf_counter()
+    mm = m.copy() if on_copy else m
+    order = mm.pageblock_order if order is None else order
+    gfp = hugetlb_gfp(treat_as_movable)
+    pool: list[int] = []
+    attempts: list[AllocAttempt] = []
+    start = mm.now
+    stale = 0
+    for _ in range(max_steps):
+        if stale >= patience:
+            break
+        before = len(pool)
+        target = before + step
+        while len(pool) < target:
+            a = alloc_pages(mm, order, gfp, owner=HUGETLB_OWNER, kind=KIND_HUGETLB)
+            attempts.append(a)
+            if not a.success:
+                break  # set_max_huge_pages() stops at the first failure
+            pool.append(a.pfn)
+        stale = stale + 1 if len(pool) == before else 0
+        advance(mm, interval)
+    wall, stall, ok = _record(attempts)
+    return ProbeResult(
+        probe="hugepages_get", order=order, attempts=len(attempts), successes=len(pool),
+        share=len(pool) * (1 << order) / mm.nr_pages, sim_seconds=mm.now - start,
+        wall_s=time.perf_counter() - t0, latency_wall_s=wall, latency_stall_s=stall,
+        success_mask=ok, reasons=failure_reasons(mm, order),
+    )
+
+
+def stress_highalloc(m: Machine, *, percent: float = 95.0, rate_mb_s: float = 16.0,
+                     gfp: int = GFP_HIGHUSER_MOVABLE, order: int | None = None,
+                     on_copy: bool = True) -> ProbeResult:
+    """One mmtests stress-highalloc pass: `percent` of memory in huge page attempts, one every
+    huge page size / `rate_mb_s`; successes pinned until the pass ends, then freed."""
+    if not 0 < percent <= 100:
+        raise ValueError(f"percent {percent} is out of range: allowed (0, 100]")
+    if rate_mb_s <= 0:
+        raise ValueError(f"rate {rate_mb_s} MB/s must be positive")
+    t0 = time.perf_counter()
+    mm = m.copy() if on_copy else m
+    order = mm.pageblock_order if order is None else order
+    n = int(mm.nr_pages * percent / 100) >> order
+    interval = (PAGE_SIZE << order) / (rate_mb_s * (1 << 20))
+    start = mm.now
+    attempts: list[AllocAttempt] = []
+    for _ in range(n):
+        attempts.append(alloc_pages(mm, order, gfp, owner=HUGETLB_OWNER, kind=KIND_HUGETLB))
+        advance(mm, interval)
+    wall, stall, ok = _record(attempts)
+    reasons = failure_reasons(mm, order)
+    pinned = np.array([a.pfn for a in attempts if a.success], dtype=np.int64)
+    mm.free_batch(pinned)
+    return ProbeResult(
+        probe="stress_highalloc", order=order, attempts=n, successes=int(ok.sum()),
+        share=int(ok.sum()) * (1 << order) / mm.nr_pages, sim_seconds=mm.now - start,
+        wall_s=time.perf_counter() - t0, latency_wall_s=wall, latency_stall_s=stall,
+        success_mask=ok, reasons=reasons,
+    )
+
+
+def failure_reasons(m: Machine, order: int) -> dict[str, int]:
+    """For every order-aligned block that is neither wholly free nor a hugetlb page, the worst
+    page it holds: unmovable kernel memory, a reclaimable slab page still in use, a page under
+    writeback, a page on a per-cpu list (a free-list race), or only movable pages left."""
+    pages = m.pages
+    n = pages.shape[0]
+    size = 1 << order
+    flags = pages["flags"]
+    heads = np.flatnonzero((flags & PG_HEAD) != 0)
+    lengths = np.left_shift(1, pages["order"][heads].astype(np.int64))
+    owner_head = np.repeat(heads, lengths)
+    offsets = np.arange(owner_head.shape[0]) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    allocated = np.zeros(n, dtype=bool)
+    allocated[owner_head + offsets] = True
+    mtk = pages["mt"].astype(np.int64)
+    kind = mtk >> KIND_SHIFT
+    mt = mtk & MT_MASK
+    # Category per page, higher is worse; 0: free or hugetlb.
+    cat = np.zeros(n, dtype=np.int8)
+    movable = allocated & ((kind == KIND_ANON) | (kind == KIND_FILE)
+                           | ((kind == KIND_NONE) & (mt == MIGRATE_MOVABLE)))
+    cat[movable] = 1
+    cat[(flags & PG_PCP) != 0] = 2
+    cat[allocated & ((flags & PG_WRITEBACK) != 0)] = 3
+    cat[allocated & ((kind == KIND_SLAB) | ((kind == KIND_NONE) & (mt == MIGRATE_RECLAIMABLE)))] = 4
+    unmovable = allocated & ((kind == KIND_KERNEL) | ((kind == KIND_NONE) & (mt != MIGRATE_MOVABLE)
+                                                     & (mt != MIGRATE_RECLAIMABLE)))
+    cat[unmovable] = 5
+    cat[allocated & (kind == KIND_HUGETLB)] = 0
+    usable = n - n % size
+    worst = cat[:usable].reshape(-1, size).max(axis=1)
+    names = ("movable_left", "pcp_race", "writeback", "slab_in_use", "unmovable")
+    out = {name: 0 for name in FAILURE_REASONS}
+    for code, name in enumerate(names, start=1):
+        out[name] = int((worst == code).sum())
+    return out

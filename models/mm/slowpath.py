@@ -1,0 +1,203 @@
+"""The allocation slow path: 2.6.24 `__alloc_pages()`, with 2.6.35 direct compaction when enabled.
+
+1. `get_page_from_freelist` at the LOW watermark (the fast path).
+2. Wake kswapd for every zone of the zonelist (`wakeup_kswapd`): recorded in `m.kswapd_order`;
+   whoever drives time (the SimPy kswapd daemon, or a probe between its steps) runs
+   `run_kswapd`, which calls reclaim's `balance_pgdat`.
+3. Retry at MIN, with ALLOC_HARDER for callers that cannot sleep and ALLOC_HIGH for __GFP_HIGH.
+4. A caller that cannot sleep (no __GFP_WAIT) fails here.
+5. With compaction (2.6.35 `__alloc_pages_direct_compact`): for order > 0 unless deferred,
+   `try_to_compact_pages`, drain the per-cpu lists, retry; on failure `defer_compaction`.
+6. Direct reclaim (`try_to_free_pages`), drain per-cpu lists for order > 0, retry if progress.
+7. Retry from 5 while the 2.6.24 rule says so: order <= PAGE_ALLOC_COSTLY_ORDER, or
+   __GFP_REPEAT, or __GFP_NOFAIL; __GFP_NORETRY never. So a huge page request gets one round.
+
+Simplifications (also in the README): there is no OOM killer, so a low-order request that
+makes no progress fails instead of killing a task and restarting; and every retry loop is capped
+at `MAX_RETRY_ROUNDS` rounds (2.6.24 would loop for ever on __GFP_REPEAT/__GFP_NOFAIL).
+`congestion_wait(WRITE, HZ/50)` between rounds is counted, not slept: the caller turns
+`AllocAttempt.congestion_waits` into simulated stall time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from models.mm.constants import (
+    ALLOC_HARDER,
+    ALLOC_HIGH,
+    ALLOC_WMARK_LOW,
+    ALLOC_WMARK_MIN,
+    KIND_NONE,
+    PAGE_ALLOC_COSTLY_ORDER,
+)
+from models.mm.gfp import GFP
+from models.mm.machine import Machine
+from models.mm.state import STAT
+
+__all__ = [
+    "CONGESTION_WAIT_S",
+    "MAX_RETRY_ROUNDS",
+    "AllocAttempt",
+    "alloc_pages",
+    "run_kswapd",
+    "wakeup_kswapd",
+]
+
+#: `congestion_wait(WRITE, HZ/50)`: 20 ms of simulated time per wait.
+CONGESTION_WAIT_S = 0.02
+#: Cap on slow-path rounds (the kernel has none for __GFP_REPEAT/__GFP_NOFAIL in 2.6.24).
+MAX_RETRY_ROUNDS = 16
+
+# COMPACT_SKIPPED in 2.6.35 mm/compaction.c: compaction did not run.
+_COMPACT_SKIPPED = 0
+
+
+@dataclass
+class AllocAttempt:
+    """What one `alloc_pages` call did, for latency reports (mmtests reports the same)."""
+
+    pfn: int = -1
+    order: int = 0
+    fast_path: bool = False
+    reclaim_rounds: int = 0
+    nr_reclaimed: int = 0
+    compaction_runs: int = 0
+    congestion_waits: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def success(self) -> bool:
+        return self.pfn >= 0
+
+    @property
+    def stall_s(self) -> float:
+        """Simulated time the caller waited (congestion waits)."""
+        return self.congestion_waits * CONGESTION_WAIT_S
+
+
+def _attempt(m: Machine, order: int, high_zone: int, mt: int, alloc_flags: int, owner: int,
+             kind: int) -> int:
+    """`get_page_from_freelist` + `prep_new_page`, without counting a failure (only the whole
+    slow path's failure counts as an allocation failure)."""
+    nd = m.node[0]
+    pfn = m.alloc_request(order, high_zone, mt, alloc_flags, owner, kind)
+    if pfn < 0:
+        nd["stat"][STAT["alloc_fail"]] -= 1
+        nd["fail_order"][order] -= 1
+    return pfn
+
+
+def wakeup_kswapd(m: Machine, order: int, high_zone: int) -> None:
+    """2.6.24 `wakeup_kswapd()` for each zone of the zonelist: remember the highest order asked.
+
+    The kernel wakes kswapd only for a zone below its LOW watermark; `balance_pgdat` checks
+    every zone at HIGH anyway, so recording the order is enough.
+    """
+    for z in range(high_zone, -1, -1):
+        if m.zones[z]["present_pages"] > 0:
+            m.kswapd_order[z] = max(m.kswapd_order[z], order)
+
+
+def run_kswapd(m: Machine) -> int:
+    """Run kswapd once if it was woken: `balance_pgdat` for the highest order asked. Returns
+    pages reclaimed."""
+    woken = [z for z, o in enumerate(m.kswapd_order) if o >= 0]
+    if not woken:
+        return 0
+    from models.mm import reclaim
+
+    order = max(m.kswapd_order[z] for z in woken)
+    m.kswapd_order = [-1] * len(m.kswapd_order)
+    return int(reclaim.balance_pgdat(m, order))
+
+
+def _drain_pcp(m: Machine) -> None:
+    if m.config.pcp:
+        from models.mm import pcp
+
+        pcp.drain_pages(m)
+
+
+def _direct_compact(m: Machine, order: int, gfp: int, high_zone: int, mt: int,
+                    alloc_flags: int, owner: int, kind: int, attempt: AllocAttempt) -> int:
+    """2.6.35 `__alloc_pages_direct_compact()`."""
+    from models.mm import compaction
+
+    preferred = m.preferred_zone(high_zone)
+    if order == 0 or compaction.compaction_deferred(m, preferred):
+        return -1
+    status = compaction.try_to_compact_pages(m, order, gfp, high_zone)
+    attempt.compaction_runs += 1
+    if status == _COMPACT_SKIPPED:
+        return -1
+    # Page migration frees to the per-cpu lists but we want merging.
+    _drain_pcp(m)
+    pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind)
+    nd = m.node[0]
+    if pfn >= 0:
+        m.zones[preferred]["compact_considered"] = 0
+        m.zones[preferred]["compact_defer_shift"] = 0
+        nd["stat"][STAT["compact_success"]] += 1
+        return pfn
+    nd["stat"][STAT["compact_fail"]] += 1
+    compaction.defer_compaction(m, preferred)
+    return -1
+
+
+def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int = KIND_NONE,
+                migratetype: int | None = None) -> AllocAttempt:
+    """Allocate `2^order` pages as the kernel's `__alloc_pages()` would, slow path included."""
+    t0 = time.perf_counter()
+    attempt = AllocAttempt(order=order)
+    high_zone, mt = m.resolve(gfp, migratetype)
+    m.check_order(order)
+    pfn = _attempt(m, order, high_zone, mt, ALLOC_WMARK_LOW, owner, kind)
+    if pfn >= 0:
+        attempt.pfn, attempt.fast_path = pfn, True
+        attempt.wall_s = time.perf_counter() - t0
+        return attempt
+    wakeup_kswapd(m, order, high_zone)
+    wait = bool(gfp & GFP.WAIT)
+    alloc_flags = ALLOC_WMARK_MIN
+    if not wait:
+        alloc_flags |= ALLOC_HARDER
+    if gfp & GFP.HIGH:
+        alloc_flags |= ALLOC_HIGH
+    pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind)
+    rounds = 0
+    while pfn < 0 and wait and rounds < MAX_RETRY_ROUNDS:
+        rounds += 1
+        if m.config.compaction:
+            pfn = _direct_compact(m, order, gfp, high_zone, mt, alloc_flags, owner, kind,
+                                  attempt)
+            if pfn >= 0:
+                break
+        from models.mm import reclaim
+
+        reclaimed = int(reclaim.try_to_free_pages(m, order, gfp, high_zone))
+        attempt.reclaim_rounds += 1
+        attempt.nr_reclaimed += reclaimed
+        if order != 0:
+            _drain_pcp(m)
+        if reclaimed:
+            pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind)
+            if pfn >= 0:
+                break
+        elif gfp & GFP.FS and not gfp & GFP.NORETRY:
+            # No progress: the OOM killer does not help orders above PAGE_ALLOC_COSTLY_ORDER
+            # (nopage), and for lower orders the model has no OOM killer: fail too.
+            break
+        if gfp & GFP.NORETRY:
+            break
+        if not (order <= PAGE_ALLOC_COSTLY_ORDER or gfp & (GFP.REPEAT | GFP.NOFAIL)):
+            break
+        attempt.congestion_waits += 1
+    attempt.pfn = pfn
+    if pfn < 0:
+        nd = m.node[0]
+        nd["stat"][STAT["alloc_fail"]] += 1
+        nd["fail_order"][order] += 1
+    attempt.wall_s = time.perf_counter() - t0
+    return attempt
