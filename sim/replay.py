@@ -1,0 +1,398 @@
+"""`fragsim replay TRACE`: drive the allocator model with a kernel's `kmem` ftrace events.
+
+The events are those of `include/trace/events/kmem.h` (`mm_page_alloc`, `mm_page_free`,
+`mm_page_free_batched` and their pre-3.3 names), read by `sim.trace`. Each traced allocation is
+served by the model with the event's order and migratetype, and the trace pfn is mapped to the
+model's pfn; a traced free frees what its trace pfn maps to. Replay asks the buddy core directly,
+as an allocation with ALLOC_NO_WATERMARKS does (`get_page_from_freelist()` then `__rmqueue()`),
+with no reclaim, no compaction and, unless `--pcp`, no per-cpu lists, so the result can be
+checked by hand against 2.6.24's `__rmqueue_smallest()` and `__rmqueue_fallback()` (or 2.6.20's
+single lists with `--policy vanilla`). With `--pcp`, order-0 pages go through the per-cpu lists
+of the event's trace cpu (mod `--nr-cpus`), hot or cold as the trace says.
+
+Nothing stops a replay. It counts what the model or the trace could not match:
+- a model allocation that fails (per order; orders >= MAX_ORDER fail as `__alloc_pages()` refuses
+  them), and a traced allocation that failed on the traced machine (`page=(null)`);
+- an allocation at a trace pfn that is still mapped (the trace lost a free: the old block leaks);
+- a free of an unmapped trace pfn, a free whose order differs from the allocation's (the model
+  frees the block it allocated), a free of a pfn whose allocation failed in the model;
+- the second of the `mm_page_free` + `mm_page_free_batched` pair every batched free produces
+  since 2.6.33 (an *echo*, freed once);
+- malformed lines (skipped with a warning; an error with `--strict`).
+
+Memory (`--memory`, default 1 GiB) is node 0 with one zone, Normal, from pfn 0
+(`MachineConfig(layout="flat")`); trace pfns from any machine map onto it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from contextlib import ExitStack
+from typing import Any, Final, TextIO
+
+import numpy as np
+from numba import njit
+
+from models.mm.alloc import alloc_batch_pcp, free_batch_pcp
+from models.mm.constants import (
+    ALLOC_NO_WATERMARKS,
+    FREE_OK,
+    KIND_NONE,
+    MIGRATE_MOVABLE,
+    MIGRATE_RECLAIMABLE,
+    MIGRATE_UNMOVABLE,
+    NR_MIGRATETYPES,
+)
+from models.mm.geometry import parse_size
+from models.mm.machine import Machine, MachineConfig
+from sim.trace import (
+    ALLOC,
+    ALLOC_FAILED,
+    FREE,
+    FREE_BATCHED,
+    MAX_TRACE_ORDER,
+    NUMBERINGS,
+    EventBatch,
+    iter_batches,
+)
+
+__all__ = ["DEFAULT_MEMORY", "SHOW_VIEWS", "Replayer", "add_parser", "replay_stream", "run",
+           "show", "summary"]
+
+DEFAULT_MEMORY: Final = "1GiB"
+SHOW_VIEWS: Final = ("buddyinfo", "pagetypeinfo", "extfrag", "unusable", "vmstat", "summary")
+#: Warnings printed for malformed lines before they are only counted.
+MAX_WARNINGS: Final = 5
+#: A trace file at least this large gets a progress bar (when stderr is a terminal).
+PROGRESS_BYTES: Final = 32 << 20
+
+# --- per trace pfn state (what the trace pfn currently maps to) --------------------------------
+_UNMAPPED: Final = 0
+_MAPPED: Final = 1  # allocated: model_pfn and model_order are valid
+_FREED: Final = 2  # just freed by mm_page_free: an mm_page_free_batched of it is an echo
+_FREED_BATCHED: Final = 3  # just freed by mm_page_free_batched: an mm_page_free is an echo
+_FAILED: Final = 4  # its allocation failed in the model: its free has nothing to free
+
+# --- counters (indices into Replayer.counters) ------------------------------------------------
+C_ALLOCS: Final = 0  # alloc events handed to the model
+C_ALLOC_FAILED: Final = 1  # ... that the model could not serve
+C_TOO_LARGE: Final = 2  # ... of an order >= MAX_ORDER (failed without asking the model)
+C_REMAPPED: Final = 3  # allocs at a trace pfn still mapped
+C_TRACED_FAILED: Final = 4  # mm_page_alloc with page=(null)
+C_FREES: Final = 5  # frees that freed a model block
+C_UNMATCHED: Final = 6  # frees of an unmapped trace pfn
+C_ORDER_MISMATCH: Final = 7  # frees whose order differs from the allocation's
+C_ECHOES: Final = 8  # second event of an mm_page_free + mm_page_free_batched pair
+C_FREE_OF_FAILED: Final = 9  # frees of a trace pfn whose allocation failed in the model
+C_MODEL_FREE_ERRORS: Final = 10  # the model refused a free of a mapped block (never expected)
+_NR_COUNTERS: Final = 11
+
+
+@njit(cache=True)
+def _replay_events(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                   node: np.ndarray, kinds: np.ndarray, ids: np.ndarray, orders: np.ndarray,
+                   mts: np.ndarray, cpus: np.ndarray, colds: np.ndarray,
+                   high_zone_of: np.ndarray, max_order: int,
+                   model_pfn: np.ndarray, model_order: np.ndarray, state: np.ndarray,
+                   counters: np.ndarray, fail_order: np.ndarray) -> None:
+    """Replay events in order; `ids[i]` is the dense index of event i's trace pfn, `cpus[i]`
+    and `colds[i]` its cpu and cold flag (used when the machine has per-cpu lists).
+
+    The model is called through its batched entry points, one request at a time (rows of `req`
+    are the one-element arrays they take): they are compiled once for every caller, whereas
+    calling `alloc_one` here would compile the whole allocator again into this loop.
+    """
+    req = np.zeros((9, 1), dtype=np.int64)  # order, zone, type, flags, owner, kind, out, cpu, cold
+    req[3, 0] = ALLOC_NO_WATERMARKS
+    req[5, 0] = KIND_NONE
+    for i in range(kinds.shape[0]):
+        kind = kinds[i]
+        t = ids[i]
+        order = orders[i]
+        req[7, 0] = cpus[i]
+        req[8, 0] = colds[i]
+        if kind == ALLOC:
+            counters[C_ALLOCS] += 1
+            if state[t] == _MAPPED:
+                counters[C_REMAPPED] += 1
+            pfn = -1
+            if order < max_order:
+                req[0, 0] = order
+                req[1, 0] = high_zone_of[mts[i]]
+                req[2, 0] = mts[i]
+                alloc_batch_pcp(pages, zones, pageblock_type, node, req[0], req[1], req[2],
+                                req[3], req[4], req[5], req[6], req[7], req[8])
+                pfn = req[6, 0]
+            else:
+                counters[C_TOO_LARGE] += 1
+            if pfn < 0:
+                counters[C_ALLOC_FAILED] += 1
+                fail_order[order] += 1
+                state[t] = _FAILED
+            else:
+                model_pfn[t] = pfn
+                model_order[t] = order
+                state[t] = _MAPPED
+        elif kind == ALLOC_FAILED:
+            counters[C_TRACED_FAILED] += 1
+        else:
+            st = state[t]
+            if st == _MAPPED:
+                req[0, 0] = model_pfn[t]
+                free_batch_pcp(pages, zones, pageblock_type, node, req[0], req[6], req[7],
+                               req[8])
+                if req[6, 0] != FREE_OK:
+                    counters[C_MODEL_FREE_ERRORS] += 1
+                counters[C_FREES] += 1
+                if model_order[t] != order:
+                    counters[C_ORDER_MISMATCH] += 1
+                state[t] = _FREED if kind == FREE else _FREED_BATCHED
+            elif (st == _FREED and kind == FREE_BATCHED) or (st == _FREED_BATCHED
+                                                              and kind == FREE):
+                counters[C_ECHOES] += 1
+                state[t] = _UNMAPPED
+            elif st == _FAILED:
+                counters[C_FREE_OF_FAILED] += 1
+                state[t] = _FREED if kind == FREE else _FREED_BATCHED
+            else:
+                counters[C_UNMATCHED] += 1
+
+
+class Replayer:
+    """Replays event batches on one machine, keeping the trace pfn -> model pfn map.
+
+    Trace pfns are numbered densely in order of first sight (a dict), so the compiled loop
+    works on plain arrays whatever the traced machine's pfn range.
+    """
+
+    def __init__(self, machine: Machine) -> None:
+        self.machine = machine
+        self.events = 0
+        self.lines = 0
+        self.malformed = 0
+        self.counters = np.zeros(_NR_COUNTERS, dtype=np.int64)
+        self.fail_order = np.zeros(MAX_TRACE_ORDER + 1, dtype=np.int64)
+        self._ids: dict[int, int] = {}
+        self._model_pfn = np.full(1024, -1, dtype=np.int64)
+        self._model_order = np.zeros(1024, dtype=np.int64)
+        self._state = np.zeros(1024, dtype=np.int8)
+        self._high_zone_of = np.zeros(NR_MIGRATETYPES, dtype=np.int64)
+        for mt in (MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE):
+            self._high_zone_of[mt] = machine.resolve(migratetype=mt)[0]
+
+    def _dense_ids(self, pfns: np.ndarray) -> np.ndarray:
+        ids = self._ids
+        get = ids.setdefault
+        out = np.fromiter((get(p, len(ids)) for p in pfns.tolist()), dtype=np.int64,
+                          count=pfns.shape[0])
+        if len(ids) > self._state.shape[0]:
+            grow = max(len(ids), 2 * self._state.shape[0]) - self._state.shape[0]
+            self._model_pfn = np.concatenate([self._model_pfn, np.full(grow, -1, np.int64)])
+            self._model_order = np.concatenate([self._model_order, np.zeros(grow, np.int64)])
+            self._state = np.concatenate([self._state, np.zeros(grow, np.int8)])
+        return out
+
+    def feed(self, batch: EventBatch) -> None:
+        """Replay one batch of events (its malformed lines are counted, not looked at)."""
+        self.lines += batch.lines
+        self.malformed += len(batch.malformed)
+        self.events += len(batch)
+        if not len(batch):
+            return
+        m = self.machine
+        # The traced machine's cpus fold onto the model's (cpu mod nr_cpus).
+        cpus = batch.cpus % m.config.nr_cpus
+        _replay_events(m.pages, m.zones, m.pageblock_type, m.node, batch.kinds,
+                       self._dense_ids(batch.pfns), batch.orders, batch.migratetypes, cpus,
+                       batch.colds, self._high_zone_of, m.max_order, self._model_pfn,
+                       self._model_order, self._state, self.counters, self.fail_order)
+
+    def count(self, index: int) -> int:
+        return int(self.counters[index])
+
+
+def replay_stream(stream: TextIO, replayer: Replayer, numbering: str = "modern",
+                  strict: bool = False, source: str = "", progress: Any = None,
+                  warn: TextIO | None = None) -> None:
+    """Parse and replay a whole text stream. With `strict` the first malformed line raises its
+    TraceFormatError; otherwise the first MAX_WARNINGS are written to `warn`."""
+    warned = 0
+    with_cpu = replayer.machine.config.pcp
+    for batch in iter_batches(stream, numbering, source=source, with_cpu=with_cpu):
+        if batch.malformed:
+            if strict:
+                raise batch.malformed[0]
+            if warn is not None:
+                for exc in batch.malformed[: max(0, MAX_WARNINGS - warned)]:
+                    _warn(f"fragsim: warning: {exc}; skipped", warn, progress)
+                warned += len(batch.malformed)
+        replayer.feed(batch)
+        if progress is not None:
+            progress.update(batch.chars)
+    if warn is not None and warned > MAX_WARNINGS:
+        _warn(f"fragsim: warning: {warned - MAX_WARNINGS} more malformed lines skipped", warn,
+              progress)
+
+
+def _warn(message: str, warn: TextIO, progress: Any) -> None:
+    if progress is None:
+        print(message, file=warn)
+    else:  # above the progress bar, which is redrawn below
+        progress.write(message, file=warn)
+
+
+def summary(replayer: Replayer, source: str = "") -> str:
+    """`key: value` lines: what was replayed, what did not match, fallbacks, free memory."""
+    from models.mm.metrics import high_order_free_share
+
+    m = replayer.machine
+    c = replayer.count
+    vm = m.vmstat()
+    nr_free = m.zones["nr_free"][:, : m.max_order].sum(axis=0)
+    rows: list[tuple[str, object]] = [
+        ("trace", source),
+        ("policy", m.config.policy),
+        ("memory_pages", m.nr_pages),
+        ("pageblock_order", m.pageblock_order),
+        ("max_order", m.max_order),
+        ("pcp_cpus", int(m.node[0]["pcp"])),
+        ("lines_read", replayer.lines),
+        ("malformed_lines_skipped", replayer.malformed),
+        ("events_read", replayer.events),
+        ("allocs_replayed", c(C_ALLOCS)),
+        ("allocs_failed", c(C_ALLOC_FAILED)),
+        ("allocs_failed_by_order", " ".join(str(int(n)) for n in
+                                            replayer.fail_order[: m.max_order])),
+        ("allocs_order_too_large", c(C_TOO_LARGE)),
+        ("allocs_remapped", c(C_REMAPPED)),
+        ("traced_allocs_failed", c(C_TRACED_FAILED)),
+        ("frees_replayed", c(C_FREES)),
+        ("frees_unmatched", c(C_UNMATCHED)),
+        ("frees_of_failed_allocs", c(C_FREE_OF_FAILED)),
+        ("free_order_mismatches", c(C_ORDER_MISMATCH)),
+        ("batched_free_echoes", c(C_ECHOES)),
+        ("extfrag_fallback", vm["extfrag_fallback"]),
+        ("extfrag_fragmenting", vm["extfrag_fragmenting"]),
+        ("pageblock_claimed", vm["pageblock_claimed"]),
+        ("free_pages", vm["nr_free_pages"]),
+        ("pcp_pages", int(m.zones["pcp_count"].sum())),
+        ("free_share_ge_pageblock_order",
+         f"{high_order_free_share(nr_free, m.pageblock_order):.4f}"),
+    ]
+    if c(C_MODEL_FREE_ERRORS):
+        rows.append(("model_free_errors", c(C_MODEL_FREE_ERRORS)))
+    return "".join(f"{key}: {value}\n" for key, value in rows)
+
+
+def show(view: str, replayer: Replayer, source: str = "") -> str:
+    """The text of one `--show` view of the replayed machine."""
+    if view == "summary":
+        return summary(replayer, source)
+    from models.mm import procfs
+
+    views = {"buddyinfo": procfs.buddyinfo, "pagetypeinfo": procfs.pagetypeinfo,
+             "extfrag": procfs.extfrag_index, "unusable": procfs.unusable_index,
+             "vmstat": procfs.vmstat}
+    return views[view](replayer.machine)
+
+
+# --- command line -------------------------------------------------------------------------------
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `fragsim replay`. Values are checked in `run`, so each mistake is one line."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "replay", help="replay kernel kmem ftrace events on the allocator model",
+        description="Replay the page allocator events of a kernel's ftrace text (mm_page_alloc, "
+                    "mm_page_free, mm_page_free_batched) on the model and show the result.")
+    p.add_argument("trace", metavar="TRACE", help="ftrace text file, or - for stdin")
+    p.add_argument("--memory", default=DEFAULT_MEMORY, metavar="SIZE",
+                   help="memory size (64MiB, 4GiB), a multiple of the max-order block "
+                   f"(default {DEFAULT_MEMORY})")
+    p.add_argument("--policy", default="mobility", metavar="NAME",
+                   help="vanilla (2.6.20) or mobility (2.6.24, default)")
+    p.add_argument("--pageblock-order", default=None, metavar="N",
+                   help="default 9 (at most max-order - 1)")
+    p.add_argument("--max-order", default=None, metavar="N", help="MAX_ORDER (default 11)")
+    p.add_argument("--min-free-kbytes", default=None, metavar="N",
+                   help="default: the kernel's formula, int_sqrt(lowmem_kbytes * 16)")
+    p.add_argument("--migratetype-numbering", default="modern", metavar="NAME",
+                   help="modern (4.4+, default) or 2.6.24 (older kernels' traces)")
+    p.add_argument("--show", default="summary", metavar="VIEW",
+                   help=f"one of {', '.join(SHOW_VIEWS)} (default summary)")
+    p.add_argument("--pcp", action="store_true",
+                   help="use per-cpu lists for order-0 pages (each event on its trace cpu)")
+    p.add_argument("--nr-cpus", default=None, metavar="N",
+                   help="cpus with per-cpu lists, 1..8 (default 1; trace cpu c uses c mod N)")
+    p.add_argument("--strict", action="store_true", help="a malformed line is an error")
+    p.set_defaults(run=run)
+    return p
+
+
+def _int_option(name: str, text: str | None) -> int | None:
+    """An integer option's value (None when not given); ValueError naming it otherwise."""
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name} {text!r} is not an integer") from None
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}: allowed are {', '.join(allowed)}")
+
+
+def _config(args: argparse.Namespace) -> MachineConfig:
+    nr_cpus = _int_option("nr-cpus", args.nr_cpus)
+    config = MachineConfig(
+        memory=parse_size(args.memory),
+        policy=args.policy,
+        layout="flat",
+        pcp=args.pcp,
+        nr_cpus=1 if nr_cpus is None else nr_cpus,
+        max_order=_int_option("max-order", args.max_order),
+        pageblock_order=_int_option("pageblock-order", args.pageblock_order),
+        min_free_kbytes=_int_option("min-free-kbytes", args.min_free_kbytes),
+    )
+    config.resolved()  # every value checked before the trace is opened
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_choice("--show view", args.show, SHOW_VIEWS)
+    _check_choice("migratetype numbering", args.migratetype_numbering, list(NUMBERINGS))
+    config = _config(args)
+    stdin = args.trace == "-"
+    source = "<stdin>" if stdin else args.trace
+    with ExitStack() as stack:
+        if stdin:
+            buffer = getattr(sys.stdin, "buffer", None)
+            if buffer is None:
+                stream: TextIO = sys.stdin
+            else:  # undecodable bytes become U+FFFD: such lines are malformed, not a crash
+                stream = io.TextIOWrapper(buffer, encoding="utf-8", errors="replace")
+                stack.callback(stream.detach)
+            size = 0
+        else:
+            try:
+                stream = stack.enter_context(
+                    open(args.trace, encoding="utf-8", errors="replace"))
+            except (FileNotFoundError, IsADirectoryError):
+                raise
+            except OSError as exc:
+                raise ValueError(f"cannot read trace {args.trace!r}: {exc.strerror}") from None
+            size = os.fstat(stream.fileno()).st_size
+        replayer = Replayer(Machine(config))
+        progress = None
+        if size >= PROGRESS_BYTES and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            progress = stack.enter_context(tqdm(total=size, unit="B", unit_scale=True,
+                                                desc="replay", file=sys.stderr, leave=False))
+        replay_stream(stream, replayer, args.migratetype_numbering, args.strict, source,
+                      progress, sys.stderr)
+    sys.stdout.write(show(args.show, replayer, source))
+    return 0
