@@ -72,7 +72,7 @@ def list_add(pages: np.ndarray, zone: np.ndarray, order: int, mt: int, pfn: int)
 @njit(cache=True, inline="always")
 def list_del(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
     """Unlink the free block at `pfn` from its list: `list_del`, `rmv_page_order`, `nr_free--`."""
-    order = pages[pfn]["order"]
+    order = int(pages[pfn]["order"])
     mt = pages[pfn]["mt"]
     nxt = pages[pfn]["next"]
     prv = pages[pfn]["prev"]
@@ -93,8 +93,9 @@ def list_del(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
 
 @njit(cache=True, inline="always")
 def list_move(pages: np.ndarray, zone: np.ndarray, pfn: int, mt: int) -> None:
-    """Move a free block to the head of `free_list[mt]` of its order (`list_move` in move_freepages)."""
-    order = pages[pfn]["order"]
+    """Move a free block to the head of `free_list[mt]` of its order (`list_move` in
+    `move_freepages`)."""
+    order = int(pages[pfn]["order"])
     list_del(pages, zone, pfn)
     list_add(pages, zone, order, mt, pfn)
 
@@ -114,7 +115,8 @@ def expand(pages: np.ndarray, zone: np.ndarray, pfn: int, low: int, high: int, m
 @njit(cache=True, inline="always")
 def rmqueue_smallest(pages: np.ndarray, zone: np.ndarray, order: int, mt: int,
                      max_order: int) -> int:
-    """2.6.24 `__rmqueue_smallest()`: the head of the first non-empty `free_list[mt]` from `order` up.
+    """2.6.24 `__rmqueue_smallest()`: the head of the first non-empty `free_list[mt]` from
+    `order` up.
 
     Returns the pfn of the allocated block (removed from the lists, already expanded) or -1.
     """
@@ -150,7 +152,7 @@ def move_freepages_block(pages: np.ndarray, zone: np.ndarray, pfn: int, mt: int,
         if not (pages[p]["flags"] & PG_BUDDY):
             p += 1
             continue
-        order = pages[p]["order"]
+        order = int(pages[p]["order"])
         list_move(pages, zone, p, mt)
         p += 1 << order
         moved += 1 << order

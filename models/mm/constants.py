@@ -37,7 +37,8 @@ MIGRATE_TYPES_2_6_24: Final = 5
 
 #: Names as /proc/pagetypeinfo prints them in 2.6.24-3.x, in that kernel's order.
 MIGRATETYPE_NAMES_2_6_24: Final = ("Unmovable", "Reclaimable", "Movable", "Reserve", "Isolate")
-#: Modern ftrace `migratetype=` numbering (4.4+): 0 Unmovable, 1 Movable, 2 Reclaimable, 3 HighAtomic.
+#: Modern ftrace `migratetype=` numbering (4.4+): 0 Unmovable, 1 Movable, 2 Reclaimable,
+#: 3 HighAtomic.
 MODERN_TRACE_MIGRATETYPE: Final = {
     0: MIGRATE_UNMOVABLE,
     1: MIGRATE_MOVABLE,

@@ -17,7 +17,13 @@ for vanilla):
 - the zone's NR_FREE_PAGES equals the pages in its free blocks;
 - every pageblock of a zone has a 2.6.24 type (0..4); with grouping off every pageblock reads
   UNMOVABLE and every free block is on list 0 (2.6.20 has one list per order);
-- vmstat `pgalloc - pgfree` equals the pages in allocated blocks.
+- vmstat `pgalloc - pgfree` equals the pages in allocated blocks;
+- per-cpu lists (2.6.24 `struct per_cpu_pageset`, `models.mm.pcp`): each walks from head to tail
+  with `prev` links back, every element an order-0 PG_PCP page of the list's zone (neither free
+  nor allocated head), its length equal to `pcp_count`; every PG_PCP page is on exactly one
+  list; with the lists off they are empty. Their pages count as allocated for
+  free + allocated = present (they are not in NR_FREE_PAGES) but not for vmstat, which counted
+  them freed (`free_hot_cold_page` counts PGFREE).
 
 Nothing in the core calls this: tests run it after every operation on small machines. It is
 vectorised with numpy; the list walks are one compiled loop.
@@ -35,6 +41,7 @@ from models.mm.constants import (
     MIGRATE_UNMOVABLE,
     PG_BUDDY,
     PG_HEAD,
+    PG_PCP,
     ZONE_NAMES,
 )
 from models.mm.state import STAT
@@ -64,6 +71,7 @@ _TOO_LONG = 8
 _BAD_COUNT = 9
 _TWICE = 10
 _TAIL_NOT_EMPTY = 11
+_NOT_PCP = 12
 
 _WALK_MESSAGES = {
     _OUT_OF_ZONE: "list element pfn {pfn} lies outside the zone",
@@ -78,6 +86,76 @@ _WALK_MESSAGES = {
     _TWICE: "pfn {pfn} is on this list and on another",
     _TAIL_NOT_EMPTY: "list is empty but tail is {extra}",
 }
+
+
+_PCP_MESSAGES = {
+    **_WALK_MESSAGES,
+    _NOT_PCP: "list element pfn {pfn} is not a per-cpu page (PG_PCP clear)",
+    _WRONG_ORDER: "list element pfn {pfn} has order {extra}, not 0",
+    _BAD_COUNT: "list holds {pfn} pages but pcp_count is {extra}",
+}
+
+
+@njit(cache=True)
+def _walk_pcp_lists(pages: np.ndarray, zones: np.ndarray, visited: np.ndarray) -> np.ndarray:
+    """Walk every per-cpu list of every zone, marking `visited[pfn]` with the list's id (from 1).
+
+    Returns the first error as (code, zone, cpu, cold, pfn, extra); code 0: all sound.
+    """
+    err = np.zeros(6, dtype=np.int64)
+    for z in range(zones.shape[0]):
+        start = zones[z]["start_pfn"]
+        end = zones[z]["end_pfn"]
+        heads = zones[z]["pcp_head"]
+        tails = zones[z]["pcp_tail"]
+        counts = zones[z]["pcp_count"]
+        for cpu in range(heads.shape[0]):
+            for cold in range(heads.shape[1]):
+                err[1] = z
+                err[2] = cpu
+                err[3] = cold
+                list_id = 1 + (z * heads.shape[0] + cpu) * heads.shape[1] + cold
+                cur = heads[cpu, cold]
+                prev = -1
+                length = 0
+                while cur >= 0:
+                    err[4] = cur
+                    if cur < start or cur >= end:
+                        err[0] = _OUT_OF_ZONE
+                        return err
+                    if visited[cur] == list_id:
+                        err[0] = _TOO_LONG
+                        return err
+                    if visited[cur]:
+                        err[0] = _TWICE
+                        return err
+                    page = pages[cur]
+                    if not (page["flags"] & PG_PCP):
+                        err[0] = _NOT_PCP
+                        return err
+                    if page["order"] != 0:
+                        err[0] = _WRONG_ORDER
+                        err[5] = page["order"]
+                        return err
+                    if page["prev"] != prev:
+                        err[0] = _BAD_PREV
+                        err[5] = page["prev"]
+                        return err
+                    visited[cur] = list_id
+                    length += 1
+                    prev = cur
+                    cur = page["next"]
+                if tails[cpu, cold] != prev:
+                    err[0] = _BAD_TAIL if prev >= 0 else _TAIL_NOT_EMPTY
+                    err[4] = prev
+                    err[5] = tails[cpu, cold]
+                    return err
+                if length != counts[cpu, cold]:
+                    err[0] = _BAD_COUNT
+                    err[4] = length
+                    err[5] = counts[cpu, cold]
+                    return err
+    return err
 
 
 @njit(cache=True)
@@ -166,6 +244,27 @@ def _fail(msg: str) -> None:
     raise InvariantError(msg)
 
 
+def _check_pcp_lists(m: Machine) -> None:
+    """Fail on a broken per-cpu list, a PG_PCP page on none, or lists of cpus the node does not
+    have (all of them when the lists are off)."""
+    pages, zones = m.pages, m.zones
+    visited = np.zeros(pages.shape[0], dtype=np.int32)
+    err = _walk_pcp_lists(pages, zones, visited)
+    if err[0] != _OK:
+        code, z, cpu, cold, pfn, extra = (int(v) for v in err)
+        _fail(f"{_where(m, z)}: per-cpu list cpu {cpu} pcp[{cold}]: "
+              + _PCP_MESSAGES[code].format(pfn=pfn, extra=extra))
+    stray = np.flatnonzero(((pages["flags"] & PG_PCP) != 0) & (visited == 0))
+    if stray.size:
+        _fail(f"per-cpu page pfn {stray[0]} (PG_PCP) is on no per-cpu list")
+    nr_cpus = int(m.node[0]["pcp"])
+    used = np.flatnonzero(zones["pcp_count"][:, nr_cpus:].sum(axis=(1, 2)))
+    if used.size:
+        z = int(used[0])
+        _fail(f"{_where(m, z)}: per-cpu lists of cpus >= {nr_cpus} hold pages "
+              f"(node pcp is {nr_cpus})")
+
+
 def check_invariants(m: Machine) -> None:
     """Raise InvariantError at the first broken allocator invariant of `m` (see module doc)."""
     pages, zones, nd = m.pages, m.zones, m.node[0]
@@ -188,15 +287,21 @@ def check_invariants(m: Machine) -> None:
 
     is_free = (flags & PG_BUDDY) != 0
     is_alloc = (flags & PG_HEAD) != 0
+    is_pcp = (flags & PG_PCP) != 0
     both = np.flatnonzero(is_free & is_alloc)
     if both.size:
         _fail(f"pfn {both[0]} is both a free (PG_BUDDY) and an allocated (PG_HEAD) head")
-    heads = np.flatnonzero(is_free | is_alloc)
+    both = np.flatnonzero(is_pcp & (is_free | is_alloc))
+    if both.size:
+        _fail(f"pfn {both[0]} is on a per-cpu list (PG_PCP) and also a free or allocated head")
+    # A per-cpu page is an order-0 block, allocated as far as the buddy allocator knows.
+    heads = np.flatnonzero(is_free | is_alloc | is_pcp)
     head_free = is_free[heads]
+    head_pcp = is_pcp[heads]
     head_order = orders[heads]
 
     def what(i: int) -> str:
-        return "free" if head_free[i] else "allocated"
+        return "free" if head_free[i] else ("per-cpu" if head_pcp[i] else "allocated")
 
     # Orders, zones, alignment, containment.
     bad = np.flatnonzero((head_order < 0) | (head_order >= max_order))
@@ -263,6 +368,7 @@ def check_invariants(m: Machine) -> None:
         i = bad[0]
         _fail(f"{_where(m, fzone[i])}: free block at pfn {fheads[i]} order {forder[i]} "
               f"(mt {pages['mt'][fheads[i]]}) is on no free list")
+    _check_pcp_lists(m)
 
     alloc_pages = 0
     for z in range(zones.shape[0]):
@@ -280,7 +386,7 @@ def check_invariants(m: Machine) -> None:
             _fail(f"{_where(m, z)}: free_pages is {zone['free_pages']} but free blocks hold "
                   f"{free_in_blocks} pages")
         alloc_in_zone = int(size[(~head_free) & (head_zone == z)].sum())
-        alloc_pages += alloc_in_zone
+        alloc_pages += alloc_in_zone - int((head_pcp & (head_zone == z)).sum())
         if free_in_blocks + alloc_in_zone != int(zone["present_pages"]):
             _fail(f"{_where(m, z)}: free {free_in_blocks} + allocated {alloc_in_zone} pages "
                   f"!= present_pages {zone['present_pages']}")

@@ -67,24 +67,23 @@ def zone_watermarks(present: list[int], min_free_kbytes: int,
     return marks
 
 
-def lowmem_reserve_ratios(has_highmem: bool) -> list[int]:
-    """2.6.24 `sysctl_lowmem_reserve_ratio[]` per zone type, after the `< 1 -> 1` clamp.
+def lowmem_reserve_ratios() -> list[int]:
+    """2.6.24 `sysctl_lowmem_reserve_ratio[]` per zone type.
 
-    The kernel array lists DMA 256, DMA32 256, and 32 for the zone below HighMem only when
-    CONFIG_HIGHMEM is set; a missing entry reads 0 and is clamped to 1. On x86_64 that gives
-    Normal a ratio of 1 (it reserves all of Movable's pages), as 2.6.24 does.
+    The kernel array is `{256 (DMA), 256 (DMA32), 32 (HIGHMEM configured), 32}` over the
+    configured zones, so on every profile DMA and DMA32 have 256 and Normal and HighMem 32.
+    ZONE_MOVABLE is always the highest zone and never needs a ratio.
     """
-    ratios = [1] * MAX_NR_ZONES
+    ratios = [32] * MAX_NR_ZONES
     ratios[ZONE_DMA] = 256
     ratios[ZONE_DMA32] = 256
-    if has_highmem:
-        ratios[ZONE_NORMAL] = 32
     return ratios
 
 
-def lowmem_reserves(present: list[int], has_highmem: bool) -> list[list[int]]:
-    """2.6.24 `setup_per_zone_lowmem_reserve()`: `reserve[z][j]` for a request whose classzone is j."""
-    ratios = lowmem_reserve_ratios(has_highmem)
+def lowmem_reserves(present: list[int]) -> list[list[int]]:
+    """2.6.24 `setup_per_zone_lowmem_reserve()`: `reserve[z][j]` for a request whose classzone
+    is j."""
+    ratios = lowmem_reserve_ratios()
     reserve = [[0] * MAX_NR_ZONES for _ in range(MAX_NR_ZONES)]
     for j in range(MAX_NR_ZONES):
         present_pages = present[j]

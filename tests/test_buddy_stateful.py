@@ -1,0 +1,400 @@
+"""Hypothesis stateful tests of the buddy core against a pure-Python reference allocator.
+
+`RefAllocator` is written from the kernel text (2.6.24 `mm/page_alloc.c`; with grouping off it
+is 2.6.20's single LIFO list per order) with Python lists as free lists (index 0 = head) and
+dicts for page state; it shares no code with `models.mm`. Boot frees every page one at a time in
+increasing pfn order, as `free_all_bootmem()` does, then sets up MIGRATE_RESERVE. It reads only
+configuration from the machine (zone spans, watermarks, lowmem_reserve, which policy).
+
+Every rule runs the same request on the machine and the reference and asserts the same pfn;
+after every step `check_invariants` runs and the free lists (their exact order), pageblock
+types, free counts and fallback/RESERVE counters must be equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from models.mm.constants import (
+    ALLOC_HARDER,
+    ALLOC_HIGH,
+    ALLOC_NO_WATERMARKS,
+    ALLOC_WMARK_HIGH,
+    ALLOC_WMARK_LOW,
+    ALLOC_WMARK_MIN,
+    FREE_NOT_ALLOCATED,
+    FREE_OK,
+    MIGRATE_MOVABLE,
+    MIGRATE_RECLAIMABLE,
+    MIGRATE_RESERVE,
+    MIGRATE_UNMOVABLE,
+    PG_BUDDY,
+    PG_HEAD,
+)
+from models.mm.geometry import MiB
+from models.mm.gfp import (
+    GFP_ATOMIC,
+    GFP_DMA,
+    GFP_DMA32,
+    GFP_HIGHUSER_MOVABLE,
+    GFP_KERNEL,
+    GFP_TEMPORARY,
+)
+from models.mm.invariants import check_invariants
+from models.mm.machine import Machine, MachineConfig
+
+# 2.6.24 fallbacks[] (RESERVE is skipped in the loop and used last).
+FALLBACKS = {
+    MIGRATE_UNMOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE),
+    MIGRATE_RECLAIMABLE: (MIGRATE_UNMOVABLE, MIGRATE_MOVABLE),
+    MIGRATE_MOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE),
+}
+NR_TYPES = 5
+
+
+class RefZone:
+    """One zone's free_area as Python lists, following the kernel functions by name."""
+
+    def __init__(self, start: int, end: int, max_order: int, pbo: int, grouping: bool,
+                 pb_type: list[int]) -> None:
+        self.start, self.end = start, end
+        self.max_order, self.pbo, self.grouping = max_order, pbo, grouping
+        self.pb_type = pb_type  # shared by every zone, indexed by pfn >> pbo
+        self.free_list = [[[] for _ in range(NR_TYPES)] for _ in range(max_order)]
+        self.buddy: dict[int, int] = {}  # free head pfn -> order (PageBuddy + page_order)
+        self.list_of: dict[int, int] = {}  # free head pfn -> list type
+        self.nr_free_pages = 0
+        self.fallbacks = 0
+        self.reserve_allocs = 0
+
+    def get_pageblock_migratetype(self, pfn: int) -> int:
+        # 2.6.24 returns UNMOVABLE whenever page_group_by_mobility_disabled.
+        return self.pb_type[pfn >> self.pbo] if self.grouping else MIGRATE_UNMOVABLE
+
+    def list_add(self, pfn: int, order: int, mt: int) -> None:
+        self.free_list[order][mt].insert(0, pfn)
+        self.buddy[pfn] = order
+        self.list_of[pfn] = mt
+
+    def list_del(self, pfn: int) -> None:
+        order = self.buddy.pop(pfn)
+        self.free_list[order][self.list_of.pop(pfn)].remove(pfn)
+
+    def expand(self, pfn: int, low: int, high: int, mt: int) -> None:
+        while high > low:
+            high -= 1
+            self.list_add(pfn + (1 << high), high, mt)
+
+    def rmqueue_smallest(self, order: int, mt: int) -> int:
+        for current in range(order, self.max_order):
+            if not self.free_list[current][mt]:
+                continue
+            pfn = self.free_list[current][mt][0]
+            self.list_del(pfn)
+            self.nr_free_pages -= 1 << order
+            self.expand(pfn, order, current, mt)
+            return pfn
+        return -1
+
+    def move_freepages_block(self, pfn: int, mt: int) -> int:
+        start = pfn & ~((1 << self.pbo) - 1)
+        end = start + (1 << self.pbo) - 1
+        if start < self.start:
+            start = pfn
+        if end >= self.end:
+            return 0
+        moved, p = 0, start
+        while p <= end:
+            if p not in self.buddy:
+                p += 1
+                continue
+            order = self.buddy[p]
+            self.list_del(p)
+            self.list_add(p, order, mt)
+            p += 1 << order
+            moved += 1 << order
+        return moved
+
+    def rmqueue_fallback(self, order: int, start_mt: int) -> int:
+        for current in range(self.max_order - 1, order - 1, -1):
+            for mt in FALLBACKS[start_mt]:
+                if not self.free_list[current][mt]:
+                    continue
+                pfn = self.free_list[current][mt][0]
+                if current >= (self.pbo >> 1) or start_mt == MIGRATE_RECLAIMABLE:
+                    if self.move_freepages_block(pfn, start_mt) >= (1 << (self.pbo - 1)):
+                        self.pb_type[pfn >> self.pbo] = start_mt
+                    mt = start_mt
+                self.list_del(pfn)
+                self.nr_free_pages -= 1 << order
+                if current == self.pbo:
+                    self.pb_type[pfn >> self.pbo] = start_mt
+                self.expand(pfn, order, current, mt)
+                self.fallbacks += 1
+                return pfn
+        pfn = self.rmqueue_smallest(order, MIGRATE_RESERVE)
+        if pfn >= 0:
+            self.reserve_allocs += 1
+        return pfn
+
+    def rmqueue(self, order: int, mt: int) -> int:
+        if not self.grouping:
+            return self.rmqueue_smallest(order, MIGRATE_UNMOVABLE)
+        pfn = self.rmqueue_smallest(order, mt)
+        return pfn if pfn >= 0 else self.rmqueue_fallback(order, mt)
+
+    def free_one_page(self, pfn: int, order: int) -> None:
+        mt = self.get_pageblock_migratetype(pfn)
+        self.nr_free_pages += 1 << order
+        while order < self.max_order - 1:
+            buddy = pfn ^ (1 << order)
+            if not self.start <= buddy < self.end or self.buddy.get(buddy) != order:
+                break
+            self.list_del(buddy)
+            pfn &= ~(1 << order)
+            order += 1
+        self.list_add(pfn, order, mt)
+
+    def setup_zone_migrate_reserve(self, pages_min: int) -> None:
+        pb = 1 << self.pbo
+        reserve = -(-pages_min // pb)  # roundup(pages_min, pageblock_nr_pages) >> order
+        for pfn in range(self.start, self.end, pb):
+            t = self.get_pageblock_migratetype(pfn)
+            if reserve > 0 and t == MIGRATE_RESERVE:
+                reserve -= 1
+            elif reserve > 0 and t == MIGRATE_MOVABLE:
+                self.pb_type[pfn >> self.pbo] = MIGRATE_RESERVE
+                self.move_freepages_block(pfn, MIGRATE_RESERVE)
+                reserve -= 1
+            elif t == MIGRATE_RESERVE:
+                self.pb_type[pfn >> self.pbo] = MIGRATE_MOVABLE
+                self.move_freepages_block(pfn, MIGRATE_MOVABLE)
+
+
+class RefAllocator:
+    """The zones of one node plus `get_page_from_freelist()` and `__free_pages()`."""
+
+    def __init__(self, m: Machine) -> None:
+        self.m = m
+        max_order, pbo = m.max_order, m.pageblock_order
+        grouping = m.policy.grouping and m.nr_pages >= (1 << pbo) * 5
+        assert grouping == m.grouping
+        nblocks = -(-m.nr_pages // (1 << pbo))
+        self.pb_type = [MIGRATE_MOVABLE if grouping else MIGRATE_UNMOVABLE] * nblocks
+        self.zones: dict[int, RefZone] = {}
+        self.allocated: dict[int, int] = {}
+        for z in range(m.zones.shape[0]):
+            start, end = int(m.zones[z]["start_pfn"]), int(m.zones[z]["end_pfn"])
+            if end > start:
+                zone = RefZone(start, end, max_order, pbo, grouping, self.pb_type)
+                for pfn in range(start, end):  # free_all_bootmem(): one page at a time
+                    zone.free_one_page(pfn, 0)
+                self.zones[z] = zone
+        self.setup_reserve()
+
+    def setup_reserve(self) -> None:
+        if not (self.m.policy.migrate_reserve and self.m.grouping):
+            return
+        for z, zone in self.zones.items():
+            zone.setup_zone_migrate_reserve(int(self.m.zones[z]["watermark"][0]))
+
+    def zone_watermark_ok(self, z: int, order: int, mark: int, classzone: int,
+                          flags: int) -> bool:
+        zone, rec = self.zones[z], self.m.zones[z]
+        free = zone.nr_free_pages - (1 << order) + 1
+        min_ = mark
+        if flags & ALLOC_HIGH:
+            min_ -= min_ // 2
+        if flags & ALLOC_HARDER:
+            min_ -= min_ // 4
+        if free <= min_ + int(rec["lowmem_reserve"][classzone]):
+            return False
+        for o in range(order):
+            free -= sum(len(lst) for lst in zone.free_list[o]) << o
+            min_ >>= 1
+            if free <= min_:
+                return False
+        return True
+
+    def alloc(self, order: int, high_zone: int, mt: int, flags: int) -> int:
+        zonelist = [z for z in range(high_zone, -1, -1) if z in self.zones]
+        for z in zonelist:
+            if not flags & ALLOC_NO_WATERMARKS:
+                wm = self.m.zones[z]["watermark"]
+                mark = int(wm[0] if flags & ALLOC_WMARK_MIN else
+                           wm[1] if flags & ALLOC_WMARK_LOW else wm[2])
+                if not self.zone_watermark_ok(z, order, mark, zonelist[0], flags):
+                    continue
+            pfn = self.zones[z].rmqueue(order, mt)
+            if pfn >= 0:
+                self.allocated[pfn] = order
+                return pfn
+        return -1
+
+    def free(self, pfn: int) -> None:
+        order = self.allocated.pop(pfn)
+        zone = next(zn for zn in self.zones.values() if zn.start <= pfn < zn.end)
+        zone.free_one_page(pfn, order)
+
+
+def machine_lists(m: Machine, z: int, order: int, mt: int) -> list[int]:
+    out, pfn = [], int(m.zones[z]["head"][order, mt])
+    while pfn >= 0:
+        out.append(pfn)
+        pfn = int(m.pages[pfn]["next"])
+    return out
+
+
+ALLOC_FLAGS = st.sampled_from([
+    ALLOC_WMARK_LOW,
+    ALLOC_WMARK_MIN,
+    ALLOC_WMARK_HIGH,
+    ALLOC_WMARK_MIN | ALLOC_HARDER | ALLOC_HIGH,
+    ALLOC_WMARK_LOW | ALLOC_HIGH,
+    ALLOC_NO_WATERMARKS,
+    0,  # no watermark bit: pages_high
+])
+MIGRATETYPES = st.sampled_from([MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE])
+GFPS = st.sampled_from([None, None, None, GFP_KERNEL, GFP_HIGHUSER_MOVABLE, GFP_TEMPORARY,
+                        GFP_ATOMIC, GFP_DMA, GFP_DMA32])
+MIN_FREE_KBYTES = st.sampled_from([0, 16, 64, 128, 512, 1024, 2048, 4096])
+
+
+class BuddyStateMachine(RuleBasedStateMachine):
+    """Random allocations and frees on one machine, mirrored on the reference."""
+
+    config: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.m = Machine(MachineConfig(**self.config))
+        self.ref = RefAllocator(self.m)
+        self.live: list[int] = []
+        self.orders = st.integers(0, self.m.max_order - 1)
+
+    # --- requests --------------------------------------------------------------------------
+    def _request(self, gfp: int | None, mt: int) -> tuple[int, int]:
+        return self.m.resolve(gfp, None if gfp is not None else mt)
+
+    def _ref_mt(self, mt: int) -> int:
+        return mt if self.m.grouping else MIGRATE_UNMOVABLE
+
+    @rule(data=st.data(), mt=MIGRATETYPES, gfp=GFPS, flags=ALLOC_FLAGS)
+    def alloc(self, data: st.DataObject, mt: int, gfp: int | None, flags: int) -> None:
+        order = data.draw(st.one_of(st.integers(0, 3), self.orders), label="order")
+        high_zone, rmt = self._request(gfp, mt)
+        pfn = self.m.alloc(order, gfp, migratetype=None if gfp is not None else mt,
+                           alloc_flags=flags)
+        assert pfn == self.ref.alloc(order, high_zone, self._ref_mt(rmt), flags)
+        if pfn >= 0:
+            self.live.append(pfn)
+
+    @rule(data=st.data(), mt=MIGRATETYPES, count=st.integers(1, 400), flags=ALLOC_FLAGS)
+    def alloc_many(self, data: st.DataObject, mt: int, count: int, flags: int) -> None:
+        order = data.draw(st.integers(0, 3), label="order")
+        high_zone, rmt = self._request(None, mt)
+        out = self.m.alloc_many(order, count, migratetype=mt, alloc_flags=flags)
+        expected = [self.ref.alloc(order, high_zone, self._ref_mt(rmt), flags)
+                    for _ in range(count)]
+        assert out.tolist() == expected
+        self.live.extend(int(p) for p in out if p >= 0)
+
+    @rule(data=st.data())
+    def alloc_batch(self, data: st.DataObject) -> None:
+        reqs = data.draw(st.lists(st.tuples(self.orders, MIGRATETYPES, GFPS, ALLOC_FLAGS),
+                                  max_size=12), label="requests")
+        resolved = [self._request(gfp, mt) for _, mt, gfp, _ in reqs]
+        out = self.m.alloc_batch(
+            np.array([r[0] for r in reqs], np.int64),
+            np.array([hz for hz, _ in resolved], np.int64),
+            np.array([rmt for _, rmt in resolved], np.int64),
+            np.array([r[3] for r in reqs], np.int64),
+            np.full(len(reqs), 7, np.int64), np.zeros(len(reqs), np.int64))
+        expected = [self.ref.alloc(order, hz, self._ref_mt(rmt), flags)
+                    for (order, _, _, flags), (hz, rmt) in zip(reqs, resolved, strict=True)]
+        assert out.tolist() == expected
+        self.live.extend(int(p) for p in out if p >= 0)
+
+    @precondition(lambda self: self.live)
+    @rule(i=st.integers(0, 1 << 30))
+    def free(self, i: int) -> None:
+        pfn = self.live.pop(i % len(self.live))
+        assert self.m.free(pfn) == FREE_OK
+        self.ref.free(pfn)
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), bogus=st.booleans())
+    def free_batch(self, data: st.DataObject, bogus: bool) -> None:
+        picks = data.draw(st.lists(st.integers(0, len(self.live) - 1), unique=True,
+                                   max_size=len(self.live)), label="picks")
+        pfns = [self.live[i] for i in picks]
+        chosen = set(picks)
+        self.live = [p for i, p in enumerate(self.live) if i not in chosen]
+        if bogus and pfns:
+            # Freeing a block twice is refused and changes nothing.
+            pfns.append(pfns[0])
+        out = self.m.free_batch(np.array(pfns, np.int64))
+        for pfn in pfns[: len(picks)]:
+            self.ref.free(pfn)
+        assert out[: len(picks)].tolist() == [FREE_OK] * len(picks)
+        assert out[len(picks):].tolist() == [FREE_NOT_ALLOCATED] * (len(pfns) - len(picks))
+
+    @rule(kbytes=MIN_FREE_KBYTES)
+    def set_min_free_kbytes(self, kbytes: int) -> None:
+        self.m.set_min_free_kbytes(kbytes)
+        self.ref.setup_reserve()
+
+    # --- checks ------------------------------------------------------------------------------
+    @invariant()
+    def state_matches_reference(self) -> None:
+        m, ref = self.m, self.ref
+        check_invariants(m)
+        assert m.pageblock_type.tolist() == ref.pb_type
+        heads = np.flatnonzero(m.pages["flags"] & PG_HEAD)
+        assert sorted(ref.allocated) == heads.tolist()
+        assert sorted(self.live) == heads.tolist()
+        fallbacks = reserve = 0
+        for z, zone in ref.zones.items():
+            assert int(m.zones[z]["free_pages"]) == zone.nr_free_pages
+            for o in range(m.max_order):
+                for mt in range(NR_TYPES):
+                    assert machine_lists(m, z, o, mt) == zone.free_list[o][mt], (z, o, mt)
+            fallbacks += zone.fallbacks
+            reserve += zone.reserve_allocs
+        assert len(ref.zones) == sum(
+            1 for z in range(m.zones.shape[0]) if m.zones[z]["present_pages"])
+        assert int(np.count_nonzero(m.pages["flags"] & PG_BUDDY)) == sum(
+            len(zone.buddy) for zone in ref.zones.values())
+        assert m.stat("extfrag_fallback") == fallbacks
+        assert m.stat("alloc_reserve") == reserve
+
+
+_SETTINGS = settings(max_examples=50, stateful_step_count=30, deadline=None,
+                     suppress_health_check=[HealthCheck.too_slow])
+
+
+def _case(name: str, **config: Any) -> type:
+    cls = type(name, (BuddyStateMachine,), {"config": config})
+    case = cls.TestCase
+    case.settings = _SETTINGS
+    return case
+
+
+# x86_64 geometry (MAX_ORDER 11, pageblock_order 9), 16 MiB: grouping on, one RESERVE block.
+TestMobility16M = _case("Mobility16M", memory=16 * MiB, policy="mobility")
+TestVanilla16M = _case("Vanilla16M", memory=16 * MiB, policy="vanilla")
+# 8 MiB < pageblock_nr_pages * MIGRATE_TYPES (10 MiB): grouping disabled under `mobility`.
+TestMobilityTiny = _case("MobilityTiny", memory=8 * MiB, policy="mobility")
+# Small geometry: 128 pages, 16 pageblocks of 8 pages; fallbacks and claims happen quickly.
+TestMobilitySmallBlocks = _case("MobilitySmallBlocks", memory=512 * 1024, policy="mobility",
+                                max_order=5, pageblock_order=3)
+# Several zones: DMA + DMA32, and a ZONE_MOVABLE carved by kernelcore=.
+TestMobilityZones = _case("MobilityZones", memory=32 * MiB, policy="mobility", layout="zones")
+TestVanillaZones = _case("VanillaZones", memory=32 * MiB, policy="vanilla", layout="zones")
+TestMobilityKernelcore = _case("MobilityKernelcore", memory=32 * MiB, policy="mobility",
+                               kernelcore=8 * MiB)
