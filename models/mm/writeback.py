@@ -1,0 +1,169 @@
+"""Writeback and swap slots: what a dirty page needs before reclaim can free it.
+
+2.6.24 `mm/vmscan.c` `pageout()` calls `->writepage()`, which clears PG_dirty
+(`clear_page_dirty_for_io`) and sets PG_writeback; the I/O completes later in
+`end_page_writeback()`, which clears PG_writeback and, for a page reclaim wrote
+(PG_reclaim), `rotate_reclaimable_page()` moves it to the tail of the inactive list so the next
+scan frees it (vmstat `pgrotated`). The model keeps the I/O as a queue of batches, each done
+`config.writeback_delay` simulated seconds after it started; `complete_writeback(m, now)` ends
+every batch due by `now`. A page under writeback is skipped by reclaim (or waited for, by the
+synchronous lumpy pass). Every page the model writes back was started by reclaim or by
+`start_writeback` (a flusher), so every completion rotates.
+
+Anonymous pages are written to swap (`add_to_swap()` takes a slot, `swap_writepage()` counts
+`pswpout`). The model keeps no swap map: `node['total_swap_pages']` and `node['nr_swap_pages']`
+(free slots) count slots, and an anonymous page's PG_DIRTY says whether its contents are only in
+memory. A new anonymous page is PG_DIRTY (`models.mm.reclaim.alloc_lru_pages` sets it); after its
+swap write completes it is clean, i.e. a swap-cache page that reclaim frees at once. Its slot stays
+in use (the data lives in swap) until the owner lets it go with `swap_free` (process exit, or the
+page swapped back in), or frees the clean page itself (`free_lru_pages`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numba import njit
+
+from models.mm.buddy import zone_of_pfn
+from models.mm.constants import (
+    KIND_FILE,
+    PG_ACTIVE,
+    PG_DIRTY,
+    PG_HEAD,
+    PG_LRU,
+    PG_WRITEBACK,
+)
+from models.mm.lru import LRU_INACTIVE, lru_del, page_kind
+from models.mm.reclaim_state import WritebackBatch, reclaim_state
+from models.mm.state import STAT
+
+if TYPE_CHECKING:
+    from models.mm.machine import Machine
+
+__all__ = [
+    "complete_writeback",
+    "nr_writeback",
+    "queue_writeback",
+    "start_writeback",
+    "swap_free",
+    "swap_pages",
+]
+
+_S_PGROTATED = STAT["pgrotated"]
+
+
+@njit(cache=True, inline="always")
+def lru_add_tail(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
+    """`list_move_tail(&page->lru, &zone->inactive_list)`: the page is the next one scanned."""
+    tail = zone["lru_tail"][LRU_INACTIVE]
+    pages[pfn]["prev"] = tail
+    pages[pfn]["next"] = -1
+    if tail >= 0:
+        pages[tail]["next"] = pfn
+    else:
+        zone["lru_head"][LRU_INACTIVE] = pfn
+    zone["lru_tail"][LRU_INACTIVE] = pfn
+    zone["nr_lru"][LRU_INACTIVE] += 1
+    pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_ACTIVE)) | PG_LRU
+
+
+@njit(cache=True)
+def end_page_writeback(pages: np.ndarray, zones: np.ndarray, node: np.ndarray,
+                       pfns: np.ndarray, owners: np.ndarray) -> int:
+    """2.6.24 `end_page_writeback()` for each page still under writeback by the same owner.
+
+    `rotate_reclaimable_page()`: a page on the inactive list moves to its tail (pgrotated).
+    Returns how many pages completed.
+    """
+    nd = node[0]
+    done = 0
+    for i in range(pfns.shape[0]):
+        pfn = pfns[i]
+        f = pages[pfn]["flags"]
+        if not (f & PG_WRITEBACK) or not (f & PG_HEAD) or pages[pfn]["owner"] != owners[i]:
+            continue  # completed by a synchronous wait, or the page was freed meanwhile
+        pages[pfn]["flags"] = f & (0xFF ^ PG_WRITEBACK)
+        done += 1
+        if (f & PG_LRU) and not (f & PG_ACTIVE):
+            zone = zones[zone_of_pfn(zones, pfn)]
+            lru_del(pages, zone, pfn)
+            lru_add_tail(pages, zone, pfn)
+            nd["stat"][_S_PGROTATED] += 1
+    return done
+
+
+@njit(cache=True)
+def _set_writeback(pages: np.ndarray, pfns: np.ndarray, out: np.ndarray) -> int:
+    """Clear PG_DIRTY and set PG_WRITEBACK on dirty page-cache pages; their pfns go to `out`."""
+    n = 0
+    for i in range(pfns.shape[0]):
+        pfn = pfns[i]
+        f = pages[pfn]["flags"]
+        if (f & PG_HEAD) and (f & PG_DIRTY) and not (f & PG_WRITEBACK) \
+                and page_kind(pages, pfn) == KIND_FILE:
+            pages[pfn]["flags"] = (f & (0xFF ^ PG_DIRTY)) | PG_WRITEBACK
+            out[n] = pfn
+            n += 1
+    return n
+
+
+def queue_writeback(m: Machine, pfns: np.ndarray) -> None:
+    """Record that writeback of `pfns` (already PG_WRITEBACK) started now."""
+    if pfns.shape[0] == 0:
+        return
+    pfns = np.array(pfns, dtype=np.int64)
+    batch = WritebackBatch(done_at=float(m.now) + float(m.config.writeback_delay), pfns=pfns,
+                           owners=m.pages["owner"][pfns].astype(np.int64))
+    reclaim_state(m).writeback.append(batch)
+
+
+def start_writeback(m: Machine, pfns: np.ndarray) -> int:
+    """Start writeback of the dirty page-cache pages among `pfns` (a flusher, or `fsync`).
+
+    Others (clean, already under writeback, not page cache) are left alone. Returns how many
+    started; they complete `writeback_delay` seconds from `m.now`.
+    """
+    pfns = np.ascontiguousarray(pfns, dtype=np.int64)
+    out = np.empty(pfns.shape[0], dtype=np.int64)
+    n = int(_set_writeback(m.pages, pfns, out))
+    queue_writeback(m, out[:n])
+    return n
+
+
+def complete_writeback(m: Machine, now: float | None = None) -> int:
+    """End the writeback of every batch due by `now` (default `m.now`). Returns pages completed."""
+    st = reclaim_state(m)
+    t = float(m.now if now is None else now)
+    if not st.writeback:
+        return 0
+    due = [b for b in st.writeback if b.done_at <= t]
+    if not due:
+        return 0
+    st.writeback = [b for b in st.writeback if b.done_at > t]
+    pfns = np.concatenate([b.pfns for b in due])
+    owners = np.concatenate([b.owners for b in due])
+    return int(end_page_writeback(m.pages, m.zones, m.node, pfns, owners))
+
+
+def nr_writeback(m: Machine) -> int:
+    """Pages under writeback now (vmstat `nr_writeback`)."""
+    return int(np.count_nonzero(m.pages["flags"] & PG_WRITEBACK))
+
+
+def swap_pages(m: Machine) -> tuple[int, int]:
+    """(total_swap_pages, nr_swap_pages): slots configured and slots free."""
+    reclaim_state(m)  # swapon on first use
+    nd = m.node[0]
+    return int(nd["total_swap_pages"]), int(nd["nr_swap_pages"])
+
+
+def swap_free(m: Machine, nr: int) -> None:
+    """Release `nr` swap slots (`swap_free()`): swapped-out pages of an exiting or faulting
+    owner."""
+    reclaim_state(m)
+    nd = m.node[0]
+    if nr < 0:
+        raise ValueError(f"cannot free {nr} swap slots")
+    nd["nr_swap_pages"] = min(int(nd["total_swap_pages"]), int(nd["nr_swap_pages"]) + nr)
