@@ -5,8 +5,17 @@ zones), checks `zone_watermark_ok` unless ALLOC_NO_WATERMARKS, and takes a block
 `__rmqueue`. `prep_new_page` marks the block as allocated to an owner. The slow path (kswapd,
 direct reclaim and compaction) lives above this and calls these functions again.
 
+When `node['pcp']` is set, order-0 requests and frees go through the per-cpu lists of a cpu
+(`buffered_rmqueue`, `free_hot_cold_page` in `models.mm.pcp`), hot or cold.
+
 The entry points called from Python (`alloc_one`, `alloc_batch`, `free_one`, `free_batch`) take
-the four state arrays so that one numba dispatch serves a whole batch.
+the four state arrays so that one numba dispatch serves a whole batch. They are the buddy
+allocator alone, compiled without the per-cpu code (it folds away for cpu -1), so machines
+without the lists run exactly the code they ran before the lists existed. `alloc_one_pcp`,
+`alloc_batch_pcp`, `free_one_pcp` and `free_batch_pcp` take a cpu (-1: no per-cpu lists) and the
+cold flag (0 or 1), and use the lists when `node['pcp']` is set: `Machine` calls them then.
+None has default arguments: numba dispatches a Python call that leaves arguments to their
+defaults several times slower, and these calls are the hot path.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from models.mm.constants import (
     WMARK_MIN,
 )
 from models.mm.lru import lru_del
+from models.mm.pcp import buffered_rmqueue, free_hot_cold_page
 from models.mm.state import KIND_SHIFT, STAT
 
 _S_PGALLOC = STAT["pgalloc"]
@@ -96,11 +106,12 @@ def prep_new_page(pages: np.ndarray, pfn: int, order: int, mt: int, owner: int,
 @njit(cache=True, inline="always")
 def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                            nd: np.ndarray, order: int, high_zone: int, mt: int,
-                           alloc_flags: int) -> int:
+                           alloc_flags: int, cpu: int = -1, cold: int = 0) -> int:
     """2.6.24 `get_page_from_freelist()` on a non-NUMA node: the zonelist is `high_zone` down to 0.
 
     `classzone_idx` is the first populated zone of that zonelist. Returns the pfn of a block
-    removed from the free lists (not yet prepared) or -1. Counts pgalloc on success.
+    removed from the free lists (not yet prepared) or -1. Counts pgalloc on success. With
+    per-cpu lists on and `cpu >= 0`, `buffered_rmqueue` serves order 0 from `pcp[cold]` of `cpu`.
     """
     classzone_idx = -1
     for z in range(high_zone, -1, -1):
@@ -113,7 +124,10 @@ def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type:
             mark = zone["watermark"][wmark_of(alloc_flags)]
             if not zone_watermark_ok(zone, order, mark, classzone_idx, alloc_flags):
                 continue
-        pfn = rmqueue(pages, zone, pageblock_type, nd, order, mt)
+        if cpu >= 0 and order == 0 and nd["pcp"] != 0:
+            pfn = buffered_rmqueue(pages, zone, pageblock_type, nd, mt, cpu, cold)
+        else:
+            pfn = rmqueue(pages, zone, pageblock_type, nd, order, mt)
         if pfn >= 0:
             nd["stat"][_S_PGALLOC] += 1 << order
             nd["pgalloc_zone"][z] += 1 << order
@@ -122,13 +136,14 @@ def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type:
 
 
 @njit(cache=True, inline="always")
-def alloc_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
-              node: np.ndarray, order: int, high_zone: int, mt: int, alloc_flags: int,
-              owner: int, kind: int) -> int:
-    """Allocate one block of `order`; returns its pfn or -1. Counts success and failure."""
+def alloc_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                  node: np.ndarray, order: int, high_zone: int, mt: int, alloc_flags: int,
+                  owner: int, kind: int, cpu: int, cold: int) -> int:
+    """Allocate one block of `order` (order 0 from `pcp[cold]` of `cpu` when per-cpu lists are
+    on and `cpu >= 0`); returns its pfn or -1. Counts success and failure."""
     nd = node[0]
     pfn = get_page_from_freelist(pages, zones, pageblock_type, nd, order, high_zone, mt,
-                                 alloc_flags)
+                                 alloc_flags, cpu, cold)
     if pfn < 0:
         nd["stat"][_S_ALLOC_FAIL] += 1
         nd["fail_order"][order] += 1
@@ -137,6 +152,16 @@ def alloc_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
     nd["stat"][_S_ALLOC_SUCCESS] += 1
     nd["alloc_order"][order] += 1
     return pfn
+
+
+@njit(cache=True, inline="always")
+def alloc_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+              node: np.ndarray, order: int, high_zone: int, mt: int, alloc_flags: int,
+              owner: int, kind: int) -> int:
+    """Allocate one block of `order` from the buddy allocator (`alloc_one_pcp` with cpu -1: no
+    per-cpu lists, even when they are on); its pfn or -1."""
+    return alloc_one_pcp(pages, zones, pageblock_type, node, order, high_zone, mt, alloc_flags,
+                         owner, kind, -1, 0)
 
 
 @njit(cache=True)
@@ -158,12 +183,31 @@ def alloc_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray
     return failed
 
 
+@njit(cache=True)
+def alloc_batch_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                    node: np.ndarray, orders: np.ndarray, high_zones: np.ndarray,
+                    mts: np.ndarray, alloc_flags: np.ndarray, owners: np.ndarray,
+                    kinds: np.ndarray, out: np.ndarray, cpus: np.ndarray,
+                    colds: np.ndarray) -> int:
+    """`alloc_one_pcp` for each request in turn, on cpu `cpus[i]` (-1: none), cold if
+    `colds[i]`; `out[i]` gets the pfn or -1. Returns the number of failures."""
+    failed = 0
+    for i in range(orders.shape[0]):
+        pfn = alloc_one_pcp(pages, zones, pageblock_type, node, orders[i], high_zones[i],
+                            mts[i], alloc_flags[i], owners[i], kinds[i], cpus[i], colds[i])
+        out[i] = pfn
+        if pfn < 0:
+            failed += 1
+    return failed
+
+
 @njit(cache=True, inline="always")
-def free_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
-             node: np.ndarray, pfn: int) -> int:
+def free_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                 node: np.ndarray, pfn: int, cpu: int, cold: int) -> int:
     """Free the allocated block headed by `pfn` (`__free_pages(page, order)` with the order the
-    model recorded). Returns FREE_OK, or FREE_NOT_ALLOCATED / FREE_OUT_OF_RANGE (counted as
-    `free_unmatched`, nothing changed)."""
+    model recorded; with per-cpu lists on and `cpu >= 0`, an order-0 page goes to
+    `free_hot_cold_page` on `cpu`, cold if `cold`). Returns FREE_OK, or FREE_NOT_ALLOCATED /
+    FREE_OUT_OF_RANGE (counted as `free_unmatched`, nothing changed)."""
     nd = node[0]
     if pfn < 0 or pfn >= pages.shape[0]:
         nd["stat"][_S_FREE_UNMATCHED] += 1
@@ -175,14 +219,25 @@ def free_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
     if not (pages[pfn]["flags"] & PG_HEAD) or (pages[pfn]["flags"] & PG_BUDDY):
         nd["stat"][_S_FREE_UNMATCHED] += 1
         return FREE_NOT_ALLOCATED
-    order = pages[pfn]["order"]
+    order = int(pages[pfn]["order"])
     if pages[pfn]["flags"] & PG_LRU:
         # __page_cache_release(): a page leaves the LRU before it returns to the buddy.
         lru_del(pages, zones[z], pfn)
     pages[pfn]["flags"] = 0
     nd["stat"][_S_PGFREE] += 1 << order
-    free_one_page(pages, zones[z], pageblock_type, nd, pfn, order)
+    if cpu >= 0 and order == 0 and nd["pcp"] != 0:
+        free_hot_cold_page(pages, zones[z], pageblock_type, nd, pfn, cpu, cold)
+    else:
+        free_one_page(pages, zones[z], pageblock_type, nd, pfn, order)
     return FREE_OK
+
+
+@njit(cache=True, inline="always")
+def free_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+             node: np.ndarray, pfn: int) -> int:
+    """Free the allocated block headed by `pfn` to the buddy allocator (`free_one_pcp` with cpu
+    -1: no per-cpu lists, even when they are on)."""
+    return free_one_pcp(pages, zones, pageblock_type, node, pfn, -1, 0)
 
 
 @njit(cache=True)
@@ -192,6 +247,21 @@ def free_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
     bad = 0
     for i in range(pfns.shape[0]):
         st = free_one(pages, zones, pageblock_type, node, pfns[i])
+        out[i] = st
+        if st != FREE_OK:
+            bad += 1
+    return bad
+
+
+@njit(cache=True)
+def free_batch_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                   node: np.ndarray, pfns: np.ndarray, out: np.ndarray, cpus: np.ndarray,
+                   colds: np.ndarray) -> int:
+    """`free_one_pcp` for each pfn in turn, on cpu `cpus[i]` (-1: none), cold if `colds[i]`;
+    `out[i]` gets its status. Returns how many failed."""
+    bad = 0
+    for i in range(pfns.shape[0]):
+        st = free_one_pcp(pages, zones, pageblock_type, node, pfns[i], cpus[i], colds[i])
         out[i] = st
         if st != FREE_OK:
             bad += 1

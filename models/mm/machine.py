@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from models.mm import alloc as _alloc
+from models.mm import pcp as _pcp
 from models.mm.constants import (
     ALLOC_WMARK_LOW,
     KIND_NONE,
@@ -35,7 +36,7 @@ from models.mm.geometry import (
     split_movable,
     zone_spans,
 )
-from models.mm.gfp import default_gfp_for, gfp_zone, gfpflags_to_migratetype
+from models.mm.gfp import GFP, default_gfp_for, gfp_zone, gfpflags_to_migratetype
 from models.mm.policy import Policy, get_policy
 from models.mm.state import (
     STAT,
@@ -153,6 +154,9 @@ class Machine:
         # memmap_init_zone(): every pageblock starts MOVABLE (UNMOVABLE when not grouping).
         self.pageblock_type[:] = MIGRATE_MOVABLE if grouping else MIGRATE_UNMOVABLE
         self._boot()
+        # zone_pcp_init(): per-cpu list sizes; the lists are used only when cfg.pcp.
+        _pcp.setup_pagesets(self)
+        self._pcp = cfg.pcp  # config.pcp, one attribute load away for the hot path
         lowmem = sum(self.present_pages(z) for z in (ZONE_DMA, ZONE_DMA32, ZONE_NORMAL))
         self.default_min_free_kbytes = default_min_free_kbytes(lowmem)
         self.set_min_free_kbytes(
@@ -184,8 +188,7 @@ class Machine:
         self.min_free_kbytes = kbytes
         present = [self.present_pages(z) for z in range(self.zones.shape[0])]
         marks = zone_watermarks(present, kbytes, self.movable_is_highmem)
-        has_highmem = any(t == ZONE_HIGHMEM for t, _ in self.profile.zone_ends)
-        reserves = lowmem_reserves(present, has_highmem)
+        reserves = lowmem_reserves(present)
         pbo = self.pageblock_order
         for z in range(self.zones.shape[0]):
             self.zones[z]["watermark"] = marks[z]
@@ -262,11 +265,29 @@ class Machine:
         if not 0 <= order < self.max_order:
             raise ValueError(f"order {order} out of range 0..{self.max_order - 1}")
 
-    def alloc(self, order: int, gfp: int | None = None, *, migratetype: int | None = None,
-              owner: int = 0, kind: int = KIND_NONE, alloc_flags: int = ALLOC_WMARK_LOW) -> int:
+    def check_cpu(self, cpu: int) -> int:
+        """`cpu` if it is one of the machine's cpus (0..nr_cpus-1); ValueError otherwise."""
+        if not 0 <= cpu < self.config.nr_cpus:
+            raise ValueError(f"cpu {cpu} out of range 0..{self.config.nr_cpus - 1}")
+        return cpu
+
+    def _pcp_arrays(self, n: int, cpu: int | np.ndarray,
+                    cold: bool | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-request cpu and cold (0/1) arrays of length `n`, checked."""
+        cpus = np.ascontiguousarray(np.broadcast_to(np.asarray(cpu, dtype=np.int64), (n,)))
+        if cpus.size and (cpus.min() < 0 or cpus.max() >= self.config.nr_cpus):
+            raise ValueError(f"cpus must be in 0..{self.config.nr_cpus - 1}")
+        colds = np.ascontiguousarray(np.broadcast_to(np.asarray(cold) != 0, (n,)),
+                                     dtype=np.int64)
+        return cpus, colds
+
+    def alloc(self, order: int, gfp: int | None = None, cpu: int = 0, cold: bool = False, *,
+              migratetype: int | None = None, owner: int = 0, kind: int = KIND_NONE,
+              alloc_flags: int = ALLOC_WMARK_LOW) -> int:
         """Allocate one block (`get_page_from_freelist`): its pfn, or -1 when no zone can serve it.
 
-        With neither gfp nor migratetype the request is GFP_KERNEL (UNMOVABLE).
+        With neither gfp nor migratetype the request is GFP_KERNEL (UNMOVABLE). With per-cpu
+        lists on, an order-0 request uses `cpu`'s lists, cold if `cold` or gfp has __GFP_COLD.
         """
         # This is the one-page-per-call hot path: keep it to a dict hit and one compiled call.
         req = self._request_cache.get((gfp, migratetype))
@@ -276,12 +297,23 @@ class Machine:
             self._request_cache[(gfp, migratetype)] = req
         if not 0 <= order < self.max_order:
             self.check_order(order)
+        if self._pcp:
+            cold = cold or (gfp is not None and bool(gfp & GFP.COLD))
+            return int(_alloc.alloc_one_pcp(self.pages, self.zones, self.pageblock_type,
+                                            self.node, order, req[0], req[1], alloc_flags,
+                                            owner, kind, self.check_cpu(cpu), 1 if cold else 0))
         return int(_alloc.alloc_one(self.pages, self.zones, self.pageblock_type, self.node,
                                     order, req[0], req[1], alloc_flags, owner, kind))
 
     def alloc_request(self, order: int, high_zone: int, migratetype: int, alloc_flags: int,
-                      owner: int = 0, kind: int = KIND_NONE) -> int:
+                      owner: int = 0, kind: int = KIND_NONE, cpu: int = 0,
+                      cold: bool = False) -> int:
         """One attempt with an already resolved request (the slow path's retries)."""
+        if self._pcp:
+            return int(_alloc.alloc_one_pcp(self.pages, self.zones, self.pageblock_type,
+                                            self.node, order, high_zone, migratetype,
+                                            alloc_flags, owner, kind, self.check_cpu(cpu),
+                                            1 if cold else 0))
         return int(_alloc.alloc_one(self.pages, self.zones, self.pageblock_type, self.node,
                                     order, high_zone, migratetype, alloc_flags, owner, kind))
 
@@ -294,7 +326,8 @@ class Machine:
 
     def alloc_many(self, order: int, count: int, gfp: int | None = None, *,
                    migratetype: int | None = None, owner: int = 0, kind: int = KIND_NONE,
-                   alloc_flags: int = ALLOC_WMARK_LOW) -> np.ndarray:
+                   alloc_flags: int = ALLOC_WMARK_LOW, cpu: int = 0,
+                   cold: bool = False) -> np.ndarray:
         """`count` blocks of one kind of request in one call; -1 where an allocation failed."""
         if gfp is None and migratetype is None:
             migratetype = MIGRATE_UNMOVABLE
@@ -303,17 +336,28 @@ class Machine:
         n = int(count)
         return self.alloc_batch(np.full(n, order, np.int64), np.full(n, high_zone, np.int64),
                                 np.full(n, mt, np.int64), np.full(n, alloc_flags, np.int64),
-                                np.full(n, owner, np.int64), np.full(n, kind, np.int64))
+                                np.full(n, owner, np.int64), np.full(n, kind, np.int64),
+                                cpu=cpu, cold=cold)
 
     def alloc_batch(self, orders: np.ndarray, high_zones: np.ndarray, migratetypes: np.ndarray,
-                    alloc_flags: np.ndarray, owners: np.ndarray,
-                    kinds: np.ndarray) -> np.ndarray:
+                    alloc_flags: np.ndarray, owners: np.ndarray, kinds: np.ndarray, *,
+                    cpu: int | np.ndarray = 0, cold: bool | np.ndarray = False) -> np.ndarray:
         """Allocate a batch of mixed requests in one compiled call (arrays of equal length, int64;
-        use `resolve()` for each request's zone and type). Returns pfns, -1 for failures."""
+        use `resolve()` for each request's zone and type). Returns pfns, -1 for failures.
+        `cpu` and `cold` (one value, or one per request) matter only with per-cpu lists on."""
         orders = np.ascontiguousarray(orders, dtype=np.int64)
         if orders.size and (orders.min() < 0 or orders.max() >= self.max_order):
             raise ValueError(f"orders must be in 0..{self.max_order - 1}")
         out = np.empty(orders.shape[0], dtype=np.int64)
+        if self.config.pcp:
+            cpus, colds = self._pcp_arrays(orders.shape[0], cpu, cold)
+            _alloc.alloc_batch_pcp(self.pages, self.zones, self.pageblock_type, self.node, orders,
+                                   np.ascontiguousarray(high_zones, dtype=np.int64),
+                                   np.ascontiguousarray(migratetypes, dtype=np.int64),
+                                   np.ascontiguousarray(alloc_flags, dtype=np.int64),
+                                   np.ascontiguousarray(owners, dtype=np.int64),
+                                   np.ascontiguousarray(kinds, dtype=np.int64), out, cpus, colds)
+            return out
         _alloc.alloc_batch(self.pages, self.zones, self.pageblock_type, self.node, orders,
                            np.ascontiguousarray(high_zones, dtype=np.int64),
                            np.ascontiguousarray(migratetypes, dtype=np.int64),
@@ -322,15 +366,26 @@ class Machine:
                            np.ascontiguousarray(kinds, dtype=np.int64), out)
         return out
 
-    def free(self, pfn: int) -> int:
-        """Free the block headed by `pfn`: FREE_OK, or a FREE_* code (nothing changed)."""
+    def free(self, pfn: int, cpu: int = 0, cold: bool = False) -> int:
+        """Free the block headed by `pfn`: FREE_OK, or a FREE_* code (nothing changed). With
+        per-cpu lists on, an order-0 page goes to `cpu`'s hot list, or its cold one if `cold`."""
+        if self._pcp:
+            return int(_alloc.free_one_pcp(self.pages, self.zones, self.pageblock_type,
+                                           self.node, pfn, self.check_cpu(cpu), 1 if cold else 0))
         return int(_alloc.free_one(self.pages, self.zones, self.pageblock_type, self.node, pfn))
 
-    def free_batch(self, pfns: np.ndarray) -> np.ndarray:
-        """Free many blocks in one compiled call, in order; returns each FREE_* status."""
+    def free_batch(self, pfns: np.ndarray, *, cpu: int | np.ndarray = 0,
+                   cold: bool | np.ndarray = False) -> np.ndarray:
+        """Free many blocks in one compiled call, in order; returns each FREE_* status. `cpu`
+        and `cold` (one value, or one per pfn) matter only with per-cpu lists on."""
         pfns = np.ascontiguousarray(pfns, dtype=np.int64)
         out = np.empty(pfns.shape[0], dtype=np.int64)
-        _alloc.free_batch(self.pages, self.zones, self.pageblock_type, self.node, pfns, out)
+        if self.config.pcp:
+            cpus, colds = self._pcp_arrays(pfns.shape[0], cpu, cold)
+            _alloc.free_batch_pcp(self.pages, self.zones, self.pageblock_type, self.node, pfns,
+                                  out, cpus, colds)
+        else:
+            _alloc.free_batch(self.pages, self.zones, self.pageblock_type, self.node, pfns, out)
         return out
 
     def take_notifications(self) -> tuple[np.ndarray, np.ndarray]:

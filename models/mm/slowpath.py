@@ -39,6 +39,7 @@ from models.mm.state import STAT
 __all__ = [
     "CONGESTION_WAIT_S",
     "MAX_RETRY_ROUNDS",
+    "RECLAIM_CONGESTION_WAIT_S",
     "AllocAttempt",
     "alloc_pages",
     "run_kswapd",
@@ -47,6 +48,8 @@ __all__ = [
 
 #: `congestion_wait(WRITE, HZ/50)`: 20 ms of simulated time per wait.
 CONGESTION_WAIT_S = 0.02
+#: `congestion_wait(WRITE, HZ/10)` in `try_to_free_pages`: 100 ms.
+RECLAIM_CONGESTION_WAIT_S = 0.1
 #: Cap on slow-path rounds (the kernel has none for __GFP_REPEAT/__GFP_NOFAIL in 2.6.24).
 MAX_RETRY_ROUNDS = 16
 
@@ -65,6 +68,7 @@ class AllocAttempt:
     nr_reclaimed: int = 0
     compaction_runs: int = 0
     congestion_waits: int = 0
+    reclaim_congestion_waits: int = 0
     wall_s: float = 0.0
 
     @property
@@ -73,8 +77,10 @@ class AllocAttempt:
 
     @property
     def stall_s(self) -> float:
-        """Simulated time the caller waited (congestion waits)."""
-        return self.congestion_waits * CONGESTION_WAIT_S
+        """Simulated time the caller waited: the allocator's HZ/50 naps between rounds and
+        direct reclaim's HZ/10 naps."""
+        return (self.congestion_waits * CONGESTION_WAIT_S
+                + self.reclaim_congestion_waits * RECLAIM_CONGESTION_WAIT_S)
 
 
 def _attempt(m: Machine, order: int, high_zone: int, mt: int, alloc_flags: int, owner: int,
@@ -175,13 +181,19 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
             if pfn >= 0:
                 break
         from models.mm import reclaim
+        from models.mm.reclaim_state import reclaim_state
 
+        rs = reclaim_state(m)
+        naps = rs.congestion_waits
         reclaimed = int(reclaim.try_to_free_pages(m, order, gfp, high_zone))
+        # did_some_progress: pages reclaimed, or some zone not yet all_unreclaimable.
+        progress = rs.last_progress
         attempt.reclaim_rounds += 1
         attempt.nr_reclaimed += reclaimed
+        attempt.reclaim_congestion_waits += rs.congestion_waits - naps
         if order != 0:
             _drain_pcp(m)
-        if reclaimed:
+        if progress:
             pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind)
             if pfn >= 0:
                 break

@@ -155,6 +155,10 @@ NODE_DTYPE: Final = np.dtype(
         ("fallback_order", "<i8", (MAX_ORDER_LIMIT,)),  # fallbacks per requested order
         ("extfrag_count", "<i8"),  # events written to the ring so far (monotonic)
         ("extfrag", "<i8", (EXTFRAG_RING, len(EXTFRAG_FIELDS))),
+        ("pcp", "<i8"),  # per-cpu page lists: number of cpus that have them; 0: off
+        # swap space (2.6.24 mm/swapfile.c): total_swap_pages and nr_swap_pages (free slots)
+        ("total_swap_pages", "<i8"),
+        ("nr_swap_pages", "<i8"),
     ]
 )
 
