@@ -38,6 +38,7 @@ from models.mm.geometry import (
 )
 from models.mm.gfp import GFP, default_gfp_for, gfp_zone, gfpflags_to_migratetype
 from models.mm.policy import Policy, get_policy
+from models.mm.reclaim_state import DEF_PRIORITY, copy_reclaim_state
 from models.mm.state import (
     STAT,
     STAT_NAMES,
@@ -163,6 +164,9 @@ class Machine:
             self.default_min_free_kbytes if cfg.min_free_kbytes is None else cfg.min_free_kbytes
         )
         self._request_cache: dict[tuple[int | None, int | None], tuple[int, int]] = {}
+        # swapon(): the swap area; free_area_init_core(): prev_priority starts at DEF_PRIORITY.
+        nd["total_swap_pages"] = nd["nr_swap_pages"] = cfg.swap >> PAGE_SHIFT
+        self.zones["prev_priority"] = DEF_PRIORITY
         #: Simulated time in seconds; the caller advances it (writeback completes against it).
         self.now = 0.0
         #: Owner notifications the slow path leaves for the page owners (agents) to collect:
@@ -410,4 +414,5 @@ class Machine:
         new.migrated = list(self.migrated)
         new.reclaimed = list(self.reclaimed)
         new.kswapd_order = list(self.kswapd_order)
+        copy_reclaim_state(self, new)
         return new
