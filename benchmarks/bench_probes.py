@@ -5,8 +5,9 @@ the LRU) and unmovable kernel pages. Every round reads a memory's worth of page 
 chunks; below the LOW watermark kswapd reclaims the oldest page cache (LRU order). Between chunks
 GFP_KERNEL pages worth `--kernel-share` of memory per round are allocated through the slow path,
 so they land wherever reclaim made room. At the end of the round a third of all kernel pages
-and a fifth of the cached pages are freed at random (objects and files deleted). Then `hugepages_get`
-and one stress-highalloc pass run on copies of that machine and their wall times are printed.
+and a fifth of the cached pages are freed at random (objects and files deleted). Then
+`hugepages_get` and one stress-highalloc pass run on copies of that machine; their wall times
+are printed.
 
     python benchmarks/bench_probes.py [--memory 4GiB] [--rounds 6] [--seed 1]
 """

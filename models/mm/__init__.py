@@ -27,4 +27,4 @@ def _source_keyed_cache_dir() -> str:
 
 
 if not os.environ.get("NUMBA_CACHE_DIR"):
-    numba.config.CACHE_DIR = _source_keyed_cache_dir()
+    numba.config.CACHE_DIR = _source_keyed_cache_dir()  # type: ignore[attr-defined]

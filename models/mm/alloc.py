@@ -228,6 +228,9 @@ def free_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarra
     if cpu >= 0 and order == 0 and nd["pcp"] != 0:
         free_hot_cold_page(pages, zones[z], pageblock_type, nd, pfn, cpu, cold)
     else:
+        # 2.6.24 free_one_page(): a free clears the zone's reclaim-failure state.
+        zones[z]["all_unreclaimable"] = 0
+        zones[z]["pages_scanned"] = 0
         free_one_page(pages, zones[z], pageblock_type, nd, pfn, order)
     return FREE_OK
 

@@ -127,7 +127,7 @@ def rmqueue_smallest(pages: np.ndarray, zone: np.ndarray, order: int, mt: int,
         list_del(pages, zone, pfn)
         zone["free_pages"] -= 1 << order
         expand(pages, zone, pfn, order, current_order, mt)
-        return pfn
+        return int(pfn)
     return -1
 
 
@@ -192,8 +192,8 @@ def rmqueue_fallback(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nda
     when that moved at least half of it. A block of exactly pageblock_order retypes its pageblock.
     If no fallback list has anything, MIGRATE_RESERVE is used rather than failing.
     """
-    max_order = node["max_order"]
-    pbo = node["pageblock_order"]
+    max_order = int(node["max_order"])
+    pbo = int(node["pageblock_order"])
     fallbacks = node["fallbacks"][start_mt]
     for current_order in range(max_order - 1, order - 1, -1):
         for i in range(fallbacks.shape[0]):
@@ -226,7 +226,7 @@ def rmqueue_fallback(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nda
             log_extfrag(node, pfn, order, current_order, start_mt, fallback_mt,
                         1 if current_order < pbo else 0,
                         1 if pageblock_type[pfn >> pbo] == start_mt else 0)
-            return pfn
+            return int(pfn)
     # Use MIGRATE_RESERVE rather than fail an allocation.
     pfn = rmqueue_smallest(pages, zone, order, MIGRATE_RESERVE, max_order)
     if pfn >= 0:
@@ -242,9 +242,10 @@ def rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray, nod
     With grouping off (vanilla 2.6.20, or too little memory) every request uses the one
     UNMOVABLE list per order and never falls back.
     """
+    max_order = int(node["max_order"])
     if node["grouping"] == 0:
-        return rmqueue_smallest(pages, zone, order, 0, node["max_order"])
-    pfn = rmqueue_smallest(pages, zone, order, mt, node["max_order"])
+        return rmqueue_smallest(pages, zone, order, 0, max_order)
+    pfn = rmqueue_smallest(pages, zone, order, mt, max_order)
     if pfn < 0:
         pfn = rmqueue_fallback(pages, zone, pageblock_type, node, order, mt)
     return pfn

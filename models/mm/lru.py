@@ -51,7 +51,7 @@ __all__ = [
 @njit(cache=True, inline="always")
 def page_kind(pages: np.ndarray, pfn: int) -> int:
     """The KIND_* of an allocated page."""
-    return (pages[pfn]["mt"] >> KIND_SHIFT) & 0x0F
+    return int((pages[pfn]["mt"] >> KIND_SHIFT) & 0x0F)
 
 
 @njit(cache=True, inline="always")

@@ -84,11 +84,11 @@ class AllocAttempt:
 
 
 def _attempt(m: Machine, order: int, high_zone: int, mt: int, alloc_flags: int, owner: int,
-             kind: int) -> int:
+             kind: int, cpu: int = 0, cold: bool = False) -> int:
     """`get_page_from_freelist` + `prep_new_page`, without counting a failure (only the whole
     slow path's failure counts as an allocation failure)."""
     nd = m.node[0]
-    pfn = m.alloc_request(order, high_zone, mt, alloc_flags, owner, kind)
+    pfn = m.alloc_request(order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
     if pfn < 0:
         nd["stat"][STAT["alloc_fail"]] -= 1
         nd["fail_order"][order] -= 1
@@ -153,13 +153,16 @@ def _direct_compact(m: Machine, order: int, gfp: int, high_zone: int, mt: int,
 
 
 def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int = KIND_NONE,
-                migratetype: int | None = None) -> AllocAttempt:
-    """Allocate `2^order` pages as the kernel's `__alloc_pages()` would, slow path included."""
+                migratetype: int | None = None, cpu: int = 0) -> AllocAttempt:
+    """Allocate `2^order` pages as the kernel's `__alloc_pages()` would, slow path included.
+
+    `cpu` picks the per-cpu lists (when on); `__GFP_COLD` in `gfp` asks for a cold page."""
     t0 = time.perf_counter()
     attempt = AllocAttempt(order=order)
     high_zone, mt = m.resolve(gfp, migratetype)
     m.check_order(order)
-    pfn = _attempt(m, order, high_zone, mt, ALLOC_WMARK_LOW, owner, kind)
+    cold = bool(gfp & GFP.COLD)
+    pfn = _attempt(m, order, high_zone, mt, ALLOC_WMARK_LOW, owner, kind, cpu, cold)
     if pfn >= 0:
         attempt.pfn, attempt.fast_path = pfn, True
         attempt.wall_s = time.perf_counter() - t0
@@ -171,7 +174,7 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
         alloc_flags |= ALLOC_HARDER
     if gfp & GFP.HIGH:
         alloc_flags |= ALLOC_HIGH
-    pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind)
+    pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
     rounds = 0
     while pfn < 0 and wait and rounds < MAX_RETRY_ROUNDS:
         rounds += 1
@@ -194,7 +197,7 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
         if order != 0:
             _drain_pcp(m)
         if progress:
-            pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind)
+            pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
             if pfn >= 0:
                 break
         elif gfp & GFP.FS and not gfp & GFP.NORETRY:

@@ -27,7 +27,6 @@ from models.mm.constants import (
     ZONE_DMA32,
     ZONE_HIGHMEM,
     ZONE_MOVABLE,
-    ZONE_NORMAL,
 )
 
 #: SWAP_CLUSTER_MAX, the floor of a highmem zone's pages_min.
