@@ -44,6 +44,22 @@ from models.mm.lru import lru_del
 from models.mm.pcp import buffered_rmqueue, free_hot_cold_page
 from models.mm.state import KIND_SHIFT, STAT
 
+__all__ = [
+    "alloc_batch",
+    "alloc_batch_pcp",
+    "alloc_one",
+    "alloc_one_pcp",
+    "free_batch",
+    "free_batch_pcp",
+    "free_one",
+    "free_one_pcp",
+    "free_range_boot",
+    "get_page_from_freelist",
+    "prep_new_page",
+    "wmark_of",
+    "zone_watermark_ok",
+]
+
 _S_PGALLOC = STAT["pgalloc"]
 _S_PGFREE = STAT["pgfree"]
 _S_ALLOC_SUCCESS = STAT["alloc_success"]

@@ -29,6 +29,21 @@ from models.mm.constants import (
 )
 from models.mm.state import EXTFRAG_RING, STAT
 
+__all__ = [
+    "CLAIM_2_6_24",
+    "expand",
+    "free_one_page",
+    "list_add",
+    "list_del",
+    "list_move",
+    "log_extfrag",
+    "move_freepages_block",
+    "rmqueue",
+    "rmqueue_fallback",
+    "rmqueue_smallest",
+    "zone_of_pfn",
+]
+
 _S_EXTFRAG_FALLBACK = STAT["extfrag_fallback"]
 _S_EXTFRAG_FRAGMENTING = STAT["extfrag_fragmenting"]
 _S_EXTFRAG_CHANGE_OWNERSHIP = STAT["extfrag_change_ownership"]

@@ -31,6 +31,19 @@ from models.mm.constants import (
     ZONE_NORMAL,
 )
 
+__all__ = [
+    "GiB",
+    "MiB",
+    "PROFILES",
+    "Profile",
+    "check_orders",
+    "get_profile",
+    "memory_pages",
+    "parse_size",
+    "split_movable",
+    "zone_spans",
+]
+
 MiB = 1 << 20
 GiB = 1 << 30
 

@@ -20,6 +20,28 @@ from models.mm.constants import (
     ZONE_NORMAL,
 )
 
+__all__ = [
+    "GFP",
+    "GFP_ATOMIC",
+    "GFP_DMA",
+    "GFP_DMA32",
+    "GFP_HIGHUSER",
+    "GFP_HIGHUSER_MOVABLE",
+    "GFP_HIGHUSER_PAGECACHE",
+    "GFP_KERNEL",
+    "GFP_NAMES",
+    "GFP_NOFS",
+    "GFP_NOIO",
+    "GFP_NOWAIT",
+    "GFP_TEMPORARY",
+    "GFP_USER",
+    "GFP_USER_PAGECACHE",
+    "default_gfp_for",
+    "gfp_zone",
+    "gfpflags_to_migratetype",
+    "parse_gfp",
+]
+
 
 class GFP(IntFlag):
     """`__GFP_*` bits with their 2.6.24 values."""

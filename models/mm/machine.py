@@ -54,6 +54,11 @@ from models.mm.watermarks import (
     zone_watermarks,
 )
 
+__all__ = [
+    "Machine",
+    "MachineConfig",
+]
+
 
 @dataclass(frozen=True)
 class MachineConfig:

@@ -24,6 +24,13 @@ from models.mm.constants import (
     NR_MIGRATETYPES,
 )
 
+__all__ = [
+    "FALLBACKS_2_6_24",
+    "POLICIES",
+    "Policy",
+    "get_policy",
+]
+
 #: 2.6.24 `fallbacks[MIGRATE_TYPES][MIGRATE_TYPES-1]` (mm/page_alloc.c).
 FALLBACKS_2_6_24: dict[int, tuple[int, ...]] = {
     MIGRATE_UNMOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE, MIGRATE_RESERVE),

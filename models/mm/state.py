@@ -26,6 +26,31 @@ import numpy as np
 
 from models.mm.constants import MAX_NR_ZONES, MAX_ORDER_LIMIT, NR_MIGRATETYPES
 
+__all__ = [
+    "EXTFRAG_FIELDS",
+    "EXTFRAG_RING",
+    "KIND_SHIFT",
+    "LRU_ACTIVE_ANON",
+    "LRU_ACTIVE_FILE",
+    "LRU_INACTIVE_ANON",
+    "LRU_INACTIVE_FILE",
+    "MAX_CPUS",
+    "MT_MASK",
+    "NODE_DTYPE",
+    "NR_LRU_LISTS",
+    "NR_STATS",
+    "PAGE_DTYPE",
+    "STAT",
+    "STAT_NAMES",
+    "ZONE_DTYPE",
+    "new_node",
+    "new_pages",
+    "new_zones",
+    "page_kinds",
+    "page_migratetypes",
+    "state_bytes",
+]
+
 #: Number of LRU lists per zone: inactive anon, active anon, inactive file, active file.
 NR_LRU_LISTS: Final = 4
 LRU_INACTIVE_ANON: Final = 0

@@ -29,6 +29,16 @@ from models.mm.constants import (
     ZONE_MOVABLE,
 )
 
+__all__ = [
+    "SWAP_CLUSTER_MAX",
+    "default_min_free_kbytes",
+    "is_highmem",
+    "lowmem_reserve_ratios",
+    "lowmem_reserves",
+    "setup_zone_migrate_reserve",
+    "zone_watermarks",
+]
+
 #: SWAP_CLUSTER_MAX, the floor of a highmem zone's pages_min.
 SWAP_CLUSTER_MAX = 32
 
