@@ -40,6 +40,7 @@ __all__ = [
     "LRU_INACTIVE",
     "lru_add",
     "lru_add_batch",
+    "lru_add_tail",
     "lru_del",
     "mark_page_accessed",
     "mark_accessed_batch",
@@ -77,6 +78,21 @@ def lru_add(pages: np.ndarray, zone: np.ndarray, pfn: int, active: bool) -> None
         pages[pfn]["flags"] |= PG_LRU | PG_ACTIVE
     else:
         pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_ACTIVE)) | PG_LRU
+
+
+@njit(cache=True, inline="always")
+def lru_add_tail(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
+    """`list_move_tail(&page->lru, &zone->inactive_list)`: the page is the next one scanned."""
+    tail = zone["lru_tail"][LRU_INACTIVE]
+    pages[pfn]["prev"] = tail
+    pages[pfn]["next"] = -1
+    if tail >= 0:
+        pages[tail]["next"] = pfn
+    else:
+        zone["lru_head"][LRU_INACTIVE] = pfn
+    zone["lru_tail"][LRU_INACTIVE] = pfn
+    zone["nr_lru"][LRU_INACTIVE] += 1
+    pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_ACTIVE)) | PG_LRU
 
 
 @njit(cache=True, inline="always")

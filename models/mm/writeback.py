@@ -35,7 +35,7 @@ from models.mm.constants import (
     PG_LRU,
     PG_WRITEBACK,
 )
-from models.mm.lru import LRU_INACTIVE, lru_del, page_kind
+from models.mm.lru import lru_add_tail, lru_del, page_kind
 from models.mm.reclaim_state import WritebackBatch, reclaim_state
 from models.mm.state import STAT
 
@@ -52,21 +52,6 @@ __all__ = [
 ]
 
 _S_PGROTATED = STAT["pgrotated"]
-
-
-@njit(cache=True, inline="always")
-def lru_add_tail(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
-    """`list_move_tail(&page->lru, &zone->inactive_list)`: the page is the next one scanned."""
-    tail = zone["lru_tail"][LRU_INACTIVE]
-    pages[pfn]["prev"] = tail
-    pages[pfn]["next"] = -1
-    if tail >= 0:
-        pages[tail]["next"] = pfn
-    else:
-        zone["lru_head"][LRU_INACTIVE] = pfn
-    zone["lru_tail"][LRU_INACTIVE] = pfn
-    zone["nr_lru"][LRU_INACTIVE] += 1
-    pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_ACTIVE)) | PG_LRU
 
 
 @njit(cache=True)
