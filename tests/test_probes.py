@@ -84,3 +84,12 @@ def test_stress_highalloc_rejects_bad_percent(percent: float) -> None:
     m = Machine(machine_config("2.6.24", memory=16 * MiB))
     with pytest.raises(ValueError, match=f"percent {percent} is out of range"):
         probes.stress_highalloc(m, percent=percent)
+
+
+def test_stress_highalloc_takes_a_named_gfp() -> None:
+    m = Machine(machine_config("2.6.24", memory=64 * MiB))
+    # GFP_KERNEL may not use highmem or ZONE_MOVABLE; on a flat machine it still succeeds.
+    r = probes.stress_highalloc(m, percent=25, gfp="GFP_KERNEL|__GFP_REPEAT")
+    assert r.successes == 8
+    with pytest.raises(ValueError, match="name no known flag"):
+        probes.stress_highalloc(m, percent=25, gfp="GFP_BOGUS")

@@ -35,7 +35,7 @@ from models.mm.constants import (
     PG_PCP,
     PG_WRITEBACK,
 )
-from models.mm.gfp import GFP, GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE
+from models.mm.gfp import GFP, GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, parse_gfp
 from models.mm.machine import Machine
 from models.mm.slowpath import AllocAttempt, alloc_pages, run_kswapd
 from models.mm.state import KIND_SHIFT, MT_MASK
@@ -138,10 +138,13 @@ def hugepages_get(m: Machine, *, step: int = 100, interval: float = 3.0, patienc
 
 
 def stress_highalloc(m: Machine, *, percent: float = 95.0, rate_mb_s: float = 16.0,
-                     gfp: int = GFP_HIGHUSER_MOVABLE, order: int | None = None,
+                     gfp: int | str = GFP_HIGHUSER_MOVABLE, order: int | None = None,
                      on_copy: bool = True) -> ProbeResult:
     """One mmtests stress-highalloc pass: `percent` of memory in huge page attempts, one every
-    huge page size / `rate_mb_s`; successes pinned until the pass ends, then freed."""
+    huge page size / `rate_mb_s`; successes pinned until the pass ends, then freed. `gfp` is a
+    mask or a name such as "GFP_HIGHUSER_MOVABLE" or "GFP_HIGHUSER|__GFP_REPEAT"."""
+    if isinstance(gfp, str):
+        gfp = int(parse_gfp(gfp))
     if not 0 < percent <= 100:
         raise ValueError(f"percent {percent} is out of range: allowed (0, 100]")
     if rate_mb_s <= 0:
