@@ -42,6 +42,7 @@ from models.mm.constants import (
 )
 from models.mm.lru import lru_del
 from models.mm.pcp import buffered_rmqueue, free_hot_cold_page
+from models.mm.prefetch import prefetch
 from models.mm.state import KIND_SHIFT, STAT
 
 __all__ = [
@@ -264,7 +265,19 @@ def free_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                node: np.ndarray, pfns: np.ndarray, out: np.ndarray) -> int:
     """`free_one` for each pfn in turn; `out[i]` gets its status. Returns how many failed."""
     bad = 0
-    for i in range(pfns.shape[0]):
+    n = pfns.shape[0]
+    for i in range(n):
+        # Ask for the records this loop will touch a few frees ahead: the freed page, and (once
+        # that has arrived) its order-0 buddy's list neighbours, which list_del rewrites.
+        if i + 8 < n and 0 <= pfns[i + 8] < pages.shape[0]:
+            prefetch(pages, pfns[i + 8])
+        if i + 4 < n and 0 <= pfns[i + 4] < pages.shape[0]:
+            buddy = pfns[i + 4] ^ 1
+            if buddy < pages.shape[0] and pages[buddy]["flags"] & PG_BUDDY:
+                if pages[buddy]["next"] >= 0:
+                    prefetch(pages, pages[buddy]["next"])
+                if pages[buddy]["prev"] >= 0:
+                    prefetch(pages, pages[buddy]["prev"])
         st = free_one(pages, zones, pageblock_type, node, pfns[i])
         out[i] = st
         if st != FREE_OK:

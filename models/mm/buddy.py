@@ -27,6 +27,7 @@ from models.mm.constants import (
     PG_BUDDY,
     PG_HEAD,
 )
+from models.mm.prefetch import prefetch
 from models.mm.state import EXTFRAG_RING, STAT
 
 __all__ = [
@@ -140,6 +141,11 @@ def rmqueue_smallest(pages: np.ndarray, zone: np.ndarray, order: int, mt: int,
         if pfn < 0:
             continue
         list_del(pages, zone, pfn)
+        # The next allocation from this list takes the new head and rewrites the entry after
+        # it: ask for that record now (cache only; no effect on the lists).
+        nxt = zone["head"][current_order, mt]
+        if nxt >= 0 and pages[nxt]["next"] >= 0:
+            prefetch(pages, pages[nxt]["next"])
         zone["free_pages"] -= 1 << order
         expand(pages, zone, pfn, order, current_order, mt)
         return int(pfn)
