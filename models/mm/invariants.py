@@ -97,6 +97,62 @@ _PCP_MESSAGES = {
 
 
 @njit(cache=True)
+def _walk_list(pages: np.ndarray, head: int, tail: int, count: int, start: int, end: int,
+               visited: np.ndarray, list_id: int, flag: int, not_flag: int, order: int, mt: int,
+               err: np.ndarray) -> bool:
+    """Walk one list from `head`, marking `visited[pfn] = list_id`. Every element must lie in
+    [start, end), be on no other list, carry `flag` (else error `not_flag`), have `order` and
+    (when `mt >= 0`) `mt`, and link back to the one before; the walk must end at `tail` after
+    `count` elements. On the first fault sets err[0] (code), err[4] (pfn), err[5] (the value
+    found) and returns False."""
+    cur = head
+    prev = -1
+    length = 0
+    while cur >= 0:
+        err[4] = cur
+        if cur < start or cur >= end:
+            err[0] = _OUT_OF_ZONE
+            return False
+        if visited[cur] == list_id:
+            err[0] = _TOO_LONG
+            return False
+        if visited[cur]:
+            err[0] = _TWICE
+            return False
+        page = pages[cur]
+        if not (page["flags"] & flag):
+            err[0] = not_flag
+            return False
+        if page["order"] != order:
+            err[0] = _WRONG_ORDER
+            err[5] = page["order"]
+            return False
+        if mt >= 0 and page["mt"] != mt:
+            err[0] = _WRONG_MT
+            err[5] = page["mt"]
+            return False
+        if page["prev"] != prev:
+            err[0] = _BAD_PREV
+            err[5] = page["prev"]
+            return False
+        visited[cur] = list_id
+        length += 1
+        prev = cur
+        cur = page["next"]
+    if tail != prev:
+        err[0] = _BAD_TAIL if prev >= 0 else _TAIL_NOT_EMPTY
+        err[4] = prev
+        err[5] = tail
+        return False
+    if length != count:
+        err[0] = _BAD_COUNT
+        err[4] = length
+        err[5] = count
+        return False
+    return True
+
+
+@njit(cache=True)
 def _walk_pcp_lists(pages: np.ndarray, zones: np.ndarray, visited: np.ndarray) -> np.ndarray:
     """Walk every per-cpu list of every zone, marking `visited[pfn]` with the list's id (from 1).
 
@@ -104,56 +160,18 @@ def _walk_pcp_lists(pages: np.ndarray, zones: np.ndarray, visited: np.ndarray) -
     """
     err = np.zeros(6, dtype=np.int64)
     for z in range(zones.shape[0]):
-        start = zones[z]["start_pfn"]
-        end = zones[z]["end_pfn"]
-        heads = zones[z]["pcp_head"]
-        tails = zones[z]["pcp_tail"]
-        counts = zones[z]["pcp_count"]
+        zone = zones[z]
+        heads = zone["pcp_head"]
         for cpu in range(heads.shape[0]):
             for cold in range(heads.shape[1]):
                 err[1] = z
                 err[2] = cpu
                 err[3] = cold
                 list_id = 1 + (z * heads.shape[0] + cpu) * heads.shape[1] + cold
-                cur = heads[cpu, cold]
-                prev = -1
-                length = 0
-                while cur >= 0:
-                    err[4] = cur
-                    if cur < start or cur >= end:
-                        err[0] = _OUT_OF_ZONE
-                        return err
-                    if visited[cur] == list_id:
-                        err[0] = _TOO_LONG
-                        return err
-                    if visited[cur]:
-                        err[0] = _TWICE
-                        return err
-                    page = pages[cur]
-                    if not (page["flags"] & PG_PCP):
-                        err[0] = _NOT_PCP
-                        return err
-                    if page["order"] != 0:
-                        err[0] = _WRONG_ORDER
-                        err[5] = page["order"]
-                        return err
-                    if page["prev"] != prev:
-                        err[0] = _BAD_PREV
-                        err[5] = page["prev"]
-                        return err
-                    visited[cur] = list_id
-                    length += 1
-                    prev = cur
-                    cur = page["next"]
-                if tails[cpu, cold] != prev:
-                    err[0] = _BAD_TAIL if prev >= 0 else _TAIL_NOT_EMPTY
-                    err[4] = prev
-                    err[5] = tails[cpu, cold]
-                    return err
-                if length != counts[cpu, cold]:
-                    err[0] = _BAD_COUNT
-                    err[4] = length
-                    err[5] = counts[cpu, cold]
+                if not _walk_list(pages, heads[cpu, cold], zone["pcp_tail"][cpu, cold],
+                                  zone["pcp_count"][cpu, cold], zone["start_pfn"],
+                                  zone["end_pfn"], visited, list_id, PG_PCP, _NOT_PCP, 0, -1,
+                                  err):
                     return err
     return err
 
@@ -167,71 +185,17 @@ def _walk_free_lists(pages: np.ndarray, zones: np.ndarray, nr_orders: int,
     """
     err = np.zeros(6, dtype=np.int64)
     for z in range(zones.shape[0]):
-        start = zones[z]["start_pfn"]
-        end = zones[z]["end_pfn"]
-        heads = zones[z]["head"]
-        tails = zones[z]["tail"]
-        counts = zones[z]["nr_free_mt"]
+        zone = zones[z]
+        heads = zone["head"]
         for o in range(nr_orders):
             for mt in range(heads.shape[1]):
                 err[1] = z
                 err[2] = o
                 err[3] = mt
                 list_id = 1 + (z * nr_orders + o) * heads.shape[1] + mt
-                cur = heads[o, mt]
-                if cur < 0:
-                    if tails[o, mt] != -1:
-                        err[0] = _TAIL_NOT_EMPTY
-                        err[5] = tails[o, mt]
-                        return err
-                    if counts[o, mt] != 0:
-                        err[0] = _BAD_COUNT
-                        err[4] = 0
-                        err[5] = counts[o, mt]
-                        return err
-                    continue
-                prev = -1
-                length = 0
-                while cur >= 0:
-                    err[4] = cur
-                    if cur < start or cur >= end:
-                        err[0] = _OUT_OF_ZONE
-                        return err
-                    if visited[cur] == list_id:
-                        err[0] = _TOO_LONG
-                        return err
-                    if visited[cur]:
-                        err[0] = _TWICE
-                        return err
-                    page = pages[cur]
-                    if not (page["flags"] & PG_BUDDY):
-                        err[0] = _NOT_BUDDY
-                        return err
-                    if page["order"] != o:
-                        err[0] = _WRONG_ORDER
-                        err[5] = page["order"]
-                        return err
-                    if page["mt"] != mt:
-                        err[0] = _WRONG_MT
-                        err[5] = page["mt"]
-                        return err
-                    if page["prev"] != prev:
-                        err[0] = _BAD_PREV
-                        err[5] = page["prev"]
-                        return err
-                    visited[cur] = list_id
-                    length += 1
-                    prev = cur
-                    cur = page["next"]
-                if tails[o, mt] != prev:
-                    err[0] = _BAD_TAIL
-                    err[4] = prev
-                    err[5] = tails[o, mt]
-                    return err
-                if length != counts[o, mt]:
-                    err[0] = _BAD_COUNT
-                    err[4] = length
-                    err[5] = counts[o, mt]
+                if not _walk_list(pages, heads[o, mt], zone["tail"][o, mt],
+                                  zone["nr_free_mt"][o, mt], zone["start_pfn"], zone["end_pfn"],
+                                  visited, list_id, PG_BUDDY, _NOT_BUDDY, o, mt, err):
                     return err
     return err
 
