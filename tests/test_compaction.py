@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from models.mm import invariants
 from models.mm.compaction import (
     COMPACT_COMPLETE,
     COMPACT_PARTIAL,
@@ -47,7 +48,6 @@ from models.mm.metrics import fragmentation_index
 from models.mm.state import KIND_SHIFT
 from tests.conftest import MakeMachine
 
-invariants = pytest.importorskip("models.mm.invariants")
 Z = ZONE_NORMAL
 PB = 512  # pageblock_nr_pages on x86_64
 

@@ -277,9 +277,9 @@ def test_render_pagetypeinfo_summary_uses_summed_free_lists() -> None:
 # --- the command --------------------------------------------------------------------------------
 @pytest.fixture
 def cli() -> ModuleType:
-    # sim.cli also imports sim.replay, written separately: skip, not fail, until it exists.
-    module: ModuleType = pytest.importorskip("sim.cli")
-    return module
+    import sim.cli
+
+    return sim.cli
 
 
 @pytest.fixture

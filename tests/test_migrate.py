@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from models.mm import invariants
 from models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
@@ -26,7 +27,6 @@ from models.mm.machine import Machine
 from models.mm.migrate import is_migrate_target, migrate_page, migrate_pages, page_movable
 from models.mm.state import KIND_SHIFT, STAT
 
-invariants = pytest.importorskip("models.mm.invariants")
 Z = ZONE_NORMAL
 
 
