@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from models.mm.compaction import compact_node, compact_zone
-from models.mm.constants import (
+from fragsim.models.mm.compaction import compact_node, compact_zone
+from fragsim.models.mm.constants import (
     ALLOC_NO_WATERMARKS,
     KIND_ANON,
     KIND_KERNEL,
@@ -28,8 +28,8 @@ from models.mm.constants import (
     MIGRATE_UNMOVABLE,
     ZONE_NORMAL,
 )
-from models.mm.lru import lru_add_batch
-from models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm.lru import lru_add_batch
+from fragsim.models.mm.machine import Machine, MachineConfig
 
 HUGE_ORDER = 9
 

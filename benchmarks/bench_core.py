@@ -16,13 +16,13 @@ import time
 
 import numpy as np
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
     MIGRATE_MOVABLE,
     MIGRATE_RECLAIMABLE,
     MIGRATE_UNMOVABLE,
 )
-from models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm.machine import Machine, MachineConfig
 
 ORDERS = np.array([0, 1, 2, 3])
 ORDER_P = np.array([0.85, 0.10, 0.04, 0.01])

@@ -19,12 +19,12 @@ import time
 
 import numpy as np
 
-from models.mm import probes, reclaim, slowpath
-from models.mm.constants import KIND_FILE, KIND_KERNEL, PG_LRU, ZONE_NORMAL
-from models.mm.geometry import parse_size
-from models.mm.gfp import GFP_KERNEL
-from models.mm.machine import Machine
-from models.mm.profiles import machine_config
+from fragsim.models.mm import probes, reclaim, slowpath
+from fragsim.models.mm.constants import KIND_FILE, KIND_KERNEL, PG_LRU, ZONE_NORMAL
+from fragsim.models.mm.geometry import parse_size
+from fragsim.models.mm.gfp import GFP_KERNEL
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.profiles import machine_config
 
 
 def alloc_cache(m: Machine, n: int) -> np.ndarray:

@@ -26,8 +26,8 @@ import time
 
 import numpy as np
 
-from models.mm import reclaim
-from models.mm.constants import (
+from fragsim.models.mm import reclaim
+from fragsim.models.mm.constants import (
     ALLOC_NO_WATERMARKS,
     KIND_FILE,
     KIND_KERNEL,
@@ -35,10 +35,10 @@ from models.mm.constants import (
     MIGRATE_UNMOVABLE,
     PG_HEAD,
 )
-from models.mm.gfp import GFP_HIGHUSER_MOVABLE
-from models.mm.lru import lru_add_batch
-from models.mm.machine import Machine, MachineConfig
-from models.mm.state import KIND_SHIFT
+from fragsim.models.mm.gfp import GFP_HIGHUSER_MOVABLE
+from fragsim.models.mm.lru import lru_add_batch
+from fragsim.models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm.state import KIND_SHIFT
 
 HUGE_ORDER = 9
 FILE_OWNER = 1

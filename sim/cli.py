@@ -11,8 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sim import inspect_cmd, replay
-from sim.errors import UsageError
+from fragsim import __version__
+from fragsim.sim import inspect_cmd, replay
+from fragsim.sim.errors import UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fragsim",
         description="Simulate the Linux page allocator and measure external fragmentation.",
     )
+    parser.add_argument("--version", action="version", version=f"fragsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     replay.add_parser(sub)
     inspect_cmd.add_parser(sub)

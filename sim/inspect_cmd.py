@@ -13,14 +13,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from models.mm.metrics import (
+from fragsim.models.mm.metrics import (
     format_index,
     fragmentation_index,
     high_order_free_share,
     unusable_index,
 )
-from models.mm.procparse import Buddyinfo, Pagetypeinfo, ProcParseError, parse_proc
-from sim.errors import UsageError
+from fragsim.models.mm.procparse import Buddyinfo, Pagetypeinfo, ProcParseError, parse_proc
+from fragsim.sim.errors import UsageError
 
 __all__ = ["DEFAULT_PAGEBLOCK_ORDER", "add_parser", "render", "run"]
 

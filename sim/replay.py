@@ -36,8 +36,8 @@ from typing import Any, Final, TextIO
 import numpy as np
 from numba import njit
 
-from models.mm.alloc import alloc_batch_pcp, free_batch_pcp
-from models.mm.constants import (
+from fragsim.models.mm.alloc import alloc_batch_pcp, free_batch_pcp
+from fragsim.models.mm.constants import (
     ALLOC_NO_WATERMARKS,
     FREE_OK,
     KIND_NONE,
@@ -46,9 +46,9 @@ from models.mm.constants import (
     MIGRATE_UNMOVABLE,
     NR_MIGRATETYPES,
 )
-from models.mm.geometry import parse_size
-from models.mm.machine import Machine, MachineConfig
-from sim.trace import (
+from fragsim.models.mm.geometry import parse_size
+from fragsim.models.mm.machine import Machine, MachineConfig
+from fragsim.sim.trace import (
     ALLOC,
     ALLOC_FAILED,
     FREE,
@@ -246,7 +246,7 @@ def _warn(message: str, warn: TextIO, progress: Any) -> None:
 
 def summary(replayer: Replayer, source: str = "") -> str:
     """`key: value` lines: what was replayed, what did not match, fallbacks, free memory."""
-    from models.mm.metrics import high_order_free_share
+    from fragsim.models.mm.metrics import high_order_free_share
 
     m = replayer.machine
     c = replayer.count
@@ -291,7 +291,7 @@ def show(view: str, replayer: Replayer, source: str = "") -> str:
     """The text of one `--show` view of the replayed machine."""
     if view == "summary":
         return summary(replayer, source)
-    from models.mm import procfs
+    from fragsim.models.mm import procfs
 
     views = {"buddyinfo": procfs.buddyinfo, "pagetypeinfo": procfs.pagetypeinfo,
              "extfrag": procfs.extfrag_index, "unusable": procfs.unusable_index,

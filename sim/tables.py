@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.mm.census import free_blocks, pageblock_census
-from models.mm.constants import MIGRATETYPE_NAMES_2_6_24, ZONE_NAMES
-from models.mm.machine import Machine
+from fragsim.models.mm.census import free_blocks, pageblock_census
+from fragsim.models.mm.constants import MIGRATETYPE_NAMES_2_6_24, ZONE_NAMES
+from fragsim.models.mm.machine import Machine
 
 __all__ = [
     "MIGRATETYPE_DTYPE",

@@ -35,7 +35,7 @@ from typing import Final, NamedTuple, TextIO
 
 import numpy as np
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
     MIGRATE_RECLAIMABLE,
     MIGRATE_UNMOVABLE,

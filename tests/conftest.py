@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from models.mm.geometry import MiB
-from models.mm.machine import Machine, MachineConfig
-from models.mm.policy import POLICIES
+from fragsim.models.mm.geometry import MiB
+from fragsim.models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm.policy import POLICIES
 
 MakeMachine = Callable[..., Machine]
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm.alloc import zone_watermark_ok
-from models.mm.buddy import move_freepages_block
-from models.mm.constants import (
+from fragsim.models.mm.alloc import zone_watermark_ok
+from fragsim.models.mm.buddy import move_freepages_block
+from fragsim.models.mm.constants import (
     ALLOC_HARDER,
     ALLOC_HIGH,
     ALLOC_NO_WATERMARKS,
@@ -33,17 +33,17 @@ from models.mm.constants import (
     ZONE_MOVABLE,
     ZONE_NORMAL,
 )
-from models.mm.geometry import MiB
-from models.mm.gfp import (
+from fragsim.models.mm.geometry import MiB
+from fragsim.models.mm.gfp import (
     GFP_DMA,
     GFP_DMA32,
     GFP_HIGHUSER,
     GFP_HIGHUSER_MOVABLE,
     GFP_KERNEL,
 )
-from models.mm.invariants import check_invariants
-from models.mm.machine import Machine, MachineConfig
-from models.mm.state import EXTFRAG_FIELDS, ZONE_DTYPE
+from fragsim.models.mm.invariants import check_invariants
+from fragsim.models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm.state import EXTFRAG_FIELDS, ZONE_DTYPE
 from tests.conftest import MakeMachine
 
 N = ZONE_NORMAL

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     ALLOC_HARDER,
     ALLOC_HIGH,
     ALLOC_NO_WATERMARKS,
@@ -36,8 +36,8 @@ from models.mm.constants import (
     PG_BUDDY,
     PG_HEAD,
 )
-from models.mm.geometry import MiB
-from models.mm.gfp import (
+from fragsim.models.mm.geometry import MiB
+from fragsim.models.mm.gfp import (
     GFP_ATOMIC,
     GFP_DMA,
     GFP_DMA32,
@@ -45,8 +45,8 @@ from models.mm.gfp import (
     GFP_KERNEL,
     GFP_TEMPORARY,
 )
-from models.mm.invariants import check_invariants
-from models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm.invariants import check_invariants
+from fragsim.models.mm.machine import Machine, MachineConfig
 
 # 2.6.24 fallbacks[] (RESERVE is skipped in the loop and used last).
 FALLBACKS = {

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm import census
-from models.mm.census import (
+from fragsim.models.mm import census
+from fragsim.models.mm.census import (
     ALLOCATED_COLUMNS,
     CENSUS_COLUMNS,
     free_blocks,
     pageblock_census,
     pageblock_zones,
 )
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     ALLOC_NO_WATERMARKS,
     MIGRATE_MOVABLE,
     MIGRATE_RECLAIMABLE,
@@ -22,7 +22,7 @@ from models.mm.constants import (
     PG_BUDDY,
     PG_HEAD,
 )
-from models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm.machine import Machine, MachineConfig
 
 
 def _reference(m: Machine) -> dict[str, np.ndarray]:

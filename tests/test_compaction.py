@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm import invariants
-from models.mm.compaction import (
+from fragsim.models.mm import invariants
+from fragsim.models.mm.compaction import (
     COMPACT_COMPLETE,
     COMPACT_PARTIAL,
     COMPACT_SKIPPED,
@@ -22,7 +22,7 @@ from models.mm.compaction import (
     defer_compaction,
     try_to_compact_pages,
 )
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
     KIND_ANON,
     KIND_FILE,
@@ -40,12 +40,12 @@ from models.mm.constants import (
     PG_WRITEBACK,
     ZONE_NORMAL,
 )
-from models.mm.geometry import MiB
-from models.mm.gfp import GFP, GFP_HIGHUSER_MOVABLE, GFP_NOFS
-from models.mm.lru import lru_add_batch
-from models.mm.machine import Machine
-from models.mm.metrics import fragmentation_index
-from models.mm.state import KIND_SHIFT
+from fragsim.models.mm.geometry import MiB
+from fragsim.models.mm.gfp import GFP, GFP_HIGHUSER_MOVABLE, GFP_NOFS
+from fragsim.models.mm.lru import lru_add_batch
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.metrics import fragmentation_index
+from fragsim.models.mm.state import KIND_SHIFT
 from tests.conftest import MakeMachine
 
 Z = ZONE_NORMAL

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from models.mm.constants import ZONE_DMA, ZONE_DMA32, ZONE_HIGHMEM, ZONE_MOVABLE, ZONE_NORMAL
-from models.mm.geometry import (
+from fragsim.models.mm.constants import (
+    ZONE_DMA,
+    ZONE_DMA32,
+    ZONE_HIGHMEM,
+    ZONE_MOVABLE,
+    ZONE_NORMAL,
+)
+from fragsim.models.mm.geometry import (
     PROFILES,
     GiB,
     MiB,

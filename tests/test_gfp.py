@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
     MIGRATE_RECLAIMABLE,
     MIGRATE_UNMOVABLE,
@@ -14,7 +14,7 @@ from models.mm.constants import (
     ZONE_MOVABLE,
     ZONE_NORMAL,
 )
-from models.mm.gfp import (
+from fragsim.models.mm.gfp import (
     GFP,
     GFP_ATOMIC,
     GFP_DMA,

@@ -13,8 +13,8 @@ from types import ModuleType
 
 import pytest
 
-from models.mm import procparse
-from models.mm.procparse import (
+from fragsim.models.mm import procparse
+from fragsim.models.mm.procparse import (
     Buddyinfo,
     Pagetypeinfo,
     ProcParseError,
@@ -23,7 +23,7 @@ from models.mm.procparse import (
     parse_pagetypeinfo,
     parse_proc,
 )
-from sim.inspect_cmd import render
+from fragsim.sim.inspect_cmd import render
 
 
 # The texts are built line by line in the kernel's own formats (mm/vmstat.c), trailing spaces
@@ -277,9 +277,9 @@ def test_render_pagetypeinfo_summary_uses_summed_free_lists() -> None:
 # --- the command --------------------------------------------------------------------------------
 @pytest.fixture
 def cli() -> ModuleType:
-    import sim.cli
+    import fragsim.sim.cli as cli_module
 
-    return sim.cli
+    return cli_module
 
 
 @pytest.fixture

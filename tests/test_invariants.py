@@ -9,18 +9,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm.buddy import list_add, list_del
-from models.mm.constants import (
+from fragsim.models.mm.buddy import list_add, list_del
+from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
     MIGRATE_UNMOVABLE,
     PG_BUDDY,
     PG_HEAD,
     ZONE_NORMAL,
 )
-from models.mm.geometry import MiB
-from models.mm.invariants import InvariantError, check_invariants
-from models.mm.machine import Machine
-from models.mm.state import STAT
+from fragsim.models.mm.geometry import MiB
+from fragsim.models.mm.invariants import InvariantError, check_invariants
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.state import STAT
 from tests.conftest import MakeMachine
 
 Z = ZONE_NORMAL  # the flat layout's only zone

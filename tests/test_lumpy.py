@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm import reclaim, slab, writeback
-from models.mm.constants import (
+from fragsim.models.mm import reclaim, slab, writeback
+from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
     KIND_KERNEL,
@@ -21,11 +21,11 @@ from models.mm.constants import (
     PG_REFERENCED,
     PG_WRITEBACK,
 )
-from models.mm.geometry import MiB
-from models.mm.gfp import GFP_KERNEL
-from models.mm.lru import LRU_INACTIVE, mark_accessed_batch
-from models.mm.machine import Machine
-from models.mm.reclaim_state import reclaim_state
+from fragsim.models.mm.geometry import MiB
+from fragsim.models.mm.gfp import GFP_KERNEL
+from fragsim.models.mm.lru import LRU_INACTIVE, mark_accessed_batch
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.reclaim_state import reclaim_state
 from tests.conftest import MakeMachine
 
 ORDER = 4
@@ -33,7 +33,7 @@ BLOCK = 1 << ORDER
 
 
 def invariants(m: Machine) -> None:
-    from models.mm import invariants as inv
+    from fragsim.models.mm import invariants as inv
     inv.check_invariants(m)
 
 
@@ -152,7 +152,7 @@ def test_dirty_page_in_block_with_sync_pass(make_machine: MakeMachine) -> None:
 def _share_at_first_block(lumpy: bool) -> float:
     """A 32 MiB mobility machine of page cache and 3% kernel pages, LRU order shuffled by
     churn: the share of memory reclaimed before the first free order-9 block."""
-    from models.mm.machine import MachineConfig
+    from fragsim.models.mm.machine import MachineConfig
 
     m = Machine(MachineConfig(memory=32 * MiB, policy="mobility", lumpy_reclaim=lumpy))
     rng = np.random.default_rng(5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     ALLOC_NO_WATERMARKS,
     ALLOC_WMARK_LOW,
     FREE_NOT_ALLOCATED,
@@ -18,11 +18,11 @@ from models.mm.constants import (
     ZONE_MOVABLE,
     ZONE_NORMAL,
 )
-from models.mm.geometry import MiB
-from models.mm.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_TEMPORARY
-from models.mm.invariants import check_invariants
-from models.mm.machine import Machine, MachineConfig
-from models.mm.state import page_kinds, page_migratetypes
+from fragsim.models.mm.geometry import MiB
+from fragsim.models.mm.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_TEMPORARY
+from fragsim.models.mm.invariants import check_invariants
+from fragsim.models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm.state import page_kinds, page_migratetypes
 from tests.conftest import MakeMachine
 
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.mm import metrics
-from models.mm.metrics import (
+from fragsim.models.mm import metrics
+from fragsim.models.mm.metrics import (
     fill_contig_page_info,
     format_index,
     fragmentation_index,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm import invariants
-from models.mm.constants import (
+from fragsim.models.mm import invariants
+from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
     KIND_KERNEL,
@@ -22,10 +22,10 @@ from models.mm.constants import (
     PG_WRITEBACK,
     ZONE_NORMAL,
 )
-from models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add_batch
-from models.mm.machine import Machine
-from models.mm.migrate import is_migrate_target, migrate_page, migrate_pages, page_movable
-from models.mm.state import KIND_SHIFT, STAT
+from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add_batch
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.migrate import is_migrate_target, migrate_page, migrate_pages, page_movable
+from fragsim.models.mm.state import KIND_SHIFT, STAT
 
 Z = ZONE_NORMAL
 

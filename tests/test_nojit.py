@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     ALLOC_HARDER,
     ALLOC_HIGH,
     ALLOC_NO_WATERMARKS,
     ALLOC_WMARK_LOW,
     ALLOC_WMARK_MIN,
 )
-from models.mm.geometry import MiB
-from models.mm.invariants import check_invariants
-from models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm.geometry import MiB
+from fragsim.models.mm.invariants import check_invariants
+from fragsim.models.mm.machine import Machine, MachineConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = np.array([ALLOC_WMARK_LOW, ALLOC_WMARK_MIN, ALLOC_NO_WATERMARKS,

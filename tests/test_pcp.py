@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm import alloc as _alloc
-from models.mm import pcp
-from models.mm.constants import (
+from fragsim.models.mm import alloc as _alloc
+from fragsim.models.mm import pcp
+from fragsim.models.mm.constants import (
     ALLOC_NO_WATERMARKS,
     ALLOC_WMARK_LOW,
     FREE_NOT_ALLOCATED,
@@ -25,10 +25,10 @@ from models.mm.constants import (
     ZONE_DMA,
     ZONE_NORMAL,
 )
-from models.mm.geometry import MiB
-from models.mm.gfp import GFP, GFP_HIGHUSER_MOVABLE
-from models.mm.invariants import InvariantError, check_invariants
-from models.mm.machine import Machine
+from fragsim.models.mm.geometry import MiB
+from fragsim.models.mm.gfp import GFP, GFP_HIGHUSER_MOVABLE
+from fragsim.models.mm.invariants import InvariantError, check_invariants
+from fragsim.models.mm.machine import Machine
 from tests.conftest import MakeMachine
 
 HOT, COLD = pcp.PCP_HOT, pcp.PCP_COLD

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
     MIGRATE_RECLAIMABLE,
     MIGRATE_RESERVE,
@@ -17,9 +17,9 @@ from models.mm.constants import (
     NR_MIGRATETYPES,
     PG_HEAD,
 )
-from models.mm.invariants import check_invariants
-from models.mm.machine import Machine
-from models.mm.policy import FALLBACKS_2_6_24, POLICIES, Policy, get_policy
+from fragsim.models.mm.invariants import check_invariants
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.policy import FALLBACKS_2_6_24, POLICIES, Policy, get_policy
 
 
 def test_registry() -> None:
@@ -106,7 +106,7 @@ def test_free_everything_restores_max_order_blocks(machine: Machine) -> None:
 
 def test_exhaustion_fails_cleanly(machine: Machine) -> None:
     # With the watermarks ignored, every page can be allocated; then requests fail and count.
-    from models.mm.constants import ALLOC_NO_WATERMARKS
+    from fragsim.models.mm.constants import ALLOC_NO_WATERMARKS
 
     got = machine.alloc_many(0, machine.nr_pages + 10, migratetype=MIGRATE_MOVABLE,
                              alloc_flags=ALLOC_NO_WATERMARKS)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm import probes, reclaim
-from models.mm.constants import (
+from fragsim.models.mm import probes, reclaim
+from fragsim.models.mm.constants import (
     KIND_FILE,
     KIND_KERNEL,
     KIND_SLAB,
     MIGRATE_RECLAIMABLE,
     PG_WRITEBACK,
 )
-from models.mm.gfp import GFP_KERNEL
-from models.mm.machine import Machine
-from models.mm.profiles import machine_config
+from fragsim.models.mm.gfp import GFP_KERNEL
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.profiles import machine_config
 
 MiB = 1 << 20
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm import procfs
-from models.mm.constants import ALLOC_NO_WATERMARKS, MIGRATE_MOVABLE
-from models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm import procfs
+from fragsim.models.mm.constants import ALLOC_NO_WATERMARKS, MIGRATE_MOVABLE
+from fragsim.models.mm.machine import Machine, MachineConfig
 
 ZERO11 = "     0 " * 11  # eleven "%6lu " zero counts
 

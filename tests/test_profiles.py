@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from models.mm.constants import ZONE_MOVABLE
-from models.mm.machine import Machine
-from models.mm.profiles import KERNEL_PROFILES, kernel_profile, machine_config
+from fragsim.models.mm.constants import ZONE_MOVABLE
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.profiles import KERNEL_PROFILES, kernel_profile, machine_config
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
-"""The allocator core stays pure: nothing under `models/mm/` imports simpy, pandas or `sim`,
-and every module's `__all__` (where present) names only things it defines."""
+"""The allocator core stays pure: nothing under `models/mm/` imports simpy, pandas, the engine
+(`fragsim.sim`), the agents, experiments or analysis, and every module's `__all__` (where
+present) names only things it defines."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 
 MM = Path(__file__).resolve().parents[1] / "models" / "mm"
 MODULES = sorted(p for p in MM.glob("*.py"))
-FORBIDDEN = ("simpy", "pandas", "sim")
+FORBIDDEN = ("simpy", "pandas", "fragsim.sim", "fragsim.analysis", "fragsim.experiments",
+             "fragsim.models.agents")
 
 
 def _dynamic_import(node: ast.AST) -> str | None:
@@ -27,16 +29,24 @@ def _dynamic_import(node: ast.AST) -> str | None:
     return None
 
 
-def _imported_roots(tree: ast.AST) -> set[str]:
-    roots = set()
+def _imported_modules(tree: ast.AST) -> set[str]:
+    """Every module name an import in `tree` names (relative imports count as forbidden)."""
+    names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            roots.add(node.module.split(".")[0])
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or ""))
         elif (name := _dynamic_import(node)) is not None:
-            roots.add(name.split(".")[0])
-    return roots
+            names.add(name)
+    return names
+
+
+def _forbidden(names: set[str]) -> set[str]:
+    """The names that are, or lie under, a forbidden module; relative imports are refused
+    outright (the core imports itself as `fragsim.models.mm`)."""
+    return {n for n in names if n.startswith(".")
+            or any(n == f or n.startswith(f + ".") for f in FORBIDDEN)}
 
 
 def test_core_modules_found() -> None:
@@ -46,19 +56,24 @@ def test_core_modules_found() -> None:
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
 def test_no_forbidden_imports(path: Path) -> None:
-    roots = _imported_roots(ast.parse(path.read_text(), filename=str(path)))
-    assert not roots & set(FORBIDDEN), f"{path.name} imports {sorted(roots & set(FORBIDDEN))}"
+    bad = _forbidden(_imported_modules(ast.parse(path.read_text(), filename=str(path))))
+    assert not bad, f"{path.name} imports {sorted(bad)}"
 
 
 def test_scanner_sees_imports() -> None:
-    src = ("import simpy\nfrom sim.replay import x\nimport pandas as pd\n"
-           "importlib.import_module('sim')\n__import__('numpy')")
-    assert _imported_roots(ast.parse(src)) == {"simpy", "sim", "pandas", "numpy"}
+    src = ("import simpy\nfrom fragsim.sim.replay import x\nimport pandas as pd\n"
+           "importlib.import_module('fragsim.sim')\n__import__('numpy')\n"
+           "from fragsim.models.mm import buddy\nfrom . import y\n"
+           "import fragsim.simulation\n")
+    names = _imported_modules(ast.parse(src))
+    assert names == {"simpy", "fragsim.sim.replay", "pandas", "fragsim.sim", "numpy",
+                     "fragsim.models.mm", ".", "fragsim.simulation"}
+    assert _forbidden(names) == {"simpy", "fragsim.sim.replay", "pandas", "fragsim.sim", "."}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
 def test_all_names_exist(path: Path) -> None:
-    module = importlib.import_module(f"models.mm.{path.stem}")
+    module = importlib.import_module(f"fragsim.models.mm.{path.stem}")
     names = getattr(module, "__all__", None)
     if path.name == "__init__.py":
         return  # the package itself exports nothing

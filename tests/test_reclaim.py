@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm import reclaim, slab, writeback
-from models.mm.constants import (
+from fragsim.models.mm import reclaim, slab, writeback
+from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
     KIND_KERNEL,
@@ -19,18 +19,18 @@ from models.mm.constants import (
     PG_WRITEBACK,
     WMARK_HIGH,
 )
-from models.mm.geometry import MiB
-from models.mm.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_NOIO
-from models.mm.lru import LRU_ACTIVE, LRU_INACTIVE
-from models.mm.machine import Machine
-from models.mm.reclaim_state import DEF_PRIORITY, reclaim_state
+from fragsim.models.mm.geometry import MiB
+from fragsim.models.mm.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_NOIO
+from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state
 from tests.conftest import MakeMachine
 
 OWNER = 7
 
 
 def invariants(m: Machine) -> None:
-    from models.mm import invariants as inv
+    from fragsim.models.mm import invariants as inv
     inv.check_invariants(m)
 
 

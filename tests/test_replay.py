@@ -20,11 +20,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import sim.replay as replay
-from models.mm.constants import ALLOC_NO_WATERMARKS
-from models.mm.machine import Machine, MachineConfig
-from sim.cli import main
-from sim.trace import NUMBERINGS
+import fragsim.sim.replay as replay
+from fragsim.models.mm.constants import ALLOC_NO_WATERMARKS
+from fragsim.models.mm.machine import Machine, MachineConfig
+from fragsim.sim.cli import main
+from fragsim.sim.trace import NUMBERINGS
 
 SAMPLE = Path(__file__).resolve().parents[1] / "experiments" / "traces" / "sample-kmem.trace"
 TINY = ["--memory", "16MiB", "--max-order", "11", "--pageblock-order", "9"]
@@ -373,7 +373,7 @@ def test_sample_trace_shows_fallbacks(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_sample_trace_is_what_the_generator_writes(tmp_path: Path) -> None:
-    from experiments.traces import make_sample_trace
+    from fragsim.experiments.traces import make_sample_trace
 
     out = tmp_path / "again.trace"
     assert make_sample_trace.main(["-o", str(out)]) == 0

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.mm import slab
-from models.mm.constants import (
+from fragsim.models.mm import slab
+from fragsim.models.mm.constants import (
     KIND_KERNEL,
     KIND_SLAB,
     MIGRATE_RECLAIMABLE,
     MIGRATE_UNMOVABLE,
     PG_HEAD,
 )
-from models.mm.geometry import MiB
-from models.mm.gfp import GFP_KERNEL, GFP_NOFS
-from models.mm.machine import Machine
-from models.mm.reclaim_state import reclaim_state
-from models.mm.state import page_kinds, page_migratetypes
+from fragsim.models.mm.geometry import MiB
+from fragsim.models.mm.gfp import GFP_KERNEL, GFP_NOFS
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.reclaim_state import reclaim_state
+from fragsim.models.mm.state import page_kinds, page_migratetypes
 from tests.conftest import MakeMachine
 
 
 def invariants(m: Machine) -> None:
-    from models.mm import invariants as inv
+    from fragsim.models.mm import invariants as inv
     inv.check_invariants(m)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.mm import reclaim
-from models.mm.constants import KIND_ANON, KIND_FILE, ZONE_NORMAL
-from models.mm.gfp import GFP, GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
-from models.mm.invariants import check_invariants
-from models.mm.machine import Machine
-from models.mm.profiles import machine_config
-from models.mm.slowpath import MAX_RETRY_ROUNDS, alloc_pages
+from fragsim.models.mm import reclaim
+from fragsim.models.mm.constants import KIND_ANON, KIND_FILE, ZONE_NORMAL
+from fragsim.models.mm.gfp import GFP, GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
+from fragsim.models.mm.invariants import check_invariants
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.profiles import machine_config
+from fragsim.models.mm.slowpath import MAX_RETRY_ROUNDS, alloc_pages
 
 MiB = 1 << 20
 

@@ -9,14 +9,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from models.mm import compaction, migrate, pcp, reclaim, slab, writeback
-from models.mm.constants import KIND_ANON, KIND_FILE, KIND_KERNEL, PG_LRU, ZONE_NORMAL
-from models.mm.gfp import GFP, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
-from models.mm.invariants import check_invariants
-from models.mm.machine import Machine
-from models.mm.probes import advance
-from models.mm.profiles import machine_config
-from models.mm.slowpath import alloc_pages
+from fragsim.models.mm import compaction, migrate, pcp, reclaim, slab, writeback
+from fragsim.models.mm.constants import KIND_ANON, KIND_FILE, KIND_KERNEL, PG_LRU, ZONE_NORMAL
+from fragsim.models.mm.gfp import GFP, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
+from fragsim.models.mm.invariants import check_invariants
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.probes import advance
+from fragsim.models.mm.profiles import machine_config
+from fragsim.models.mm.slowpath import alloc_pages
 
 SETTINGS = settings(max_examples=40, stateful_step_count=30, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

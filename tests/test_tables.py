@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from models.mm.constants import MIGRATE_MOVABLE, MIGRATE_UNMOVABLE
-from models.mm.machine import Machine, MachineConfig
-from sim import tables
-from sim.tables import (
+from fragsim.models.mm.constants import MIGRATE_MOVABLE, MIGRATE_UNMOVABLE
+from fragsim.models.mm.machine import Machine, MachineConfig
+from fragsim.sim import tables
+from fragsim.sim.tables import (
     buddyinfo_frame,
     free_blocks_frame,
     pageblock_census_frame,

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import sim.trace as trace
-from models.mm.constants import MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE
-from sim.trace import (
+import fragsim.sim.trace as trace
+from fragsim.models.mm.constants import MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE
+from fragsim.sim.trace import (
     ALLOC,
     ALLOC_FAILED,
     FREE,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
     MIGRATE_RESERVE,
     ZONE_DMA,
@@ -15,9 +15,9 @@ from models.mm.constants import (
     ZONE_MOVABLE,
     ZONE_NORMAL,
 )
-from models.mm.geometry import GiB, MiB
-from models.mm.machine import Machine
-from models.mm.watermarks import (
+from fragsim.models.mm.geometry import GiB, MiB
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.watermarks import (
     default_min_free_kbytes,
     is_highmem,
     lowmem_reserve_ratios,

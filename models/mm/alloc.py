@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from models.mm.buddy import free_one_page, rmqueue, zone_of_pfn
-from models.mm.constants import (
+from fragsim.models.mm.buddy import free_one_page, rmqueue, zone_of_pfn
+from fragsim.models.mm.constants import (
     ALLOC_HARDER,
     ALLOC_HIGH,
     ALLOC_NO_WATERMARKS,
@@ -40,10 +40,10 @@ from models.mm.constants import (
     WMARK_LOW,
     WMARK_MIN,
 )
-from models.mm.lru import lru_del
-from models.mm.pcp import buffered_rmqueue, free_hot_cold_page
-from models.mm.prefetch import prefetch
-from models.mm.state import KIND_SHIFT, STAT
+from fragsim.models.mm.lru import lru_del
+from fragsim.models.mm.pcp import buffered_rmqueue, free_hot_cold_page
+from fragsim.models.mm.prefetch import prefetch
+from fragsim.models.mm.state import KIND_SHIFT, STAT
 
 __all__ = [
     "alloc_batch",

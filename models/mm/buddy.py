@@ -21,14 +21,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     MIGRATE_RECLAIMABLE,
     MIGRATE_RESERVE,
     PG_BUDDY,
     PG_HEAD,
 )
-from models.mm.prefetch import prefetch
-from models.mm.state import EXTFRAG_RING, STAT
+from fragsim.models.mm.prefetch import prefetch
+from fragsim.models.mm.state import EXTFRAG_RING, STAT
 
 __all__ = [
     "CLAIM_2_6_24",

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     MIGRATE_TYPES_2_6_24,
     MIGRATETYPE_NAMES_2_6_24,
     PG_BUDDY,
     PG_HEAD,
 )
-from models.mm.machine import Machine
+from fragsim.models.mm.machine import Machine
 
 __all__ = [
     "ALLOCATED_COLUMNS",

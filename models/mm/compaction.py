@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from models.mm.alloc import zone_watermark_ok
-from models.mm.buddy import free_one_page, list_del
-from models.mm.constants import (
+from fragsim.models.mm.alloc import zone_watermark_ok
+from fragsim.models.mm.buddy import free_one_page, list_del
+from fragsim.models.mm.constants import (
     MIGRATE_ISOLATE,
     MIGRATE_MOVABLE,
     MIGRATE_RESERVE,
@@ -55,14 +55,14 @@ from models.mm.constants import (
     PG_LRU,
     WMARK_LOW,
 )
-from models.mm.gfp import GFP, gfp_zone, gfpflags_to_migratetype
-from models.mm.lru import lru_add, lru_del
-from models.mm.metrics import fragmentation_index
-from models.mm.migrate import move_to_new_page, page_movable
-from models.mm.state import STAT
+from fragsim.models.mm.gfp import GFP, gfp_zone, gfpflags_to_migratetype
+from fragsim.models.mm.lru import lru_add, lru_del
+from fragsim.models.mm.metrics import fragmentation_index
+from fragsim.models.mm.migrate import move_to_new_page, page_movable
+from fragsim.models.mm.state import STAT
 
 if TYPE_CHECKING:
-    from models.mm.machine import Machine
+    from fragsim.models.mm.machine import Machine
 
 __all__ = [
     "COMPACT_CLUSTER_MAX",

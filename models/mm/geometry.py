@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     MAX_NR_ZONES,
     MAX_ORDER_MAX,
     MAX_ORDER_MIN,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import IntFlag
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
     MIGRATE_RECLAIMABLE,
     MIGRATE_UNMOVABLE,

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     MIGRATE_TYPES_2_6_24,
     MIGRATE_UNMOVABLE,
     PG_BUDDY,
@@ -44,10 +44,10 @@ from models.mm.constants import (
     PG_PCP,
     ZONE_NAMES,
 )
-from models.mm.state import STAT
+from fragsim.models.mm.state import STAT
 
 if TYPE_CHECKING:
-    from models.mm.machine import Machine
+    from fragsim.models.mm.machine import Machine
 
 __all__ = ["InvariantError", "check_invariants"]
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from models.mm.buddy import zone_of_pfn
-from models.mm.constants import (
+from fragsim.models.mm.buddy import zone_of_pfn
+from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
     PG_ACTIVE,
@@ -30,7 +30,7 @@ from models.mm.constants import (
     PG_LRU,
     PG_REFERENCED,
 )
-from models.mm.state import KIND_SHIFT
+from fragsim.models.mm.state import KIND_SHIFT
 
 LRU_INACTIVE = 0
 LRU_ACTIVE = 1

@@ -16,9 +16,9 @@ from typing import Any
 import numba
 import numpy as np
 
-from models.mm import alloc as _alloc
-from models.mm import pcp as _pcp
-from models.mm.constants import (
+from fragsim.models.mm import alloc as _alloc
+from fragsim.models.mm import pcp as _pcp
+from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
     KIND_NONE,
     MIGRATE_MOVABLE,
@@ -32,17 +32,17 @@ from models.mm.constants import (
     ZONE_NAMES,
     ZONE_NORMAL,
 )
-from models.mm.geometry import (
+from fragsim.models.mm.geometry import (
     check_orders,
     get_profile,
     memory_pages,
     split_movable,
     zone_spans,
 )
-from models.mm.gfp import GFP, default_gfp_for, gfp_zone, gfpflags_to_migratetype
-from models.mm.policy import Policy, get_policy
-from models.mm.reclaim_state import DEF_PRIORITY, copy_reclaim_state
-from models.mm.state import (
+from fragsim.models.mm.gfp import GFP, default_gfp_for, gfp_zone, gfpflags_to_migratetype
+from fragsim.models.mm.policy import Policy, get_policy
+from fragsim.models.mm.reclaim_state import DEF_PRIORITY, copy_reclaim_state
+from fragsim.models.mm.state import (
     STAT,
     STAT_NAMES,
     new_node,
@@ -50,7 +50,7 @@ from models.mm.state import (
     new_zones,
     state_bytes,
 )
-from models.mm.watermarks import (
+from fragsim.models.mm.watermarks import (
     default_min_free_kbytes,
     lowmem_reserves,
     setup_zone_migrate_reserve,

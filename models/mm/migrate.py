@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from models.mm.alloc import free_one
-from models.mm.buddy import free_one_page, zone_of_pfn
-from models.mm.constants import (
+from fragsim.models.mm.alloc import free_one
+from fragsim.models.mm.buddy import free_one_page, zone_of_pfn
+from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
     MIGRATE_MOVABLE,
@@ -53,11 +53,11 @@ from models.mm.constants import (
     PG_REFERENCED,
     PG_WRITEBACK,
 )
-from models.mm.lru import lru_add, lru_del
-from models.mm.state import KIND_SHIFT, STAT
+from fragsim.models.mm.lru import lru_add, lru_del
+from fragsim.models.mm.state import KIND_SHIFT, STAT
 
 if TYPE_CHECKING:
-    from models.mm.machine import Machine
+    from fragsim.models.mm.machine import Machine
 
 __all__ = [
     "ROW_COLUMNS",

@@ -38,12 +38,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from models.mm.buddy import free_one_page, rmqueue
-from models.mm.constants import PAGE_SIZE, PG_PCP
-from models.mm.state import MAX_CPUS, STAT
+from fragsim.models.mm.buddy import free_one_page, rmqueue
+from fragsim.models.mm.constants import PAGE_SIZE, PG_PCP
+from fragsim.models.mm.state import MAX_CPUS, STAT
 
 if TYPE_CHECKING:
-    from models.mm.machine import Machine
+    from fragsim.models.mm.machine import Machine
 
 __all__ = [
     "PCP_COLD",

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.mm.buddy import CLAIM_2_6_24
-from models.mm.constants import (
+from fragsim.models.mm.buddy import CLAIM_2_6_24
+from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
     MIGRATE_RECLAIMABLE,
     MIGRATE_RESERVE,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
     KIND_HUGETLB,
@@ -35,10 +35,10 @@ from models.mm.constants import (
     PG_PCP,
     PG_WRITEBACK,
 )
-from models.mm.gfp import GFP, GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, parse_gfp
-from models.mm.machine import Machine
-from models.mm.slowpath import AllocAttempt, alloc_pages, run_kswapd
-from models.mm.state import KIND_SHIFT, MT_MASK
+from fragsim.models.mm.gfp import GFP, GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, parse_gfp
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.slowpath import AllocAttempt, alloc_pages, run_kswapd
+from fragsim.models.mm.state import KIND_SHIFT, MT_MASK
 
 __all__ = [
     "FAILURE_REASONS",
@@ -89,7 +89,7 @@ def hugetlb_gfp(treat_as_movable: bool = False) -> int:
 def advance(m: Machine, seconds: float) -> None:
     """Let simulated time pass: writeback completes, a woken kswapd balances the zones."""
     m.now += seconds
-    from models.mm import reclaim
+    from fragsim.models.mm import reclaim
 
     reclaim.complete_writeback(m, m.now)
     run_kswapd(m)

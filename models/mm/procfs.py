@@ -18,10 +18,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from models.mm.constants import MIGRATE_TYPES_2_6_24, MIGRATETYPE_NAMES_2_6_24
-from models.mm.machine import Machine
-from models.mm.metrics import format_index, fragmentation_index
-from models.mm.metrics import unusable_index as _unusable_index
+from fragsim.models.mm.constants import MIGRATE_TYPES_2_6_24, MIGRATETYPE_NAMES_2_6_24
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.metrics import format_index, fragmentation_index
+from fragsim.models.mm.metrics import unusable_index as _unusable_index
 
 __all__ = [
     "buddyinfo",

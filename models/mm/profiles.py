@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from models.mm.machine import MachineConfig
+from fragsim.models.mm.machine import MachineConfig
 
 __all__ = ["KERNEL_PROFILES", "kernel_profile", "machine_config"]
 

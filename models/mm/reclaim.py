@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from models.mm import vmscan
-from models.mm.alloc import zone_watermark_ok
-from models.mm.constants import (
+from fragsim.models.mm import vmscan
+from fragsim.models.mm.alloc import zone_watermark_ok
+from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
     KIND_ANON,
     KIND_FILE,
@@ -45,15 +45,15 @@ from models.mm.constants import (
     PG_HEAD,
     WMARK_HIGH,
 )
-from models.mm.gfp import GFP, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
-from models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add_batch, set_dirty_batch
-from models.mm.reclaim_state import DEF_PRIORITY, reclaim_state
-from models.mm.slab import drop_slab, shrink_slab
-from models.mm.state import KIND_SHIFT, STAT
-from models.mm.writeback import complete_writeback, queue_writeback
+from fragsim.models.mm.gfp import GFP, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
+from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add_batch, set_dirty_batch
+from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state
+from fragsim.models.mm.slab import drop_slab, shrink_slab
+from fragsim.models.mm.state import KIND_SHIFT, STAT
+from fragsim.models.mm.writeback import complete_writeback, queue_writeback
 
 if TYPE_CHECKING:
-    from models.mm.machine import Machine
+    from fragsim.models.mm.machine import Machine
 
 __all__ = [
     "SWAP_CLUSTER_MAX",

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from models.mm.constants import PAGE_SHIFT
+from fragsim.models.mm.constants import PAGE_SHIFT
 
 if TYPE_CHECKING:
-    from models.mm.machine import Machine
+    from fragsim.models.mm.machine import Machine
 
 __all__ = [
     "DEF_PRIORITY",

@@ -29,19 +29,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
     KIND_KERNEL,
     KIND_SLAB,
     MIGRATE_RECLAIMABLE,
     MIGRATE_UNMOVABLE,
 )
-from models.mm.gfp import GFP, GFP_KERNEL
-from models.mm.reclaim_state import reclaim_state
-from models.mm.state import STAT
+from fragsim.models.mm.gfp import GFP, GFP_KERNEL
+from fragsim.models.mm.reclaim_state import reclaim_state
+from fragsim.models.mm.state import STAT
 
 if TYPE_CHECKING:
-    from models.mm.machine import Machine
+    from fragsim.models.mm.machine import Machine
 
 __all__ = [
     "DEFAULT_SEEKS",

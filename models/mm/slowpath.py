@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from models.mm.constants import (
+from fragsim.models.mm.constants import (
     ALLOC_HARDER,
     ALLOC_HIGH,
     ALLOC_WMARK_LOW,
@@ -32,9 +32,9 @@ from models.mm.constants import (
     KIND_NONE,
     PAGE_ALLOC_COSTLY_ORDER,
 )
-from models.mm.gfp import GFP
-from models.mm.machine import Machine
-from models.mm.state import STAT
+from fragsim.models.mm.gfp import GFP
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.state import STAT
 
 __all__ = [
     "CONGESTION_WAIT_S",
@@ -112,7 +112,7 @@ def run_kswapd(m: Machine) -> int:
     woken = [z for z, o in enumerate(m.kswapd_order) if o >= 0]
     if not woken:
         return 0
-    from models.mm import reclaim
+    from fragsim.models.mm import reclaim
 
     order = max(m.kswapd_order[z] for z in woken)
     m.kswapd_order = [-1] * len(m.kswapd_order)
@@ -121,7 +121,7 @@ def run_kswapd(m: Machine) -> int:
 
 def _drain_pcp(m: Machine) -> None:
     if m.config.pcp:
-        from models.mm import pcp
+        from fragsim.models.mm import pcp
 
         pcp.drain_pages(m)
 
@@ -129,7 +129,7 @@ def _drain_pcp(m: Machine) -> None:
 def _direct_compact(m: Machine, order: int, gfp: int, high_zone: int, mt: int,
                     alloc_flags: int, owner: int, kind: int, attempt: AllocAttempt) -> int:
     """2.6.35 `__alloc_pages_direct_compact()`."""
-    from models.mm import compaction
+    from fragsim.models.mm import compaction
 
     preferred = m.preferred_zone(high_zone)
     if order == 0 or compaction.compaction_deferred(m, preferred):
@@ -183,8 +183,8 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
                                   attempt)
             if pfn >= 0:
                 break
-        from models.mm import reclaim
-        from models.mm.reclaim_state import reclaim_state
+        from fragsim.models.mm import reclaim
+        from fragsim.models.mm.reclaim_state import reclaim_state
 
         rs = reclaim_state(m)
         naps = rs.congestion_waits

@@ -24,7 +24,7 @@ from typing import Final
 
 import numpy as np
 
-from models.mm.constants import MAX_NR_ZONES, MAX_ORDER_LIMIT, NR_MIGRATETYPES
+from fragsim.models.mm.constants import MAX_NR_ZONES, MAX_ORDER_LIMIT, NR_MIGRATETYPES
 
 __all__ = [
     "EXTFRAG_FIELDS",

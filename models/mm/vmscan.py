@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from models.mm.alloc import free_one_pcp
-from models.mm.buddy import zone_of_pfn
-from models.mm.constants import (
+from fragsim.models.mm.alloc import free_one_pcp
+from fragsim.models.mm.buddy import zone_of_pfn
+from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
     PAGE_ALLOC_COSTLY_ORDER,
@@ -41,8 +41,8 @@ from models.mm.constants import (
     PG_REFERENCED,
     PG_WRITEBACK,
 )
-from models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add, lru_del, page_kind
-from models.mm.state import STAT
+from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add, lru_del, page_kind
+from fragsim.models.mm.state import STAT
 
 __all__ = [
     "ISOLATE_ACTIVE",

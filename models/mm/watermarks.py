@@ -17,8 +17,8 @@ import math
 import numpy as np
 from numba import njit
 
-from models.mm.buddy import move_freepages_block
-from models.mm.constants import (
+from fragsim.models.mm.buddy import move_freepages_block
+from fragsim.models.mm.constants import (
     MAX_NR_ZONES,
     MIGRATE_MOVABLE,
     MIGRATE_RESERVE,

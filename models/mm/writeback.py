@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from models.mm.buddy import zone_of_pfn
-from models.mm.constants import (
+from fragsim.models.mm.buddy import zone_of_pfn
+from fragsim.models.mm.constants import (
     KIND_FILE,
     PG_ACTIVE,
     PG_DIRTY,
@@ -35,12 +35,12 @@ from models.mm.constants import (
     PG_LRU,
     PG_WRITEBACK,
 )
-from models.mm.lru import lru_add_tail, lru_del, page_kind
-from models.mm.reclaim_state import WritebackBatch, reclaim_state
-from models.mm.state import STAT
+from fragsim.models.mm.lru import lru_add_tail, lru_del, page_kind
+from fragsim.models.mm.reclaim_state import WritebackBatch, reclaim_state
+from fragsim.models.mm.state import STAT
 
 if TYPE_CHECKING:
-    from models.mm.machine import Machine
+    from fragsim.models.mm.machine import Machine
 
 __all__ = [
     "complete_writeback",
