@@ -33,6 +33,7 @@ from fragsim.models.mm.constants import (
     PG_HEAD,
 )
 from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.state import MT_MASK
 
 __all__ = [
     "ALLOCATED_COLUMNS",
@@ -99,7 +100,8 @@ def pageblock_census(m: Machine) -> dict[str, np.ndarray]:
     alloc_heads = np.flatnonzero(((flags & PG_HEAD) != 0) & ((flags & PG_BUDDY) == 0))
     alloc_heads = alloc_heads.astype(np.int64)
     which, alloc_pb, alloc_pages = _pages_per_pageblock(alloc_heads, order[alloc_heads], pbo)
-    alloc_mt = m.pages["mt"][alloc_heads].astype(np.int64)[which]
+    # The requested migratetype is the low bits of `mt`; the page kind sits above them.
+    alloc_mt = (m.pages["mt"][alloc_heads] & MT_MASK).astype(np.int64)[which]
     if alloc_mt.size and (alloc_mt.min() < 0 or alloc_mt.max() >= MIGRATE_TYPES_2_6_24):
         raise ValueError("an allocated block has a migratetype outside 0..4")
     by_type = np.bincount(alloc_pb * MIGRATE_TYPES_2_6_24 + alloc_mt, weights=alloc_pages,

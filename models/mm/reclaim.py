@@ -37,6 +37,7 @@ from numba import njit
 
 from fragsim.models.mm import vmscan
 from fragsim.models.mm.alloc import zone_watermark_ok
+from fragsim.models.mm.bulk import count_kind
 from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
     KIND_ANON,
@@ -139,9 +140,7 @@ def _reclaim_mapped(m: Machine, z: int, priority: int, sc: ScanControl) -> bool:
     swappiness = reclaim_state(m).swappiness
     distress = 100 >> min(int(zone["prev_priority"]), priority)
     if sc.mapped < 0:
-        flags = m.pages["flags"]
-        kinds = m.pages["mt"] >> KIND_SHIFT
-        sc.mapped = int(np.count_nonzero(((flags & PG_HEAD) != 0) & (kinds == KIND_ANON)))
+        sc.mapped = int(count_kind(m.pages, KIND_ANON))
     vm_total_pages = max(1, int(m.zones["present_pages"].sum()))
     mapped_ratio = sc.mapped * 100 // vm_total_pages
     swap_tendency = mapped_ratio // 2 + distress + swappiness

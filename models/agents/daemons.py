@@ -1,0 +1,163 @@
+"""Kernel daemons as SimPy processes: kswapd and the pdflush writeback threads.
+
+- `Kswapd` is 2.6.24 `kswapd()`: it sleeps until `wakeup_kswapd()` records an order for a zone
+  (the allocator's slow path does that; `fragsim.sim.kernel.Kernel.wake_kswapd` makes this
+  process runnable), then runs `balance_pgdat()` for the highest order asked and sleeps again.
+  The kernel's balance_pgdat naps in `congestion_wait(WRITE, HZ/10)` between priorities; the
+  model counts those naps and lets that much simulated time pass after each call, during which
+  allocators find kswapd busy and reclaim directly. One call is capped at `max_passes`
+  balance passes (the kernel loops until the zones are balanced); if the zones are still
+  unbalanced and the call reclaimed something, kswapd naps HZ/10 and goes again; if it reclaimed
+  nothing it sleeps until the next wake-up (the kernel would spin; see README model limits).
+- `Flusher` is 2.6.20-2.6.24 pdflush: `wb_kupdate()` every `dirty_writeback_centisecs` (5 s)
+  writes back data dirtied more than `dirty_expire_centisecs` (30 s) ago, and
+  `background_writeout()` starts when dirty pages pass `dirty_background_ratio` (10%) of
+  dirtyable memory (free + page cache), writing the oldest first until below it.
+  `balance_dirty_pages()` throttling of writers at `dirty_ratio` is not modelled: writers that
+  write fast (dd) are given a rate instead.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import simpy
+
+from fragsim.models.agents.base import Proc, param
+from fragsim.models.mm import reclaim, writeback
+from fragsim.models.mm.constants import WMARK_HIGH
+from fragsim.models.mm.reclaim_state import reclaim_state
+from fragsim.models.mm.slowpath import RECLAIM_CONGESTION_WAIT_S
+
+if TYPE_CHECKING:
+    from fragsim.models.agents.base import KernelAPI
+
+__all__ = ["Flusher", "FlusherParams", "Kswapd"]
+
+
+class Kswapd:
+    """kswapd0 of node 0 (module docstring)."""
+
+    name = "kswapd0"
+
+    def __init__(self, env: simpy.Environment, kernel: KernelAPI, max_passes: int = 8) -> None:
+        self.env = env
+        self.kernel = kernel
+        self.max_passes = max_passes
+        self.wakeup = env.event()
+        self.sleeping = True
+        self.runs = 0
+        self.reclaimed = 0
+
+    def kick(self) -> None:
+        """Make a sleeping kswapd runnable (the order is already in `machine.kswapd_order`)."""
+        if self.sleeping and not self.wakeup.triggered:
+            self.wakeup.succeed()
+
+    def _pending_order(self) -> int:
+        orders = self.kernel.machine.kswapd_order
+        return max(orders) if orders else -1
+
+    def _balanced(self, order: int) -> bool:
+        m = self.kernel.machine
+        return all(reclaim.zone_ok(m, z, order, int(m.zones[z]["watermark"][WMARK_HIGH]))
+                   for z in m.populated_zones())
+
+    def run(self) -> Proc:
+        m = self.kernel.machine
+        while True:
+            if self._pending_order() < 0:
+                self.sleeping = True
+                yield self.wakeup
+                self.wakeup = self.env.event()
+                self.sleeping = False
+            order = self._pending_order()
+            if order < 0:
+                continue
+            m.kswapd_order = [-1] * len(m.kswapd_order)
+            m.now = float(self.env.now)
+            st = reclaim_state(m)
+            naps = st.congestion_waits
+            got = int(reclaim.balance_pgdat(m, order, max_passes=self.max_passes))
+            self.kernel.drain()  # type: ignore[attr-defined]
+            self.runs += 1
+            self.reclaimed += got
+            naps = st.congestion_waits - naps
+            if naps:
+                yield self.env.timeout(naps * RECLAIM_CONGESTION_WAIT_S)
+            if got and not self._balanced(order):
+                # Not done: nap once more and balance again for the same order.
+                m.kswapd_order = [max(o, order) for o in m.kswapd_order]
+                yield self.env.timeout(RECLAIM_CONGESTION_WAIT_S)
+
+
+@dataclass(frozen=True)
+class FlusherParams:
+    """pdflush tunables (2.6.20-2.6.24 defaults, `mm/page-writeback.c`)."""
+
+    writeback_interval_s: float = param(5.0, "dirty_writeback_centisecs = 500: wb_kupdate "
+                                        "runs every 5 s")
+    expire_s: float = param(30.0, "dirty_expire_centisecs = 3000: data dirty for 30 s is "
+                            "written back")
+    background_ratio: float = param(0.10, "dirty_background_ratio = 10 (%) of dirtyable "
+                                    "memory starts background writeout")
+
+
+class Flusher:
+    """pdflush (module docstring). Writers call `dirtied(pfns)` after dirtying page cache."""
+
+    name = "pdflush"
+
+    def __init__(self, kernel: KernelAPI, params: FlusherParams) -> None:
+        self.kernel = kernel
+        self.params = params
+        self.queue: deque[tuple[float, np.ndarray]] = deque()
+        self.queued = 0
+        self.started = 0
+        self._wake = kernel.env.event()
+
+    def dirtied(self, pfns: np.ndarray) -> None:
+        """Dirty page-cache pages to write back later (oldest first)."""
+        pfns = pfns[pfns >= 0]
+        if pfns.shape[0] == 0:
+            return
+        self.queue.append((float(self.kernel.env.now), pfns.astype(np.int64)))
+        self.queued += int(pfns.shape[0])
+        if not self._wake.triggered:
+            self._wake.succeed()
+        if self.queued > self._background_limit():
+            self._write_oldest(self.queued - self._background_limit())
+
+    def _background_limit(self) -> int:
+        m = self.kernel.machine
+        lru = int(m.zones["nr_lru"].sum())
+        return int(self.params.background_ratio * (m.free_pages() + lru))
+
+    def _write_oldest(self, nr: int) -> None:
+        """Start writeback of the oldest queued data, about `nr` pages."""
+        m = self.kernel.machine
+        m.now = float(self.kernel.env.now)
+        while nr > 0 and self.queue:
+            _, pfns = self.queue.popleft()
+            self.queued -= int(pfns.shape[0])
+            nr -= int(pfns.shape[0])
+            self.started += writeback.start_writeback(m, pfns)
+
+    def run(self) -> Proc:
+        env = self.kernel.env
+        m = self.kernel.machine
+        while True:
+            if not self.queue:
+                yield self._wake
+                self._wake = env.event()
+            yield env.timeout(self.params.writeback_interval_s)
+            m.now = float(env.now)
+            writeback.complete_writeback(m)
+            expired = float(env.now) - self.params.expire_s
+            while self.queue and self.queue[0][0] <= expired:
+                _, pfns = self.queue.popleft()
+                self.queued -= int(pfns.shape[0])
+                self.started += writeback.start_writeback(m, pfns)

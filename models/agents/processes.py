@@ -1,0 +1,251 @@
+"""User processes: what a task costs the kernel, and the anonymous memory it faults in.
+
+A process (`Processes.spawn`) is a slot with owner id `OWNER_PROC_BASE + slot`. What it holds:
+
+- a kernel stack per thread: `alloc_thread_info()` = `__get_free_pages(GFP_KERNEL,
+  THREAD_ORDER)`, order 1 (8 KiB) on x86_64 2.6.24 (`include/asm-x86/thread_info_64.h`);
+- kernel objects in UNMOVABLE slab caches: a `task_struct` per thread, an `mm_struct`, its
+  `vm_area_struct`s, a `files_struct` (`kernel/fork.c` `copy_process`, `dup_mm`);
+- page-table pages (`pte_alloc_one`: GFP_KERNEL|__GFP_REPEAT, UNMOVABLE): `pt_pages_base` for
+  the pgd, pud, pmd and the PTE pages of the binary, libraries and stack, and more as its
+  anonymous memory grows (one x86_64 PTE page maps 2 MiB; heaps are sparse, so the default is
+  more than 0.5 per MiB);
+- anonymous pages (GFP_HIGHUSER_MOVABLE, `do_anonymous_page` -> `lru_cache_add_active`): MOVABLE,
+  on the active LRU, dirty until swapped out; reclaim may swap them out when swap is configured
+  (the process is told, and releases the swap slots when it exits).
+
+Exec reads the program's files through the page cache (`FileSystem.read`): mostly hits.
+A process's memory churns as programs free and reallocate heap (`churn`), and it references
+a share of its pages now and then (`touch`, standing for the PTE young bits `page_referenced()`
+reads, which the model has no page tables for). `exit` frees everything (`do_exit`, `exit_mmap`).
+
+Swapped-out pages are never faulted back in (a swapped page stays in swap until exit).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fragsim.models.agents.base import OWNER_PROC_BASE, OWNER_SLAB_BASE, Proc, param
+from fragsim.models.agents.owned import OwnerPages
+from fragsim.models.mm import writeback
+from fragsim.models.mm.constants import KIND_ANON, KIND_KERNEL, PG_HEAD, PG_REFERENCED
+from fragsim.models.mm.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL
+from fragsim.models.mm.lru import LRU_ACTIVE
+from fragsim.models.mm.state import KIND_SHIFT
+
+if TYPE_CHECKING:
+    from fragsim.models.agents.base import KernelAPI
+    from fragsim.models.agents.files import FileSystem
+    from fragsim.models.mm.slab import SlabCache
+
+__all__ = ["Processes", "TaskParams"]
+
+_MIB_PAGES = 256  # 4 KiB pages per MiB
+
+
+@dataclass(frozen=True)
+class TaskParams:
+    """Kernel memory of one task (2.6.24 x86_64; objects per 4 KiB slab page as
+    /proc/slabinfo reports them)."""
+
+    stack_order: int = param(1, "THREAD_ORDER: 8 KiB kernel stacks on x86_64")
+    task_struct_per_page: int = param(2, "task_struct objects per slab page")
+    mm_struct_per_page: int = param(5, "mm_struct objects per slab page")
+    vma_per_page: int = param(24, "vm_area_struct objects per slab page")
+    files_per_page: int = param(5, "files_cache (files_struct) objects per slab page")
+    vmas_base: int = param(30, "vm_area_structs of a process before its heap grows: "
+                           "binary, each library's text/data/bss, stack, vdso")
+    vmas_per_mib: float = param(0.5, "further vm_area_structs per MiB of anonymous memory")
+    pt_pages_base: int = param(12, "page-table pages of a new process: pgd, pud, pmd pages "
+                               "and PTE pages of the binary, libraries and stack")
+    pt_pages_per_mib: float = param(0.75, "further PTE pages per MiB of anonymous memory "
+                                    "(one PTE page maps 2 MiB; heaps are sparse)")
+
+
+class Processes:
+    """Every process of a run (module docstring)."""
+
+    name = "processes"
+
+    def __init__(self, kernel: KernelAPI, fs: FileSystem, params: TaskParams) -> None:
+        self.kernel = kernel
+        self.fs = fs
+        self.params = params
+        self.op = OwnerPages(kernel.machine.nr_pages, 256)
+        cap = 256
+        self.alive = np.zeros(cap, bool)
+        self.anon = np.zeros(cap, np.int64)  # anonymous pages resident
+        self.pt = np.zeros(cap, np.int64)  # page-table pages
+        self.swapped = np.zeros(cap, np.int64)  # pages in swap
+        self.vmas = np.zeros(cap, np.int64)
+        self.objects: dict[int, list[tuple[SlabCache, np.ndarray]]] = {}
+        self._free_slots: list[int] = []
+        self.nr_slots = 0
+        self.spawned = 0
+        self.exited = 0
+        self.task_cache = kernel.slab_cache("task_struct", params.task_struct_per_page, False)
+        self.mm_cache = kernel.slab_cache("mm_struct", params.mm_struct_per_page, False)
+        self.vma_cache = kernel.slab_cache("vm_area_struct", params.vma_per_page, False)
+        self.files_cache = kernel.slab_cache("files_cache", params.files_per_page, False)
+        kernel.register_owner(OWNER_PROC_BASE, OWNER_SLAB_BASE, self._reclaimed,
+                              self._migrated)
+
+    # --- owner notifications ------------------------------------------------------------------
+    def _reclaimed(self, rows: np.ndarray) -> None:
+        """Anonymous pages swapped out (or a clean swap-cache page dropped)."""
+        slots = self.op.unlink(rows[:, 0])
+        anon = (rows[:, 2] == KIND_ANON) & (slots >= 0)
+        np.subtract.at(self.anon, slots[anon], 1)
+        np.add.at(self.swapped, slots[anon], 1)
+
+    def _migrated(self, rows: np.ndarray) -> None:
+        self.op.relink(rows[:, 0], rows[:, 1])
+
+    def owner(self, slot: int) -> int:
+        return OWNER_PROC_BASE + slot
+
+    @property
+    def nr_alive(self) -> int:
+        return int(self.alive.sum())
+
+    def _new_slot(self) -> int:
+        if self._free_slots:
+            return self._free_slots.pop()
+        slot = self.nr_slots
+        self.nr_slots += 1
+        if slot >= self.alive.shape[0]:
+            cap = 2 * self.alive.shape[0]
+            for name in ("alive", "anon", "pt", "swapped", "vmas"):
+                old = getattr(self, name)
+                new = np.zeros(cap, old.dtype)
+                new[:old.shape[0]] = old
+                setattr(self, name, new)
+        return slot
+
+    # --- life cycle ---------------------------------------------------------------------------
+    def spawn(self, threads: int = 1, exe_files: np.ndarray | None = None,
+              source: str = "") -> Proc:
+        """fork + exec: stacks, task objects, page tables, the program's files. Returns the
+        slot."""
+        p = self.params
+        slot = self._new_slot()
+        self.alive[slot] = True
+        self.anon[slot] = self.pt[slot] = self.swapped[slot] = 0
+        self.vmas[slot] = p.vmas_base
+        owner = self.owner(slot)
+        threads = max(1, int(threads))
+        k = self.kernel
+        stacks = yield from k.alloc(threads, p.stack_order, int(GFP_KERNEL), owner, KIND_KERNEL,
+                                    on_alloc=self._linker(slot), source=source)
+        objs: list[tuple[SlabCache, np.ndarray]] = []
+        for cache, n in ((self.task_cache, threads), (self.mm_cache, 1),
+                         (self.vma_cache, p.vmas_base), (self.files_cache, 1)):
+            h = yield from k.slab_alloc(cache, n, source)
+            objs.append((cache, h))
+        self.objects[slot] = objs
+        yield from self._page_tables(slot, p.pt_pages_base, source)
+        if exe_files is not None and len(exe_files):
+            yield from self.fs.read(exe_files, source)
+        self.spawned += 1
+        del stacks
+        return slot
+
+    def _linker(self, slot: int):  # type: ignore[no-untyped-def]
+        op = self.op
+
+        def link(pfns: np.ndarray, idx: np.ndarray) -> None:
+            op.link(pfns, slot)
+
+        return link
+
+    def _page_tables(self, slot: int, n: int, source: str) -> Proc:
+        if n <= 0:
+            return
+        pfns = yield from self.kernel.alloc(n, 0, int(GFP_KERNEL), self.owner(slot),
+                                            KIND_KERNEL, on_alloc=self._linker(slot),
+                                            source=source)
+        self.pt[slot] += int(np.count_nonzero(pfns >= 0))
+
+    def grow(self, slot: int, pages: int, source: str = "") -> Proc:
+        """Page faults on `pages` new anonymous pages, with the page tables and VMAs they
+        need. Returns the pages faulted in."""
+        if pages <= 0 or not self.alive[slot]:
+            return 0
+        p = self.params
+        pfns = yield from self.kernel.alloc(int(pages), 0, int(GFP_HIGHUSER_MOVABLE),
+                                            self.owner(slot), KIND_ANON, lru=LRU_ACTIVE,
+                                            on_alloc=self._linker(slot), source=source)
+        got = int(np.count_nonzero(pfns >= 0))
+        self.anon[slot] += got
+        mib = (self.anon[slot] + self.swapped[slot]) / _MIB_PAGES
+        want_pt = p.pt_pages_base + math.ceil(mib * p.pt_pages_per_mib)
+        if want_pt > self.pt[slot]:
+            yield from self._page_tables(slot, int(want_pt - self.pt[slot]), source)
+        want_vmas = p.vmas_base + int(mib * p.vmas_per_mib)
+        if want_vmas > self.vmas[slot]:
+            h = yield from self.kernel.slab_alloc(self.vma_cache,
+                                                  int(want_vmas - self.vmas[slot]), source)
+            self.objects[slot].append((self.vma_cache, h))
+            self.vmas[slot] = want_vmas
+        return got
+
+    def anon_pages(self, slot: int) -> np.ndarray:
+        """The process's resident anonymous pages."""
+        pfns = self.op.pages(slot)
+        m = self.kernel.machine
+        kinds = m.pages["mt"][pfns] >> KIND_SHIFT
+        return pfns[kinds == KIND_ANON]
+
+    def shrink(self, slot: int, pages: int, rng: np.random.Generator) -> int:
+        """`free()`/`munmap()` of `pages` random anonymous pages. Returns pages freed."""
+        if pages <= 0 or not self.alive[slot]:
+            return 0
+        anon = self.anon_pages(slot)
+        if anon.shape[0] == 0:
+            return 0
+        pick = rng.choice(anon, size=min(int(pages), anon.shape[0]), replace=False)
+        self.op.unlink(pick)
+        self.kernel.free_lru(pick)
+        self.anon[slot] -= pick.shape[0]
+        return int(pick.shape[0])
+
+    def churn(self, slot: int, fraction: float, rng: np.random.Generator,
+              source: str = "") -> Proc:
+        """Free a random `fraction` of the anonymous pages and fault as many in again."""
+        n = int(round(fraction * self.anon[slot]))
+        freed = self.shrink(slot, n, rng)
+        if freed:
+            yield from self.grow(slot, freed, source)
+
+    def touch(self, slot: int, fraction: float, rng: np.random.Generator) -> None:
+        """The program references a random `fraction` of its anonymous pages (PTE young)."""
+        anon = self.anon_pages(slot)
+        if anon.shape[0] == 0 or fraction <= 0:
+            return
+        pick = anon[rng.random(anon.shape[0]) < fraction]
+        self.kernel.machine.pages["flags"][pick] |= PG_REFERENCED
+
+    def exit(self, slot: int) -> None:
+        """`do_exit`: every page, swap slot and kernel object of the process goes."""
+        if not self.alive[slot]:
+            return
+        pfns = self.op.take(np.array([slot]))
+        m = self.kernel.machine
+        heads = pfns[(m.pages["flags"][pfns] & PG_HEAD) != 0]
+        self.kernel.free_lru(heads)
+        if self.swapped[slot]:
+            writeback.swap_free(m, int(self.swapped[slot]))
+        for cache, handles in self.objects.pop(slot, []):
+            cache.free(m, handles)
+        self.alive[slot] = False
+        self.anon[slot] = self.pt[slot] = self.swapped[slot] = self.vmas[slot] = 0
+        self._free_slots.append(slot)
+        self.exited += 1
+
+    def rss_pages(self) -> int:
+        return int(self.anon[self.alive].sum())

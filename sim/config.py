@@ -1,0 +1,311 @@
+"""Workloads as data: TOML files of typed, documented parameters, checked key by key.
+
+A workload file names its scenario and gives parameters in tables, one per section:
+
+    [workload]
+    name = "desktop"
+    scenario = "desktop"          # which agents: desktop | stress-highalloc
+    [machine]
+    memory = "1GiB"
+    [files]
+    reads_per_min = 20.0          # source or rationale in a comment
+
+Sections `machine`, `kernel` and `run` exist for every scenario; the others are the scenario's
+(`SECTIONS` of its class), each a frozen dataclass of `models.agents` whose fields (with their
+defaults and `doc` metadata) are the allowed keys. A misspelt or unknown key, a value of the
+wrong type, or a section the scenario does not use is an error naming the key and what is
+allowed. `--set section.key=value` overrides any key in the same way. The flat, dotted form of
+the whole config (`flat()`) is what a run records and what its id is a hash of.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fragsim.models.agents.base import param
+from fragsim.models.agents.desktop import DesktopScenario
+from fragsim.models.agents.stress import StressScenario
+from fragsim.models.mm.geometry import PROFILES, parse_size
+from fragsim.models.mm.profiles import KERNEL_PROFILES
+
+__all__ = [
+    "BUILTIN_WORKLOADS",
+    "SCENARIOS",
+    "KernelParams",
+    "MachineParams",
+    "RunParams",
+    "Workload",
+    "builtin_workload_path",
+    "load_workload",
+]
+
+SCENARIOS: dict[str, Any] = {
+    "desktop": DesktopScenario,
+    "stress-highalloc": StressScenario,
+}
+BUILTIN_WORKLOADS = ("desktop", "stress-highalloc")
+
+
+@dataclass(frozen=True)
+class MachineParams:
+    """The machine."""
+
+    memory: int = param(1 << 30, "physical memory", unit="bytes")
+    profile: str = param("x86_64", "architecture profile: x86_64, x86 or ppc64")
+    layout: str = param("zones", "zones (the profile's DMA/DMA32/Normal/HighMem) or flat")
+    swap: int = param(1 << 30, "swap space", unit="bytes")
+    writeback_delay_s: float = param(0.5, "seconds a page's writeback I/O takes")
+
+
+@dataclass(frozen=True)
+class KernelParams:
+    """The kernel (only `version` differs between the kernels of one comparison)."""
+
+    version: str = param("2.6.24", "kernel preset: 2.6.20, 2.6.23, 2.6.24, 2.6.35")
+    min_free_kbytes: int = param(-1, "/proc/sys/vm/min_free_kbytes; -1: the kernel's "
+                                 "default, int_sqrt(lowmem_kbytes * 16)")
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """The run."""
+
+    days: float = param(3.0, "simulated uptime in days (desktop)")
+    seed: int = param(0, "root seed of every random stream")
+    probe_interval_h: float = param(6.0, "hugepages_get every this many hours (0: only at "
+                                    "the end); desktop only")
+    sample_interval_h: float = param(1.0, "samples of buddyinfo, vmstat and page kinds")
+    census_interval_h: float = param(6.0, "pageblock census samples")
+
+
+_COMMON: dict[str, type] = {"machine": MachineParams, "kernel": KernelParams,
+                            "run": RunParams}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A loaded, checked workload: its name, scenario and one params object per section."""
+
+    name: str
+    scenario: str
+    sections: dict[str, Any]
+    source: str = ""
+    description: str = ""
+
+    @property
+    def machine(self) -> MachineParams:
+        m: MachineParams = self.sections["machine"]
+        return m
+
+    @property
+    def kernel(self) -> KernelParams:
+        k: KernelParams = self.sections["kernel"]
+        return k
+
+    @property
+    def run(self) -> RunParams:
+        r: RunParams = self.sections["run"]
+        return r
+
+    def flat(self) -> dict[str, Any]:
+        """Every parameter as `section.key: value`, sections and keys in schema order."""
+        out: dict[str, Any] = {"workload.name": self.name, "workload.scenario": self.scenario}
+        for section, obj in self.sections.items():
+            for f in fields(obj):
+                out[f"{section}.{f.name}"] = getattr(obj, f.name)
+        return out
+
+    def config_id(self) -> str:
+        """A stable id of the whole config, seed included (12 hex digits of SHA-1)."""
+        text = json.dumps(self.flat(), sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    def with_values(self, values: dict[str, Any]) -> Workload:
+        """A copy with `section.key` values replaced (already typed)."""
+        sections = dict(self.sections)
+        by_section: dict[str, dict[str, Any]] = {}
+        for key, value in values.items():
+            section, _, name = key.partition(".")
+            by_section.setdefault(section, {})[name] = value
+        for section, changes in by_section.items():
+            sections[section] = replace(sections[section], **changes)
+        return replace(self, sections=sections)
+
+
+def schema(scenario: str) -> dict[str, type]:
+    """Section name -> params dataclass for `scenario`."""
+    try:
+        cls = SCENARIOS[scenario]
+    except KeyError:
+        raise ValueError(f"unknown scenario {scenario!r}: allowed are "
+                         f"{', '.join(SCENARIOS)}") from None
+    return {**_COMMON, **cls.SECTIONS}
+
+
+def _suggest(word: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(word, allowed, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _typed(key: str, value: Any, f: dataclasses.Field[Any], where: str) -> Any:
+    """`value` as field `f`'s type, or ValueError naming the key and the expected type."""
+    kind = type(f.default)
+    if f.metadata.get("unit") == "bytes":
+        try:
+            return parse_size(value if isinstance(value, int | str) else str(value))
+        except ValueError:
+            raise ValueError(f"{where}: {key} = {value!r} is not a size (e.g. 512MiB, 4GiB, "
+                             "or a byte count)") from None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return value.lower() in ("true", "1")
+        raise ValueError(f"{where}: {key} = {value!r} is not a boolean (true or false)")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ValueError(f"{where}: {key} = {value!r} is not an integer")
+    if kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError(f"{where}: {key} = {value!r} is not a number")
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"{where}: {key} = {value!r} is not a string")
+    raise ValueError(f"{where}: {key} has an unsupported type")
+
+
+def _section_fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in fields(cls)}
+
+
+def parse_override(text: str, sections: dict[str, type], where: str = "--set") -> tuple[str, Any]:
+    """`section.key=value` -> (key, typed value); ValueError naming what is wrong."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ValueError(f"{where} {text!r} is not KEY=VALUE (e.g. files.reads_per_min=30)")
+    section, dot, name = key.partition(".")
+    if not dot or section not in sections:
+        allowed = sorted(sections)
+        raise ValueError(f"{where} {key!r}: unknown section {section!r}"
+                         f"{_suggest(section, allowed)}; allowed are {', '.join(allowed)}")
+    fs = _section_fields(sections[section])
+    if name not in fs:
+        allowed = sorted(fs)
+        raise ValueError(f"{where} {key!r}: unknown key {name!r} of [{section}]"
+                         f"{_suggest(name, allowed)}; allowed are {', '.join(allowed)}")
+    return key, _typed(key, raw.strip(), fs[name], where)
+
+
+def _check(workload: Workload) -> None:
+    """Values that have a fixed set of choices or a range."""
+    k = workload.kernel
+    if k.version not in KERNEL_PROFILES:
+        raise ValueError(f"kernel.version {k.version!r} is unknown: allowed are "
+                         f"{', '.join(KERNEL_PROFILES)}")
+    if k.min_free_kbytes < -1:
+        raise ValueError(f"kernel.min_free_kbytes {k.min_free_kbytes} must be >= 0 (or -1 "
+                         "for the kernel's default)")
+    m = workload.machine
+    if m.profile not in PROFILES:
+        raise ValueError(f"machine.profile {m.profile!r} is unknown: allowed are "
+                         f"{', '.join(sorted(PROFILES))}")
+    if m.layout not in ("zones", "flat"):
+        raise ValueError(f"machine.layout {m.layout!r} is unknown: allowed are zones, flat")
+    r = workload.run
+    if not r.days > 0:
+        raise ValueError(f"run.days {r.days} must be positive")
+    if r.seed < 0:
+        raise ValueError(f"run.seed {r.seed} must be >= 0")
+    for name in ("probe_interval_h", "sample_interval_h", "census_interval_h"):
+        if getattr(r, name) < 0:
+            raise ValueError(f"run.{name} {getattr(r, name)} must be >= 0")
+
+
+def builtin_workload_path(name: str) -> Path:
+    """The TOML file of a built-in workload (package data of `fragsim.experiments`)."""
+    ref = resources.files("fragsim.experiments").joinpath("workloads", f"{name}.toml")
+    return Path(str(ref))
+
+
+def load_workload(spec: str, overrides: dict[str, Any] | None = None,
+                  sets: list[str] | None = None, text: str | None = None) -> Workload:
+    """Load a workload by built-in name (`desktop`), path, or TOML `text` (with `spec` naming
+    its source), apply typed `overrides` (`section.key: value`) and `--set` strings."""
+    if text is None:
+        if spec in BUILTIN_WORKLOADS:
+            path = builtin_workload_path(spec)
+        else:
+            path = Path(spec)
+            if not path.suffix == ".toml" and not path.exists():
+                raise ValueError(f"unknown workload {spec!r}: use one of "
+                                 f"{', '.join(BUILTIN_WORKLOADS)} or a .toml file")
+        text = path.read_text(encoding="utf-8")
+        where = str(path)
+    else:
+        where = spec
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{where}: not valid TOML: {exc}") from None
+    head = data.pop("workload", None)
+    if not isinstance(head, dict) or "scenario" not in head:
+        raise ValueError(f"{where}: needs a [workload] table with scenario = "
+                         f"{' or '.join(repr(s) for s in SCENARIOS)}")
+    unknown_head = sorted(set(head) - {"name", "scenario", "description"})
+    if unknown_head:
+        raise ValueError(f"{where}: unknown key workload.{unknown_head[0]}: allowed are "
+                         "name, scenario, description")
+    scenario = str(head["scenario"])
+    sections = schema(scenario)
+    values: dict[str, Any] = {}
+    for section, table in data.items():
+        if section not in sections:
+            allowed = sorted(sections)
+            raise ValueError(f"{where}: unknown section [{section}]{_suggest(section, allowed)}"
+                             f" for scenario {scenario}; allowed are {', '.join(allowed)}")
+        if not isinstance(table, dict):
+            raise ValueError(f"{where}: {section} must be a table ([{section}])")
+        fs = _section_fields(sections[section])
+        for name, value in table.items():
+            if name not in fs:
+                allowed = sorted(fs)
+                raise ValueError(f"{where}: unknown key {section}.{name}"
+                                 f"{_suggest(name, allowed)}; allowed keys of [{section}] are "
+                                 f"{', '.join(allowed)}")
+            values[f"{section}.{name}"] = _typed(f"{section}.{name}", value, fs[name], where)
+    for key, value in (overrides or {}).items():
+        section, _, name = key.partition(".")
+        if section not in sections or name not in _section_fields(sections[section]):
+            raise ValueError(f"unknown key {key!r} for scenario {scenario}")
+        values[key] = value
+    for text_set in sets or []:
+        key, value = parse_override(text_set, sections)
+        values[key] = value
+    base = Workload(name=str(head.get("name", Path(spec).stem)), scenario=scenario,
+                    sections={s: cls() for s, cls in sections.items()}, source=where,
+                    description=str(head.get("description", "")))
+    workload = base.with_values(values)
+    _check(workload)
+    return workload

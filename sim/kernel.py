@@ -1,0 +1,295 @@
+"""The simulated kernel as agents see it: allocation with SimPy waits, frees, owner notification.
+
+`Kernel` is the one place where the synchronous allocator core (`fragsim.models.mm`) meets
+simulated time. For each request of `n` blocks it follows 2.6.24 `__alloc_pages()` page by page,
+but runs the pages of one request in compiled batches:
+
+1. `get_page_from_freelist` at the LOW watermark for as many as it can (`alloc_until_fail`);
+2. where that fails, `wakeup_kswapd` and let the kswapd process run (a SimPy yield at the same
+   instant: an agent's request stands for allocations spread over a short time, during which the
+   kernel's kswapd thread runs too), then LOW again;
+3. if kswapd did not help (it is asleep in `congestion_wait`, or could not reclaim), the
+   allocation continues at MIN (ALLOC_HARDER for callers that cannot sleep, ALLOC_HIGH for
+   __GFP_HIGH), as `__alloc_pages` does after waking kswapd;
+4. below MIN, one page goes through the whole slow path (`models.mm.slowpath.alloc_pages`:
+   direct reclaim, lumpy reclaim, direct compaction as the kernel preset has them); its stall
+   (congestion waits) is simulated time the agent waits; then 3 again. A request that cannot
+   sleep, or whose slow path fails, fails with all its remaining pages.
+
+After every reclaim or compaction the kernel drains `Machine.take_notifications()` and hands the
+rows to the owners registered for them (`register_owner`), before any page can be reallocated, so
+an owner's view of its pages never goes stale. `mm_page_alloc_extfrag` events are copied from the
+node's ring into the recorder after every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from fragsim.models.agents.daemons import Kswapd
+from fragsim.models.mm import reclaim, slowpath
+from fragsim.models.mm.bulk import LRU_NONE, alloc_until_fail, count_failures
+from fragsim.models.mm.constants import (
+    ALLOC_HARDER,
+    ALLOC_HIGH,
+    ALLOC_WMARK_LOW,
+    ALLOC_WMARK_MIN,
+    KIND_ANON,
+    PG_DIRTY,
+)
+from fragsim.models.mm.gfp import GFP, GFP_KERNEL
+from fragsim.models.mm.lru import LRU_ACTIVE, lru_add_batch, set_dirty_batch
+from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.reclaim_state import reclaim_state
+from fragsim.models.mm.slab import SlabCache, kmem_cache_create
+from fragsim.models.mm.state import EXTFRAG_RING, STAT
+from fragsim.sim.recorder import Recorder
+from fragsim.sim.streams import Streams
+
+__all__ = ["Kernel"]
+
+_S_ALLOC_FAIL = STAT["alloc_fail"]
+
+Handler = Callable[[np.ndarray], None]
+
+
+class Kernel:
+    """The kernel facade of one run (module docstring); implements `models.agents.KernelAPI`."""
+
+    def __init__(self, env: simpy.Environment, machine: Machine, recorder: Recorder,
+                 streams: Streams, *, kswapd_passes: int = 8) -> None:
+        self.env = env
+        self.machine = machine
+        self.recorder = recorder
+        self.streams = streams
+        self._owners: list[tuple[int, int, Handler | None, Handler | None]] = []
+        self._extfrag_seen = 0
+        #: mm_page_alloc_extfrag events the ring overwrote before they were copied.
+        self.extfrag_lost = 0
+        #: Simulated seconds agents spent stalled in direct reclaim / compaction.
+        self.stall_s = 0.0
+        self.direct_reclaims = 0
+        self.kswapd = Kswapd(env, self, max_passes=kswapd_passes)
+        env.process(self.kswapd.run())
+
+    # --- helpers ------------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Give the core the simulated time (writeback completes against it)."""
+        self.machine.now = float(self.env.now)
+
+    def stream(self, name: str) -> np.random.Generator:
+        return self.streams.get(name)
+
+    def event(self, name: str, source: str = "", **fields: Any) -> None:
+        self.recorder.event(self.env.now, name, source, **fields)
+
+    def register_owner(self, lo: int, hi: int, reclaimed: Handler | None,
+                       migrated: Handler | None) -> None:
+        if lo >= hi:
+            raise ValueError(f"owner range [{lo}, {hi}) is empty")
+        for a, b, _, _ in self._owners:
+            if lo < b and a < hi:
+                raise ValueError(f"owner range [{lo}, {hi}) overlaps [{a}, {b})")
+        self._owners.append((lo, hi, reclaimed, migrated))
+
+    def drain(self) -> None:
+        """Hand reclaimed and migrated rows to their owners (call after reclaim/compaction)."""
+        mig, rec = self.machine.take_notifications()
+        if not (mig.shape[0] or rec.shape[0]):
+            return
+        for lo, hi, on_rec, on_mig in self._owners:
+            if on_rec is not None and rec.shape[0]:
+                sel = (rec[:, 1] >= lo) & (rec[:, 1] < hi)
+                if sel.any():
+                    on_rec(rec[sel])
+            if on_mig is not None and mig.shape[0]:
+                sel = (mig[:, 2] >= lo) & (mig[:, 2] < hi)
+                if sel.any():
+                    on_mig(mig[sel])
+
+    def drain_extfrag(self, source: str = "") -> None:
+        """Copy new `mm_page_alloc_extfrag` events from the node's ring to the recorder."""
+        nd = self.machine.node[0]
+        count = int(nd["extfrag_count"])
+        new = count - self._extfrag_seen
+        if new <= 0:
+            return
+        if new > EXTFRAG_RING:
+            self.extfrag_lost += new - EXTFRAG_RING
+            new = EXTFRAG_RING
+        idx = np.arange(count - new, count) % EXTFRAG_RING
+        self.recorder.extfrag(self.env.now, nd["extfrag"][idx], source)
+        self._extfrag_seen = count
+
+    def wake_kswapd(self, order: int, high_zone: int) -> None:
+        """`wakeup_kswapd()` for the zonelist, and make the kswapd process runnable."""
+        slowpath.wakeup_kswapd(self.machine, order, high_zone)
+        self.kswapd.kick()
+
+    # --- allocation ---------------------------------------------------------------------------
+    def alloc(self, n: int, order: int, gfp: int, owners: np.ndarray | int, kind: int, *,
+              lru: int = LRU_NONE, dirty: bool = False,
+              on_alloc: Callable[[np.ndarray, np.ndarray], None] | None = None,
+              source: str = "") -> Generator[simpy.Event, Any, np.ndarray]:
+        """Allocate `n` blocks of `order` for `owners` (one id, or one per block) as the module
+        docstring describes; returns their pfns, -1 where an allocation failed."""
+        m = self.machine
+        m.check_order(order)
+        high_zone, mt = m.resolve(int(gfp))
+        own = np.ascontiguousarray(np.broadcast_to(np.asarray(owners, np.int64), (n,)))
+        out = np.full(n, -1, np.int64)
+        wait = bool(gfp & GFP.WAIT)
+        min_flags = ALLOC_WMARK_MIN | (0 if wait else ALLOC_HARDER) \
+            | (ALLOC_HIGH if gfp & GFP.HIGH else 0)
+        d = 1 if dirty or kind == KIND_ANON else 0  # anonymous memory is dirty until swapped
+        pages, zones, pbt, node = m.pages, m.zones, m.pageblock_type, m.node
+        i = 0
+        kswapd_tried = False
+        while i < n:
+            j = int(alloc_until_fail(pages, zones, pbt, node, order, high_zone, mt,
+                                     ALLOC_WMARK_LOW, own, kind, lru, d, out, i))
+            if j > i:
+                if on_alloc is not None:
+                    on_alloc(out[i:j], np.arange(i, j))
+                i = j
+                kswapd_tried = False
+                continue
+            self.wake_kswapd(order, high_zone)
+            if not kswapd_tried:
+                kswapd_tried = True
+                yield self.env.timeout(0)  # kswapd runs now, before this request goes on
+                continue
+            j = int(alloc_until_fail(pages, zones, pbt, node, order, high_zone, mt, min_flags,
+                                     own, kind, lru, d, out, i))
+            if j > i:
+                if on_alloc is not None:
+                    on_alloc(out[i:j], np.arange(i, j))
+                i = j
+                continue
+            if not wait:
+                break
+            # Below MIN: one page through the whole slow path (direct reclaim/compaction).
+            self.sync()
+            attempt = slowpath.alloc_pages(m, order, int(gfp), owner=int(own[i]), kind=kind)
+            self.direct_reclaims += attempt.reclaim_rounds
+            self.drain()
+            if m.kswapd_order and max(m.kswapd_order) >= 0:
+                self.kswapd.kick()
+            if attempt.success:
+                # The core's slow path does not know the LRU: add the page as the bulk path does.
+                out[i] = attempt.pfn
+                if lru >= 0 and order == 0:
+                    one = out[i:i + 1]
+                    lru_add_batch(pages, zones, one, np.array([lru], np.int64))
+                    if d:
+                        set_dirty_batch(pages, one, True)
+                if on_alloc is not None:
+                    on_alloc(out[i:i + 1], np.arange(i, i + 1))
+                i += 1
+            else:
+                i += 1  # alloc_pages counted this failure
+                count_failures(node, order, n - i)
+                self._failed(order, gfp, n - i + 1, source)
+                i = n
+            if attempt.stall_s > 0:
+                self.stall_s += attempt.stall_s
+                yield self.env.timeout(attempt.stall_s)
+        if i < n:  # cannot sleep, and MIN failed: every remaining allocation fails
+            count_failures(node, order, n - i)
+            self._failed(order, gfp, n - i, source)
+        self.drain_extfrag(source)
+        return out
+
+    def _failed(self, order: int, gfp: int, nr: int, source: str) -> None:
+        """`warn_alloc_failed()`: "page allocation failure. order:N, mode:0x..." as an event."""
+        self.event("page_allocation_failure", source, order=order, value=float(nr),
+                   detail=f"mode:{int(gfp):#x}")
+
+    def free(self, pfns: np.ndarray) -> None:
+        if len(pfns):
+            self.machine.free_batch(np.asarray(pfns, np.int64))
+
+    def free_lru(self, pfns: np.ndarray) -> None:
+        if len(pfns):
+            reclaim.free_lru_pages(self.machine, np.asarray(pfns, np.int64))
+
+    # --- slab ---------------------------------------------------------------------------------
+    def slab_cache(self, name: str, objs_per_page: int, reclaimable: bool) -> SlabCache:
+        return kmem_cache_create(self.machine, name, objs_per_page, reclaimable=reclaimable)
+
+    def slab_alloc(self, cache: SlabCache, n: int, source: str = "",
+                   gfp: int = int(GFP_KERNEL)) -> Generator[simpy.Event, Any, np.ndarray]:
+        """`kmem_cache_alloc(cache, gfp)` x n: held slabs first; new slab pages through the fast
+        path at LOW, then (after kswapd ran) at MIN, then, if `gfp` may sleep, direct reclaim
+        rounds. Returns the object handles, -1 where no page could be had."""
+        m = self.machine
+        nd = m.node[0]
+        out = np.full(n, -1, np.int64)
+        todo = np.arange(n)
+        wait = bool(gfp & GFP.WAIT)
+        min_flags = ALLOC_WMARK_MIN | (0 if wait else ALLOC_HARDER) \
+            | (ALLOC_HIGH if gfp & GFP.HIGH else 0)
+        high_zone, _ = m.resolve(None, cache.migratetype)
+        for step in range(2 + slowpath.MAX_RETRY_ROUNDS):
+            fails, fail0 = int(nd["stat"][_S_ALLOC_FAIL]), int(nd["fail_order"][0])
+            got = cache.alloc(m, int(todo.shape[0]), ALLOC_WMARK_LOW if step == 0 else min_flags)
+            # Attempts that the slow path follows up are not failures of their own.
+            nd["stat"][_S_ALLOC_FAIL] = fails
+            nd["fail_order"][0] = fail0
+            out[todo] = got
+            todo = todo[got < 0]
+            if todo.shape[0] == 0:
+                break
+            if step == 0:
+                self.wake_kswapd(0, high_zone)
+                yield self.env.timeout(0)
+                continue
+            if not wait:
+                break
+            self.sync()
+            freed = reclaim.try_to_free_pages(m, 0, gfp, high_zone)
+            self.direct_reclaims += 1
+            self.drain()
+            if freed == 0 and not reclaim_state(m).last_progress:
+                break
+        if todo.shape[0]:
+            count_failures(m.node, 0, int(todo.shape[0]))
+            self._failed(0, gfp, int(todo.shape[0]), source)
+        self.drain_extfrag(source)
+        return out
+
+    def alloc_pages(self, order: int, gfp: int, owner: int, kind: int,
+                    source: str = "") -> Generator[simpy.Event, Any, int]:
+        """One `alloc_pages(gfp, order)` exactly as the core's slow path runs it (no batching):
+        for probes that must behave like a single kernel call. Returns the pfn or -1."""
+        self.sync()
+        attempt = slowpath.alloc_pages(self.machine, order, int(gfp), owner=owner, kind=kind)
+        self.direct_reclaims += attempt.reclaim_rounds
+        self.drain()
+        self.kswapd.kick()
+        self.drain_extfrag(source)
+        if attempt.stall_s > 0:
+            self.stall_s += attempt.stall_s
+            yield self.env.timeout(attempt.stall_s)
+        return int(attempt.pfn)
+
+    def drop_caches(self, mode: int) -> int:
+        """`echo mode > /proc/sys/vm/drop_caches` (2.6.24 `fs/drop_caches.c`)."""
+        self.sync()
+        freed = int(reclaim.drop_caches(self.machine, mode))
+        self.drain()
+        return freed
+
+    def dirty_pages(self) -> int:
+        """Pages marked dirty now (vmstat `nr_dirty`)."""
+        return int(np.count_nonzero(self.machine.pages["flags"] & PG_DIRTY))
+
+    @staticmethod
+    def lru_for(kind: int) -> int:
+        """The LRU list a new user page of `kind` joins: anonymous pages the active list
+        (`lru_cache_add_active`), page cache the inactive one (`lru_cache_add`)."""
+        return LRU_ACTIVE if kind == KIND_ANON else 0
