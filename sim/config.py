@@ -157,8 +157,10 @@ def _suggest(word: str, allowed: list[str]) -> str:
 
 def _typed(key: str, value: Any, f: dataclasses.Field[Any], where: str) -> Any:
     """`value` as field `f`'s type, or ValueError naming the key and the expected type."""
-    kind = type(f.default)
+    kind: type = type(f.default)
     if f.metadata.get("unit") == "bytes":
+        if value in (0, "0"):
+            return 0
         try:
             return parse_size(value if isinstance(value, int | str) else str(value))
         except ValueError:

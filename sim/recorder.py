@@ -40,7 +40,8 @@ class _Names:
     def code(self, name: str) -> int:
         c = self.codes.get(name)
         if c is None:
-            c = self.codes[name] = len(self.names)
+            c = len(self.names)
+            self.codes[name] = c
             self.names.append(name)
         return c
 
@@ -113,7 +114,7 @@ class Recorder:
 
     @property
     def nr_events(self) -> int:
-        return len(self._e_t) + sum(c[2].shape[0] for c in self._x_chunks)
+        return len(self._e_t) + sum(int(c[2].shape[0]) for c in self._x_chunks)
 
     # --- tables -------------------------------------------------------------------------------
     def samples_frame(self) -> pd.DataFrame:

@@ -104,9 +104,20 @@ class _Sampler:
         self.census_s = r.census_interval_h * 3600.0
         self.probe_s = r.probe_interval_h * 3600.0 if probe else 0.0
         self.probes: list[float] = []
+        self.last_sample = -1.0
+        self.last_census = -1.0
+
+    def final(self) -> None:
+        """The samples and census at the end of the run, unless just taken."""
+        t = float(self.env.now)
+        if self.last_sample < t:
+            self.sample()
+        if self.last_census < t:
+            self.census()
 
     def sample(self) -> None:
         t = float(self.env.now)
+        self.last_sample = t
         m = self.m
         rec = self.rec
         self.env.kernel.sync()
@@ -131,6 +142,7 @@ class _Sampler:
     def census(self) -> None:
         """Pageblocks holding unmovable / reclaimable allocations: the mechanism in numbers."""
         t = float(self.env.now)
+        self.last_census = t
         c = pageblock_census(self.m)
         rec = self.rec
         alloc_u = c["allocated_unmovable"] > 0
@@ -241,8 +253,7 @@ def run_workload(workload: Workload, *, progress: Progress | None = None,
                 env.run(until=min(end, float(env.now) + step))
                 if progress is not None:
                     progress(float(env.now), end)
-        sampler.sample()
-        sampler.census()
+        sampler.final()
         if scenario.periodic_probes:
             sampler.probe()
     except KeyboardInterrupt:

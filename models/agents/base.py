@@ -120,7 +120,7 @@ class KernelAPI(Protocol):
         (old_pfn, new_pfn, owner)."""
         ...
 
-    def event(self, name: str, **fields: Any) -> None:
+    def event(self, name: str, source: str = "", **fields: Any) -> None:
         """Record an event (`events` table)."""
         ...
 

@@ -82,7 +82,7 @@ class Kswapd:
             st = reclaim_state(m)
             naps = st.congestion_waits
             got = int(reclaim.balance_pgdat(m, order, max_passes=self.max_passes))
-            self.kernel.drain()  # type: ignore[attr-defined]
+            self.kernel.drain()
             self.runs += 1
             self.reclaimed += got
             naps = st.congestion_waits - naps

@@ -199,7 +199,8 @@ class Processes:
         pfns = self.op.pages(slot)
         m = self.kernel.machine
         kinds = m.pages["mt"][pfns] >> KIND_SHIFT
-        return pfns[kinds == KIND_ANON]
+        anon: np.ndarray = pfns[kinds == KIND_ANON]
+        return anon
 
     def shrink(self, slot: int, pages: int, rng: np.random.Generator) -> int:
         """`free()`/`munmap()` of `pages` random anonymous pages. Returns pages freed."""

@@ -69,7 +69,8 @@ class Popularity:
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         idx = np.searchsorted(self.cdf, rng.random(n), side="right")
-        return self.fids[np.minimum(idx, self.fids.shape[0] - 1)]
+        out: np.ndarray = self.fids[np.minimum(idx, self.fids.shape[0] - 1)]
+        return out
 
 
 @dataclass(frozen=True)

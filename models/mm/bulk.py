@@ -43,7 +43,7 @@ def alloc_until_fail(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
     when all were); that request is not counted as a failure.
     """
     nd = node[0]
-    n = out.shape[0]
+    n: int = out.shape[0]
     for i in range(start, n):
         pfn = get_page_from_freelist(pages, zones, pageblock_type, nd, order, high_zone, mt,
                                      alloc_flags, -1, 0)
