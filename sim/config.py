@@ -51,7 +51,7 @@ SCENARIOS: dict[str, Any] = {
     "desktop": DesktopScenario,
     "stress-highalloc": StressScenario,
 }
-BUILTIN_WORKLOADS = ("desktop", "stress-highalloc")
+BUILTIN_WORKLOADS = ("desktop", "stress-highalloc", "stress-highalloc-vmregress")
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,11 @@
   nothing it sleeps until the next wake-up (the kernel would spin; see README model limits).
 - `Flusher` is 2.6.20-2.6.24 pdflush: `wb_kupdate()` every `dirty_writeback_centisecs` (5 s)
   writes back data dirtied more than `dirty_expire_centisecs` (30 s) ago, and
-  `background_writeout()` starts when dirty pages pass `dirty_background_ratio` (10%) of
-  dirtyable memory (free + page cache), writing the oldest first until below it.
-  `balance_dirty_pages()` throttling of writers at `dirty_ratio` is not modelled: writers that
-  write fast (dd) are given a rate instead.
+  `background_writeout()` starts when dirty pages pass `dirty_background_ratio` of dirtyable
+  memory (free + page cache), writing the oldest first until below it; the ratio is the
+  kernel's: 10 in 2.6.20, 5 from 2.6.22 (`MachineConfig.dirty_background_ratio`). Writers are
+  not throttled at `dirty_ratio` (`balance_dirty_pages()`): a fast writer such as dd is given a
+  rate instead.
 """
 
 from __future__ import annotations
@@ -102,8 +103,6 @@ class FlusherParams:
                                         "runs every 5 s")
     expire_s: float = param(30.0, "dirty_expire_centisecs = 3000: data dirty for 30 s is "
                             "written back")
-    background_ratio: float = param(0.10, "dirty_background_ratio = 10 (%) of dirtyable "
-                                    "memory starts background writeout")
 
 
 class Flusher:
@@ -128,13 +127,15 @@ class Flusher:
         self.queued += int(pfns.shape[0])
         if not self._wake.triggered:
             self._wake.succeed()
-        if self.queued > self._background_limit():
-            self._write_oldest(self.queued - self._background_limit())
+        background = self._background_limit()
+        if self.queued > background:  # background_writeout()
+            self._write_oldest(self.queued - background)
 
     def _background_limit(self) -> int:
+        """Pages: the kernel's dirty_background_ratio of dirtyable memory (free + LRU)."""
         m = self.kernel.machine
-        lru = int(m.zones["nr_lru"].sum())
-        return int(self.params.background_ratio * (m.free_pages() + lru))
+        dirtyable = m.free_pages() + int(m.zones["nr_lru"].sum())
+        return m.config.dirty_background_ratio * dirtyable // 100
 
     def _write_oldest(self, nr: int) -> None:
         """Start writeback of the oldest queued data, about `nr` pages."""

@@ -19,10 +19,21 @@ Directory blocks (what updatedb reads) are page cache of the block device in ext
 (`ext3_bread` -> `__getblk` -> `grow_dev_page`, GFP_USER | __GFP_MOVABLE in 2.6.24
 `fs/buffer.c`): the model reads them as files of a directory group with that mask.
 
-Simplifications (README model limits): no radix-tree nodes or buffer heads (the page-cache
-bookkeeping objects that are freed with their pages); an inode is freed by the shrinker on its
-own LRU, independently of its dentry (the kernel frees the dentry first, then the inode), and
-freeing an inode does not drop the file's clean pages (2.6.24 `prune_icache` invalidates them).
+A file's cached pages carry kernel objects that live and die with them (`FileObjects`):
+radix-tree nodes (`radix_tree_node`, 64 slots each, `lib/radix-tree.c`: a file with one page
+needs none, one with up to 64 pages one, and so on up the tree; UNMOVABLE slabs in 2.6.24, whose
+`cache_grow()` masks off the __GFP_RECLAIMABLE the radix tree asks for, RECLAIMABLE in 2.6.35)
+and, for block-device pages and written pages, buffer heads (`buffer_head`, one per 4 KiB block,
+SLAB_RECLAIM_ACCOUNT). They are allocated when pages come in and freed when reclaim, truncation
+or deletion takes the pages, never by a shrinker. `PageCache` keeps the pages and these objects
+per file and is a page hook of the machine (`models.mm.reclaim_state.PageHook`): reclaim frees
+the objects of the pages it frees at once, as `__remove_from_page_cache` and
+`try_to_free_buffers` do, and a probe copy of the machine carries a copy of it.
+
+Simplifications (README model limits): the cached pages of a file count as a dense prefix of it
+(for radix-tree sizing); an inode is freed by the shrinker on its own LRU, independently of its
+dentry (the kernel frees the dentry first, then the inode), and freeing an inode does not drop
+the file's clean pages (2.6.24 `prune_icache` invalidates them); a dentry does not pin its parent.
 """
 
 from __future__ import annotations
@@ -37,15 +48,144 @@ from fragsim.models.agents.owned import OwnerPages
 from fragsim.models.mm.constants import KIND_FILE
 from fragsim.models.mm.gfp import GFP_HIGHUSER_PAGECACHE
 from fragsim.models.mm.lru import mark_accessed_batch
+from fragsim.models.mm.reclaim_state import reclaim_state
 
 if TYPE_CHECKING:
     from fragsim.models.agents.base import KernelAPI
     from fragsim.models.agents.daemons import Flusher
+    from fragsim.models.mm.machine import Machine
+    from fragsim.models.mm.slab import SlabCache
 
-__all__ = ["FileSystem", "FileSystemParams"]
+__all__ = ["FileObjects", "FileSystem", "FileSystemParams", "PageCache", "radix_tree_nodes"]
 
 _MAX_FILES = OWNER_PROC_BASE - OWNER_FILE_BASE
+#: RADIX_TREE_MAP_SHIFT 6: slots per radix-tree node.
+RADIX_TREE_MAP_SIZE = 64
 
+
+def radix_tree_nodes(pages: np.ndarray) -> np.ndarray:
+    """Nodes of a radix tree holding a dense run of `pages` entries from index 0: none for
+    one page (the root points at it), otherwise every level of 64-slot nodes up to one."""
+    pages = np.asarray(pages, np.int64)
+    level = np.where(pages > 1, -(-pages // RADIX_TREE_MAP_SIZE), 0)
+    total = level.copy()
+    # Four more levels cover 64^5 pages (4 TiB files); each exists while the one below has
+    # more than one node.
+    for _ in range(4):
+        level = np.where(level > 1, -(-level // RADIX_TREE_MAP_SIZE), 0)
+        total += level
+    return total
+
+
+class FileObjects:
+    """Per-file objects of one slab cache whose number follows the file's cached pages."""
+
+    def __init__(self, cache: SlabCache) -> None:
+        self.cache = cache
+        self.held: dict[int, list[int]] = {}
+        self.count = np.zeros(1024, np.int64)  # objects held per file
+        self.total = 0
+
+    def clone(self, caches: dict[int, Any]) -> FileObjects:
+        new = FileObjects(caches.get(id(self.cache), self.cache))
+        new.held = {f: list(h) for f, h in self.held.items()}
+        new.count = self.count.copy()
+        new.total = self.total
+        return new
+
+    def counts(self, fids: np.ndarray) -> np.ndarray:
+        fids = np.asarray(fids, np.int64)
+        out = np.zeros(fids.shape[0], np.int64)
+        inside = fids < self.count.shape[0]
+        out[inside] = self.count[fids[inside]]
+        return out
+
+    def trim(self, m: Machine, fids: np.ndarray, want: np.ndarray) -> int:
+        """Free objects of files holding more than `want`; returns objects freed."""
+        over = self.counts(fids) > want
+        if not over.any():
+            return 0
+        held = self.held
+        out: list[int] = []
+        for f, w in zip(fids[over].tolist(), want[over].tolist(), strict=True):
+            lst = held[f]
+            out.extend(lst[w:])
+            del lst[w:]
+            self.count[f] = w
+            if not lst:
+                del held[f]
+        self.cache.free(m, np.array(out, np.int64))
+        self.total -= len(out)
+        return len(out)
+
+    def deficit(self, fids: np.ndarray, want: np.ndarray) -> np.ndarray:
+        """For files holding fewer than `want`: each file id once per missing object."""
+        have = self.counts(fids)
+        need = np.maximum(want - have, 0)
+        return np.repeat(fids, need)
+
+    def add(self, fids: np.ndarray, handles: np.ndarray) -> None:
+        held = self.held
+        ok = handles >= 0
+        if not ok.any():
+            return
+        top = int(fids[ok].max()) + 1
+        if top > self.count.shape[0]:
+            self.count = _grow(self.count, max(top, 2 * self.count.shape[0]), 0)
+        for f, h in zip(fids[ok].tolist(), handles[ok].tolist(), strict=True):
+            held.setdefault(f, []).append(h)
+        np.add.at(self.count, fids[ok], 1)
+        self.total += int(ok.sum())
+
+
+class PageCache:
+    """Each file's cached pages and the objects they carry (module docstring); a page hook."""
+
+    def __init__(self, nr_pages: int, cap: int, radix: FileObjects, bh: FileObjects) -> None:
+        self.pc = OwnerPages(nr_pages, cap)
+        self.radix = radix
+        self.bh = bh
+        #: Files whose cached pages carry buffer heads (block-device metadata, written data).
+        self.buffers = np.zeros(cap, bool)
+
+    def grow(self, cap: int) -> None:
+        self.buffers = _grow(self.buffers, cap, False)
+
+    def want(self, fids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Radix-tree nodes and buffer heads the files' cached pages need."""
+        cached = self.pc.counts(fids)
+        return radix_tree_nodes(cached), np.where(self.buffers[fids], cached, 0)
+
+    def trim(self, m: Machine, fids: np.ndarray) -> None:
+        """Pages went: free the objects they no longer need."""
+        radix, bh = self.want(fids)
+        self.radix.trim(m, fids, radix)
+        self.bh.trim(m, fids, bh)
+
+    # --- PageHook ---------------------------------------------------------------------------
+    def reclaimed(self, m: Machine, rows: np.ndarray) -> None:
+        sel = (rows[:, 1] >= OWNER_FILE_BASE) & (rows[:, 1] < OWNER_PROC_BASE)
+        if not sel.any():
+            return
+        slots = self.pc.unlink(rows[sel, 0])
+        fids = np.unique(slots[slots >= 0])
+        if fids.shape[0]:
+            self.trim(m, fids)
+
+    def migrated(self, m: Machine, rows: np.ndarray) -> None:
+        sel = (rows[:, 2] >= OWNER_FILE_BASE) & (rows[:, 2] < OWNER_PROC_BASE)
+        if sel.any():
+            self.pc.relink(rows[sel, 0], rows[sel, 1])
+
+    def clone(self, caches: dict[int, Any]) -> PageCache:
+        new = object.__new__(PageCache)
+        new.pc = OwnerPages.__new__(OwnerPages)
+        for name in ("nxt", "prv", "slot_of", "head", "count"):
+            setattr(new.pc, name, getattr(self.pc, name).copy())
+        new.radix = self.radix.clone(caches)
+        new.bh = self.bh.clone(caches)
+        new.buffers = self.buffers.copy()
+        return new
 
 @dataclass(frozen=True)
 class FileSystemParams:
@@ -53,6 +193,9 @@ class FileSystemParams:
 
     dentry_objs_per_page: int = param(20, "dentry objects per 4 KiB slab page")
     inode_objs_per_page: int = param(5, "ext3_inode_cache objects per 4 KiB slab page")
+    filp_objs_per_page: int = param(16, "filp (struct file) objects per slab page")
+    radix_objs_per_page: int = param(7, "radix_tree_node objects per slab page")
+    bh_objs_per_page: int = param(37, "buffer_head objects per slab page")
 
 
 class FileSystem:
@@ -71,22 +214,38 @@ class FileSystem:
         self.pinned = np.zeros(cap, bool)
         self.dentry = np.full(cap, -1, np.int64)
         self.inode = np.full(cap, -1, np.int64)
+        self.filp = np.full(cap, -1, np.int64)
         self.nr_files = 0
-        self.pc = OwnerPages(kernel.machine.nr_pages, cap)
         self.dcache = kernel.slab_cache("dentry", params.dentry_objs_per_page, True)
         self.icache = kernel.slab_cache("ext3_inode_cache", params.inode_objs_per_page, True)
-        kernel.register_owner(OWNER_FILE_BASE, OWNER_PROC_BASE, self._reclaimed,
-                              self._migrated)
+        # get_empty_filp(): kmem_cache_zalloc(filp_cachep, GFP_KERNEL), an UNMOVABLE cache.
+        self.filp_cache = kernel.slab_cache("filp", params.filp_objs_per_page, False)
+        radix = FileObjects(kernel.slab_cache(
+            "radix_tree_node", params.radix_objs_per_page,
+            bool(kernel.machine.config.radix_tree_node_reclaimable)))
+        bh = FileObjects(kernel.slab_cache("buffer_head", params.bh_objs_per_page, True))
+        self.cache = PageCache(kernel.machine.nr_pages, cap, radix, bh)
+        reclaim_state(kernel.machine).hooks.append(self.cache)
+        self.pc = self.cache.pc
+        self.radix, self.bh = radix, bh
         self.reads = 0
         self.read_pages = 0
         self.written_pages = 0
 
-    # --- owner notifications ------------------------------------------------------------------
-    def _reclaimed(self, rows: np.ndarray) -> None:
-        self.pc.unlink(rows[:, 0])
+    @property
+    def buffers(self) -> np.ndarray:
+        """Files whose cached pages carry buffer heads."""
+        return self.cache.buffers
 
-    def _migrated(self, rows: np.ndarray) -> None:
-        self.pc.relink(rows[:, 0], rows[:, 1])
+    def _grow_objects(self, fids: np.ndarray, source: str) -> Proc:
+        """Pages came in: allocate the radix-tree nodes and buffer heads they need."""
+        radix, bh = self.cache.want(fids)
+        for objs, want in ((self.radix, radix), (self.bh, bh)):
+            need = objs.deficit(fids, want)
+            if need.shape[0]:
+                handles = yield from self.kernel.slab_alloc(objs.cache, int(need.shape[0]),
+                                                            source)
+                objs.add(need, handles)
 
     # --- the file population ------------------------------------------------------------------
     def create(self, sizes_pages: np.ndarray) -> np.ndarray:
@@ -104,6 +263,8 @@ class FileSystem:
             self.pinned = _grow(self.pinned, cap, False)
             self.dentry = _grow(self.dentry, cap, -1)
             self.inode = _grow(self.inode, cap, -1)
+            self.filp = _grow(self.filp, cap, -1)
+            self.cache.grow(cap)
         fids = np.arange(first, need, dtype=np.int64)
         self.size[fids] = sizes
         self.alive[fids] = True
@@ -131,7 +292,8 @@ class FileSystem:
             cache.put(handles[uniq])
 
     def pin(self, fids: np.ndarray) -> Proc:
-        """A long-lived program opens the files: their dentries and inodes stay in use."""
+        """A long-lived program opens the files (`open()`): a `struct file` each, and their
+        dentries and inodes stay in use while they are open."""
         fids = np.unique(np.asarray(fids, np.int64))
         fids = fids[self.alive[fids] & ~self.pinned[fids]]
         if fids.shape[0] == 0:
@@ -142,13 +304,18 @@ class FileSystem:
             if miss.shape[0]:
                 got = yield from self.kernel.slab_alloc(cache, int(miss.shape[0]), "pin")
                 handles[miss] = got
+        self.filp[fids] = yield from self.kernel.slab_alloc(self.filp_cache,
+                                                            int(fids.shape[0]), "pin")
         self.pinned[fids] = True
 
     def unpin(self, fids: np.ndarray) -> None:
-        """The program closed them: the objects become unused (reclaimable)."""
+        """The program closed them (`fput`): the file objects go, the dentries and inodes
+        become unused (reclaimable)."""
         fids = np.unique(np.asarray(fids, np.int64))
         fids = fids[self.pinned[fids]]
         self.pinned[fids] = False
+        self.filp_cache.free(self.kernel.machine, self.filp[fids])
+        self.filp[fids] = -1
         self.dcache.put(self.dentry[fids])
         self.icache.put(self.inode[fids])
 
@@ -175,6 +342,7 @@ class FileSystem:
         slots = np.repeat(order, need)
         pfns = yield from self.kernel.alloc(total, 0, gfp, OWNER_FILE_BASE + slots, KIND_FILE,
                                             lru=0, on_alloc=self._linker(slots), source=source)
+        yield from self._grow_objects(order[need > 0], source)
         got = int(np.count_nonzero(pfns >= 0))
         self.read_pages += got
         return got
@@ -194,6 +362,9 @@ class FileSystem:
                                             dirty=True, on_alloc=self._linker(slots),
                                             source=source)
         np.add.at(self.size, fids, each)
+        # block_prepare_write(): ext3 attaches buffer heads to the pages it writes.
+        self.buffers[fids] = True
+        yield from self._grow_objects(np.unique(fids), source)
         if self.flusher is not None:
             self.flusher.dirtied(pfns)
         got = int(np.count_nonzero(pfns >= 0))
@@ -208,10 +379,13 @@ class FileSystem:
             return 0
         pfns = self.pc.take(fids)
         self.kernel.free_lru(pfns)
+        self.cache.trim(self.kernel.machine, fids)
         self.dcache.free(self.kernel.machine, self.dentry[fids])
         self.icache.free(self.kernel.machine, self.inode[fids])
+        self.filp_cache.free(self.kernel.machine, self.filp[fids])
         self.dentry[fids] = -1
         self.inode[fids] = -1
+        self.filp[fids] = -1
         self.alive[fids] = False
         self.pinned[fids] = False
         self.size[fids] = 0

@@ -58,11 +58,13 @@ class TaskParams:
     mm_struct_per_page: int = param(5, "mm_struct objects per slab page")
     vma_per_page: int = param(24, "vm_area_struct objects per slab page")
     files_per_page: int = param(5, "files_cache (files_struct) objects per slab page")
-    vmas_base: int = param(30, "vm_area_structs of a process before its heap grows: "
+    vmas_base: int = param(30, "vm_area_structs of a small process before its heap grows: "
                            "binary, each library's text/data/bss, stack, vdso")
     vmas_per_mib: float = param(0.5, "further vm_area_structs per MiB of anonymous memory")
-    pt_pages_base: int = param(12, "page-table pages of a new process: pgd, pud, pmd pages "
-                               "and PTE pages of the binary, libraries and stack")
+    pt_pages_base: int = param(20, "page-table pages of a small new process: 1 pgd, 3 pud, "
+                               "3 pmd and the PTE pages of its binary, stack and ~5 libraries "
+                               "(x86_64 leaves a 2 MiB gap between a library's text and data, "
+                               "so each costs 1-2 PTE pages)")
     pt_pages_per_mib: float = param(0.75, "further PTE pages per MiB of anonymous memory "
                                     "(one PTE page maps 2 MiB; heaps are sparse)")
 
@@ -83,6 +85,8 @@ class Processes:
         self.pt = np.zeros(cap, np.int64)  # page-table pages
         self.swapped = np.zeros(cap, np.int64)  # pages in swap
         self.vmas = np.zeros(cap, np.int64)
+        self.base_pt = np.zeros(cap, np.int64)
+        self.base_vmas = np.zeros(cap, np.int64)
         self.objects: dict[int, list[tuple[SlabCache, np.ndarray]]] = {}
         self._free_slots: list[int] = []
         self.nr_slots = 0
@@ -120,7 +124,7 @@ class Processes:
         self.nr_slots += 1
         if slot >= self.alive.shape[0]:
             cap = 2 * self.alive.shape[0]
-            for name in ("alive", "anon", "pt", "swapped", "vmas"):
+            for name in ("alive", "anon", "pt", "swapped", "vmas", "base_pt", "base_vmas"):
                 old = getattr(self, name)
                 new = np.zeros(cap, old.dtype)
                 new[:old.shape[0]] = old
@@ -129,14 +133,20 @@ class Processes:
 
     # --- life cycle ---------------------------------------------------------------------------
     def spawn(self, threads: int = 1, exe_files: np.ndarray | None = None,
-              source: str = "") -> Proc:
-        """fork + exec: stacks, task objects, page tables, the program's files. Returns the
-        slot."""
+              source: str = "", pt_pages: int | None = None,
+              vmas: int | None = None) -> Proc:
+        """fork + exec: stacks, task objects, page tables, the program's files. `pt_pages` and
+        `vmas` (default: the small-process values of TaskParams) size a bigger program.
+        Returns the slot."""
         p = self.params
         slot = self._new_slot()
+        base_pt = p.pt_pages_base if pt_pages is None else int(pt_pages)
+        base_vmas = p.vmas_base if vmas is None else int(vmas)
         self.alive[slot] = True
         self.anon[slot] = self.pt[slot] = self.swapped[slot] = 0
-        self.vmas[slot] = p.vmas_base
+        self.base_pt[slot] = base_pt
+        self.base_vmas[slot] = base_vmas
+        self.vmas[slot] = base_vmas
         owner = self.owner(slot)
         threads = max(1, int(threads))
         k = self.kernel
@@ -144,11 +154,11 @@ class Processes:
                                     on_alloc=self._linker(slot), source=source)
         objs: list[tuple[SlabCache, np.ndarray]] = []
         for cache, n in ((self.task_cache, threads), (self.mm_cache, 1),
-                         (self.vma_cache, p.vmas_base), (self.files_cache, 1)):
+                         (self.vma_cache, base_vmas), (self.files_cache, 1)):
             h = yield from k.slab_alloc(cache, n, source)
             objs.append((cache, h))
         self.objects[slot] = objs
-        yield from self._page_tables(slot, p.pt_pages_base, source)
+        yield from self._page_tables(slot, base_pt, source)
         if exe_files is not None and len(exe_files):
             yield from self.fs.read(exe_files, source)
         self.spawned += 1
@@ -183,10 +193,10 @@ class Processes:
         got = int(np.count_nonzero(pfns >= 0))
         self.anon[slot] += got
         mib = (self.anon[slot] + self.swapped[slot]) / _MIB_PAGES
-        want_pt = p.pt_pages_base + math.ceil(mib * p.pt_pages_per_mib)
+        want_pt = self.base_pt[slot] + math.ceil(mib * p.pt_pages_per_mib)
         if want_pt > self.pt[slot]:
             yield from self._page_tables(slot, int(want_pt - self.pt[slot]), source)
-        want_vmas = p.vmas_base + int(mib * p.vmas_per_mib)
+        want_vmas = self.base_vmas[slot] + int(mib * p.vmas_per_mib)
         if want_vmas > self.vmas[slot]:
             h = yield from self.kernel.slab_alloc(self.vma_cache,
                                                   int(want_vmas - self.vmas[slot]), source)
@@ -203,7 +213,9 @@ class Processes:
         return anon
 
     def shrink(self, slot: int, pages: int, rng: np.random.Generator) -> int:
-        """`free()`/`munmap()` of `pages` random anonymous pages. Returns pages freed."""
+        """`munmap()` of `pages` random anonymous pages (glibc returns large blocks with
+        munmap), with the page tables and VMAs of the unmapped ranges (`unmap_region` ->
+        `free_pgtables`, `remove_vma_list`, 2.6.24 mm/mmap.c). Returns pages freed."""
         if pages <= 0 or not self.alive[slot]:
             return 0
         anon = self.anon_pages(slot)
@@ -213,7 +225,45 @@ class Processes:
         self.op.unlink(pick)
         self.kernel.free_lru(pick)
         self.anon[slot] -= pick.shape[0]
+        p = self.params
+        mib = (self.anon[slot] + self.swapped[slot]) / _MIB_PAGES
+        surplus = int(self.pt[slot]) - int(self.base_pt[slot]
+                                           + math.ceil(mib * p.pt_pages_per_mib))
+        if surplus > 0:
+            self._free_page_tables(slot, surplus, rng)
+        surplus = int(self.vmas[slot]) - int(self.base_vmas[slot] + int(mib * p.vmas_per_mib))
+        if surplus > 0:
+            self._free_vmas(slot, surplus)
         return int(pick.shape[0])
+
+    def _free_page_tables(self, slot: int, n: int, rng: np.random.Generator) -> None:
+        """Free `n` of the process's PTE pages (order-0 kernel pages; stacks are order 1)."""
+        m = self.kernel.machine
+        pfns = self.op.pages(slot)
+        kinds = m.pages["mt"][pfns] >> KIND_SHIFT
+        pt = pfns[(kinds == KIND_KERNEL) & (m.pages["order"][pfns] == 0)]
+        base = int(self.base_pt[slot])
+        if pt.shape[0] <= base:
+            return
+        n = min(n, int(pt.shape[0]) - base)
+        pick = rng.choice(pt, size=n, replace=False)
+        self.op.unlink(pick)
+        self.kernel.free(pick)
+        self.pt[slot] -= n
+
+    def _free_vmas(self, slot: int, n: int) -> None:
+        """Free the `n` newest of the process's heap VMAs."""
+        objs = self.objects.get(slot, [])
+        heap = [i for i, (cache, _) in enumerate(objs) if cache is self.vma_cache][1:]
+        for i in reversed(heap):
+            if n <= 0:
+                break
+            cache, handles = objs[i]
+            take = min(n, handles.shape[0])
+            cache.free(self.kernel.machine, handles[handles.shape[0] - take:])
+            objs[i] = (cache, handles[:handles.shape[0] - take])
+            n -= take
+            self.vmas[slot] -= take
 
     def churn(self, slot: int, fraction: float, rng: np.random.Generator,
               source: str = "") -> Proc:
@@ -245,6 +295,7 @@ class Processes:
             cache.free(m, handles)
         self.alive[slot] = False
         self.anon[slot] = self.pt[slot] = self.swapped[slot] = self.vmas[slot] = 0
+        self.base_pt[slot] = self.base_vmas[slot] = 0
         self._free_slots.append(slot)
         self.exited += 1
 

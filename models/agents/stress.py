@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from fragsim.models.agents.base import Proc, param
+from fragsim.models.agents.cron import Updatedb, UpdatedbParams
 from fragsim.models.agents.daemons import Flusher, FlusherParams
 from fragsim.models.agents.files import FileSystem, FileSystemParams
 from fragsim.models.agents.kernelmem import Kmalloc, KmallocParams, Modules, ModulesParams
@@ -34,6 +35,7 @@ from fragsim.models.agents.user import MIB, Popularity, Session, SessionParams, 
 from fragsim.models.mm.constants import KIND_HUGETLB, PAGE_SIZE
 from fragsim.models.mm.gfp import parse_gfp
 from fragsim.models.mm.probes import HUGETLB_OWNER
+from fragsim.models.mm.reclaim_state import reclaim_state
 
 if TYPE_CHECKING:
     from fragsim.models.agents.base import KernelAPI
@@ -63,6 +65,14 @@ class BuildParams:
     toolchain_mib: float = param(20.0, "their total size")
     extract_mb_s: float = param(25.0, "unpacking speed of a tree (tar, disk-bound)")
     mb_per_kernel: int = param(400, "NUM_KERNELS = MemTotal_MB / this (mmtests)")
+    builds: int = param(0, "builds at once; 0: NUM_KERNELS + 1 (the primary tree)")
+    start_as_unpacked: bool = param(False, "start each build as soon as its tree is there "
+                                    "(vmregress), instead of all after the last (mmtests)")
+    updatedb: bool = param(False, "run updatedb over every file alongside the builds "
+                           "(vmregress)")
+    system_files: int = param(60000, "files of the installed system besides the trees")
+    system_size_median_kib: float = param(2.5, "their median size (lognormal)")
+    system_size_sigma: float = param(2.8, "lognormal shape of their sizes")
 
 
 @dataclass(frozen=True)
@@ -77,9 +87,12 @@ class StressParams:
     wait_s: float = param(180.0, "wait after pass 2 before the builds are killed")
     dd_mb_s: float = param(60.0, "dd write and read speed")
     dd_chunk_mib: int = param(64, "the dd file is simulated in chunks of this size")
-    drop_caches: int = param(3, "value written to /proc/sys/vm/drop_caches before pass 3")
-    rest_min_free_kbytes: int = param(1024, "min_free_kbytes set before pass 3")
+    drop_caches: int = param(3, "value written to /proc/sys/vm/drop_caches before pass 3 "
+                             "(0: none)")
+    rest_min_free_kbytes: int = param(1024, "min_free_kbytes set before pass 3 (0: left as "
+                                      "it was)")
     rest_s: float = param(10.0, "idle time before pass 3")
+    swappiness: int = param(60, "/proc/sys/vm/swappiness during the test")
 
 
 class KernelBuild:
@@ -173,6 +186,7 @@ class StressScenario:
         "flusher": FlusherParams,
         "build": BuildParams,
         "stress": StressParams,
+        "updatedb": UpdatedbParams,
     }
     periodic_probes = False
 
@@ -195,6 +209,14 @@ class StressScenario:
         tool_sizes = np.full(b.toolchain_files, max(1, int(b.toolchain_mib * MIB
                                                            / max(b.toolchain_files, 1))))
         self.toolchain = Popularity(self.fs.create(tool_sizes), 1.0, self.rng)
+        sizes = np.ceil(b.system_size_median_kib / 4.0
+                        * np.exp(b.system_size_sigma * self.rng.standard_normal(b.system_files)))
+        self.system = self.fs.create(np.clip(sizes, 1, 64 * MIB).astype(np.int64))
+        self.updatedb_params: UpdatedbParams = params["updatedb"]
+        if not 0 <= self.stress.swappiness <= 100:
+            raise ValueError(f"stress.swappiness {self.stress.swappiness} is out of range: "
+                             "allowed 0..100")
+        reclaim_state(kernel.machine).swappiness = self.stress.swappiness
         self.agents: list[Any] = [
             Modules(kernel, params["modules"]),
             Kmalloc(kernel, self.rhythm, params["kmalloc"]),
@@ -260,17 +282,29 @@ class StressScenario:
         m = k.machine
         yield env.timeout(s.settle_s)
         memtotal_mb = (m.nr_pages * PAGE_SIZE) >> 20
-        nr_trees = memtotal_mb // max(b.mb_per_kernel, 1) + 1
+        nr_trees = b.builds if b.builds > 0 else memtotal_mb // max(b.mb_per_kernel, 1) + 1
         self._phase(f"unpack {nr_trees} trees")
         trees = []
-        for t in range(nr_trees):
-            tree = yield from self._tree(t)
-            trees.append(tree)
-        self._phase("build")
-        for t, tree in enumerate(trees):
+
+        def start(t: int, tree: np.ndarray) -> None:
             build = KernelBuild(k, self.fs, self.procs, tree, self.toolchain, b, t)
             self.builds.append(build)
             env.process(build.run())
+
+        for t in range(nr_trees):
+            tree = yield from self._tree(t)
+            trees.append(tree)
+            if b.start_as_unpacked:
+                start(t, tree)
+        self._phase("build")
+        if not b.start_as_unpacked:
+            for t, tree in enumerate(trees):
+                start(t, tree)
+        if b.updatedb:
+            files = np.concatenate([self.system, *trees])
+            walker = Updatedb(k, self.rhythm, self.fs, self.procs, files,
+                              self.updatedb_params)
+            env.process(walker.walk())
         yield env.timeout(s.build_s)
         self._phase("pass1")
         self.results["pass1_pct"] = yield from self._pass("pass1")
@@ -288,9 +322,11 @@ class StressScenario:
         yield env.timeout(1.0)
         self._phase("dd")
         yield from self._dd(memtotal_mb)
-        self._phase("drop caches")
-        k.drop_caches(s.drop_caches)
-        m.set_min_free_kbytes(s.rest_min_free_kbytes)
+        if s.drop_caches:
+            self._phase("drop caches")
+            k.drop_caches(s.drop_caches)
+        if s.rest_min_free_kbytes:
+            m.set_min_free_kbytes(s.rest_min_free_kbytes)
         yield env.timeout(s.rest_s)
         self._phase("pass3")
         self.results["pass3_pct"] = yield from self._pass("pass3")

@@ -82,15 +82,22 @@ class SessionParams:
     rss_sigma: float = param(1.0, "lognormal shape of resident sets")
     threads_mean: float = param(2.0, "mean threads per program (geometric)")
     exe_files: int = param(25, "files a program reads when it starts (binary, libraries)")
+    pt_pages: int = param(60, "page-table pages of one at start (40-80 libraries, 1-2 PTE "
+                          "pages each on x86_64)")
+    vmas: int = param(100, "its vm_area_structs at start")
     open_files: int = param(10, "files a program keeps open (dentries and inodes in use)")
     growth_per_day: float = param(0.1, "resident set growth per active day, as a share")
     interval_s: float = param(600.0, "how often a program churns, touches and grows")
     churn_share: float = param(0.05, "share of the heap freed and refaulted per interval")
     touch_share: float = param(0.3, "share of the resident set referenced per interval")
+    reopen_share: float = param(0.1, "share of its open files a program closes and replaces "
+                                "with others per interval")
     big_rss_mib: float = param(80.0, "a browser: resident set at start")
     big_growth_mib_per_h: float = param(15.0, "its growth per active hour")
     big_limit_mib: float = param(350.0, "it is restarted when it reaches this")
     big_threads: int = param(12, "its threads")
+    big_pt_pages: int = param(200, "its page-table pages at start")
+    big_vmas: int = param(400, "its vm_area_structs at start")
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,8 @@ class AppsParams:
     life_max_h: float = param(12.0, "closed at the latest after this long")
     threads: int = param(4, "threads each")
     exe_files: int = param(40, "files read at start")
+    pt_pages: int = param(100, "page-table pages at start (60-100 libraries)")
+    vmas: int = param(150, "vm_area_structs at start")
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,7 @@ class Session:
         self.target: list[float] = []
         self.open: list[np.ndarray] = []
         self.big = -1
+        self.big_files: np.ndarray | None = None
         self.big_restarts = 0
 
     def _files(self, n: int) -> np.ndarray | None:
@@ -165,9 +175,11 @@ class Session:
             return None
         return self.popularity.draw(self.rng, n)
 
-    def _start(self, rss: float, threads: int) -> Proc:
+    def _start(self, rss: float, threads: int, big: bool = False) -> Proc:
         p = self.params
-        slot = yield from self.procs.spawn(threads, self._files(p.exe_files), self.name)
+        slot = yield from self.procs.spawn(threads, self._files(p.exe_files), self.name,
+                                           p.big_pt_pages if big else p.pt_pages,
+                                           p.big_vmas if big else p.vmas)
         yield from self.procs.grow(slot, int(rss), self.name)
         files = self._files(p.open_files)
         if files is not None:
@@ -186,7 +198,8 @@ class Session:
             self.target.append(float(rss[i]))
             self.open.append(files if files is not None else np.empty(0, np.int64))
         if p.big_rss_mib > 0:
-            self.big, _ = yield from self._start(p.big_rss_mib * MIB, p.big_threads)
+            self.big, self.big_files = yield from self._start(p.big_rss_mib * MIB,
+                                                              p.big_threads, True)
         while True:
             yield env.timeout(p.interval_s)
             a = self.rhythm.activity(float(env.now))
@@ -194,8 +207,23 @@ class Session:
             for i, slot in enumerate(self.slots):
                 self.target[i] *= 1.0 + grow
                 yield from self._step(slot, self.target[i], a)
+                yield from self._reopen(i, a)
             if self.big >= 0:
                 yield from self._big_step(a)
+
+    def _reopen(self, i: int, activity: float) -> Proc:
+        """The program closes some of its files and opens others."""
+        files = self.open[i]
+        n = int(self.rng.binomial(files.shape[0], min(1.0, self.params.reopen_share * activity)))
+        if n == 0 or self.popularity is None:
+            return
+        close = self.rng.choice(files.shape[0], size=n, replace=False)
+        self.procs.fs.unpin(files[close])
+        new = self.popularity.draw(self.rng, n)
+        yield from self.procs.fs.pin(new)
+        keep = np.ones(files.shape[0], bool)
+        keep[close] = False
+        self.open[i] = np.concatenate([files[keep], new])
 
     def _step(self, slot: int, target: float, activity: float) -> Proc:
         p = self.params
@@ -213,8 +241,11 @@ class Session:
         total = (procs.anon[slot] + procs.swapped[slot]) / MIB
         if total >= p.big_limit_mib:
             procs.exit(slot)
+            if self.big_files is not None:
+                procs.fs.unpin(self.big_files)
             self.big_restarts += 1
-            self.big, _ = yield from self._start(p.big_rss_mib * MIB, p.big_threads)
+            self.big, self.big_files = yield from self._start(p.big_rss_mib * MIB,
+                                                              p.big_threads, True)
             return
         procs.touch(slot, p.touch_share * activity, self.rng)
         yield from procs.churn(slot, p.churn_share * activity, self.rng, self.name)
@@ -252,7 +283,7 @@ class Apps:
         rng = self.rng
         self.started += 1
         exe = None if self.popularity is None else self.popularity.draw(rng, p.exe_files)
-        slot = yield from self.procs.spawn(p.threads, exe, self.name)
+        slot = yield from self.procs.spawn(p.threads, exe, self.name, p.pt_pages, p.vmas)
         rss = int(lognormal_pages(rng, 1, p.rss_median_mib, p.rss_sigma)[0])
         life = min(float(pareto_lifetimes(rng, 1, p.life_min_s, p.life_alpha)[0]),
                    p.life_max_h * 3600.0)

@@ -59,6 +59,7 @@ from fragsim.models.mm.gfp import GFP, gfp_zone, gfpflags_to_migratetype
 from fragsim.models.mm.lru import lru_add, lru_del
 from fragsim.models.mm.metrics import fragmentation_index
 from fragsim.models.mm.migrate import move_to_new_page, page_movable
+from fragsim.models.mm.reclaim_state import record_migrated
 from fragsim.models.mm.state import STAT
 
 if TYPE_CHECKING:
@@ -360,7 +361,7 @@ def compact_zone(m: Machine, z: int, order: int, migratetype: int = MIGRATE_MOVA
     status, rows = _compact_zone(m.pages, m.zones, m.pageblock_type, m.node, z, order,
                                  migratetype)
     if rows.shape[0]:
-        m.migrated.append(rows)
+        record_migrated(m, rows)
     return int(status)
 
 

@@ -103,6 +103,13 @@ class MachineConfig:
     swap: int = 0  # bytes of swap space; 0: anonymous pages cannot be reclaimed
     extfrag_threshold: int = 500  # /proc/sys/vm/extfrag_threshold (2.6.35)
     writeback_delay: float = 0.5  # simulated seconds a dirty page's writeback takes
+    #: Kernel facts the agents above the core follow (`models.mm.profiles` sets them per
+    #: version): /proc/sys/vm/dirty_ratio and dirty_background_ratio (mm/page-writeback.c),
+    #: and whether radix-tree node slabs are RECLAIMABLE (2.6.35 SLAB_RECLAIM_ACCOUNT) or
+    #: UNMOVABLE (2.6.24 strips the per-call __GFP_RECLAIMABLE in cache_grow()).
+    dirty_ratio: int = 10
+    dirty_background_ratio: int = 5
+    radix_tree_node_reclaimable: bool = False
 
     def resolved(self) -> MachineConfig:
         """The config with profile defaults filled in and every value checked."""

@@ -54,6 +54,7 @@ from fragsim.models.mm.constants import (
     PG_WRITEBACK,
 )
 from fragsim.models.mm.lru import lru_add, lru_del
+from fragsim.models.mm.reclaim_state import record_migrated
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 
 if TYPE_CHECKING:
@@ -181,5 +182,5 @@ def migrate_pages(m: Machine, pfns: Iterable[int],
             if 0 <= new < m.nr_pages and is_migrate_target(m.pages, new):
                 free_one(m.pages, m.zones, m.pageblock_type, m.node, new)
     if rows:
-        m.migrated.append(np.array(rows, dtype=np.int64))
+        record_migrated(m, np.array(rows, dtype=np.int64))
     return len(rows), failed

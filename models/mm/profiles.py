@@ -7,6 +7,11 @@
 | 2.6.24  | mobility | yes           | no         | available    |
 | 2.6.35  | mobility | yes           | yes        | available    |
 
+Writeback limits (`vm_dirty_ratio`, `dirty_background_ratio`, mm/page-writeback.c): 40/10 in
+2.6.20, 10/5 from 2.6.22, 20/10 in 2.6.35. `radix_tree_node` slabs are UNMOVABLE before 2.6.35
+(`lib/radix-tree.c` asks for __GFP_RECLAIMABLE, but 2.6.24 `cache_grow()` masks it off) and
+RECLAIMABLE in 2.6.35 (SLAB_RECLAIM_ACCOUNT).
+
 Per-cpu lists exist in every version; they are off by default in the presets (a probe or replay
 asks for them) because they matter for realism more than for fragmentation. Any option can be
 overridden: `machine_config("2.6.24", memory=..., lumpy_reclaim=False)`.
@@ -24,10 +29,15 @@ from fragsim.models.mm.machine import MachineConfig
 __all__ = ["KERNEL_PROFILES", "kernel_profile", "machine_config"]
 
 KERNEL_PROFILES: dict[str, dict[str, Any]] = {
-    "2.6.20": {"policy": "vanilla", "lumpy_reclaim": False, "compaction": False},
-    "2.6.23": {"policy": "vanilla", "lumpy_reclaim": True, "compaction": False},
-    "2.6.24": {"policy": "mobility", "lumpy_reclaim": True, "compaction": False},
-    "2.6.35": {"policy": "mobility", "lumpy_reclaim": True, "compaction": True},
+    "2.6.20": {"policy": "vanilla", "lumpy_reclaim": False, "compaction": False,
+               "dirty_ratio": 40, "dirty_background_ratio": 10},
+    "2.6.23": {"policy": "vanilla", "lumpy_reclaim": True, "compaction": False,
+               "dirty_ratio": 10, "dirty_background_ratio": 5},
+    "2.6.24": {"policy": "mobility", "lumpy_reclaim": True, "compaction": False,
+               "dirty_ratio": 10, "dirty_background_ratio": 5},
+    "2.6.35": {"policy": "mobility", "lumpy_reclaim": True, "compaction": True,
+               "dirty_ratio": 20, "dirty_background_ratio": 10,
+               "radix_tree_node_reclaimable": True},
 }
 
 _NO_ZONE_MOVABLE = {"2.6.20"}

@@ -48,7 +48,7 @@ from fragsim.models.mm.constants import (
 )
 from fragsim.models.mm.gfp import GFP, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
 from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add_batch, set_dirty_batch
-from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state
+from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state, record_reclaimed
 from fragsim.models.mm.slab import drop_slab, shrink_slab
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 from fragsim.models.mm.writeback import complete_writeback, queue_writeback
@@ -129,6 +129,21 @@ def _lru_pages(m: Machine, z: int) -> int:
     return int(m.zones[z]["nr_lru"][LRU_ACTIVE] + m.zones[z]["nr_lru"][LRU_INACTIVE])
 
 
+#: How long a count of NR_ANON_PAGES serves reclaim (simulated seconds); see `nr_anon_pages`.
+NR_ANON_MAX_AGE_S = 10.0
+
+
+def nr_anon_pages(m: Machine) -> int:
+    """NR_ANON_PAGES for `shrink_active_list`'s mapped_ratio. The kernel keeps the counter; the
+    model counts the page array, at most once per NR_ANON_MAX_AGE_S of simulated time (the ratio
+    is a percentage of memory and moves slowly)."""
+    st = reclaim_state(m)
+    if st.nr_anon < 0 or not 0 <= float(m.now) - st.nr_anon_at < NR_ANON_MAX_AGE_S:
+        st.nr_anon = int(count_kind(m.pages, KIND_ANON))
+        st.nr_anon_at = float(m.now)
+    return st.nr_anon
+
+
 def _reclaim_mapped(m: Machine, z: int, priority: int, sc: ScanControl) -> bool:
     """The 2.6.24 `shrink_active_list()` decision to move mapped pages to the inactive list:
     near OOM, or `mapped_ratio / 2 + distress + swappiness + imbalance >= 100`."""
@@ -140,7 +155,7 @@ def _reclaim_mapped(m: Machine, z: int, priority: int, sc: ScanControl) -> bool:
     swappiness = reclaim_state(m).swappiness
     distress = 100 >> min(int(zone["prev_priority"]), priority)
     if sc.mapped < 0:
-        sc.mapped = int(count_kind(m.pages, KIND_ANON))
+        sc.mapped = nr_anon_pages(m)
     vm_total_pages = max(1, int(m.zones["present_pages"].sum()))
     mapped_ratio = sc.mapped * 100 // vm_total_pages
     swap_tendency = mapped_ratio // 2 + distress + swappiness
@@ -173,7 +188,7 @@ def shrink_inactive_list(m: Machine, z: int, max_scan: int, sc: ScanControl) -> 
                                 sc.sync_writeback, buf, rec, wb, res)
     nrec = int(res[vmscan.RES_NR_RECLAIMED_ROWS])
     if nrec:
-        m.reclaimed.append(rec[:nrec].copy())
+        record_reclaimed(m, rec[:nrec].copy())
     nwb = int(res[vmscan.RES_NR_WRITEBACK])
     if nwb:
         queue_writeback(m, wb[:nwb])
@@ -356,7 +371,7 @@ def drop_caches(m: Machine, mode: int) -> int:
         rec = np.empty((cap, 3), np.int64)
         n = int(vmscan.drop_pagecache(m.pages, m.zones, m.pageblock_type, m.node, rec))
         if n:
-            m.reclaimed.append(rec[:n].copy())
+            record_reclaimed(m, rec[:n].copy())
         nd["stat"][STAT["drop_pagecache"]] += 1
         freed += n
     if mode & 2:

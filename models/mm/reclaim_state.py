@@ -10,7 +10,12 @@ Python-shaped, and lives in one `ReclaimState` per machine:
 - the registered shrinkers (`register_shrinker()` in 2.6.24 `mm/vmscan.c`): the reclaimable slab
   caches of `models.mm.slab`, and the list of all caches;
 - the sysctls reclaim reads (`vm_swappiness`, `vfs_cache_pressure`) and a count of the
-  `congestion_wait()` naps reclaim would have taken, for the caller to turn into stall time.
+  `congestion_wait()` naps reclaim would have taken, for the caller to turn into stall time;
+- page hooks (`PageHook`): what must happen at once when reclaim frees a page or migration
+  moves one, as the kernel's page-cache removal frees the page's radix-tree node slot and
+  buffer heads (`__remove_from_page_cache`, `try_to_free_buffers`). `record_reclaimed` and
+  `record_migrated` hand every row to the hooks and leave it in `m.reclaimed` / `m.migrated`
+  for the page owners; a probe copy gets copies of the hooks.
 
 The state is found with `reclaim_state(m)`, which creates it on first use. `Machine.copy()` makes a
 probe copy with four array copies; the copy must not share this state, so the state remembers the
@@ -32,11 +37,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEF_PRIORITY",
+    "PageHook",
     "ReclaimState",
     "Shrinker",
     "WritebackBatch",
     "copy_reclaim_state",
     "reclaim_state",
+    "record_migrated",
+    "record_reclaimed",
 ]
 
 #: 2.6.24 `DEF_PRIORITY`: scan 1/4096th of each list at first.
@@ -69,6 +77,23 @@ class Shrinker(Protocol):
         ...
 
 
+class PageHook(Protocol):
+    """Work the freeing or moving of a page does at once (module docstring)."""
+
+    def reclaimed(self, m: Machine, rows: np.ndarray) -> None:
+        """Rows (pfn, owner, kind) of pages reclaim just freed."""
+        ...
+
+    def migrated(self, m: Machine, rows: np.ndarray) -> None:
+        """Rows (old_pfn, new_pfn, owner) of pages migration just moved."""
+        ...
+
+    def clone(self, caches: dict[int, Shrinker]) -> PageHook:
+        """A deep copy for a probe copy of the machine; `caches` maps `id()` of this machine's
+        slab caches to the copy's."""
+        ...
+
+
 @dataclass
 class WritebackBatch:
     """Pages whose writeback started together: they complete at `done_at` simulated seconds."""
@@ -86,12 +111,17 @@ class ReclaimState:
     writeback: list[WritebackBatch] = field(default_factory=list)
     caches: list[Shrinker] = field(default_factory=list)
     shrinkers: list[Shrinker] = field(default_factory=list)
+    hooks: list[PageHook] = field(default_factory=list)
     swappiness: int = DEFAULT_SWAPPINESS
     vfs_cache_pressure: int = DEFAULT_VFS_CACHE_PRESSURE
     #: `congestion_wait(WRITE, HZ/10)` calls reclaim made (each 100 ms in the kernel).
     congestion_waits: int = 0
     #: What the last `try_to_free_pages` would have returned in 2.6.24 (progress, 0 or 1).
     last_progress: int = 0
+    #: NR_ANON_PAGES as last counted and the simulated time of the count (see
+    #: `models.mm.reclaim.nr_anon_pages`).
+    nr_anon: int = -1
+    nr_anon_at: float = -1.0
 
     def clone(self, node: np.ndarray) -> ReclaimState:
         """A deep copy belonging to the machine whose node array is `node`."""
@@ -104,10 +134,13 @@ class ReclaimState:
                        for b in self.writeback],
             caches=[by_id[id(c)] for c in self.caches],
             shrinkers=[by_id[id(s)] for s in self.shrinkers],
+            hooks=[h.clone(by_id) for h in self.hooks],
             swappiness=self.swappiness,
             vfs_cache_pressure=self.vfs_cache_pressure,
             congestion_waits=self.congestion_waits,
             last_progress=self.last_progress,
+            nr_anon=self.nr_anon,
+            nr_anon_at=self.nr_anon_at,
         )
 
 
@@ -146,3 +179,26 @@ def copy_reclaim_state(src: Machine, dst: Machine) -> None:
     st: ReclaimState | None = src.__dict__.get(_ATTR)
     if st is not None:
         setattr(dst, _ATTR, st.clone(dst.node))
+
+
+def record_reclaimed(m: Machine, rows: np.ndarray) -> None:
+    """Reclaim freed the pages of `rows` (pfn, owner, kind): page hooks first, then the rows
+    wait in `m.reclaimed` for the owners."""
+    if rows.shape[0] == 0:
+        return
+    st: ReclaimState | None = m.__dict__.get(_ATTR)
+    if st is not None:
+        for hook in st.hooks:
+            hook.reclaimed(m, rows)
+    m.reclaimed.append(rows)
+
+
+def record_migrated(m: Machine, rows: np.ndarray) -> None:
+    """Migration moved the pages of `rows` (old_pfn, new_pfn, owner); hooks, then owners."""
+    if rows.shape[0] == 0:
+        return
+    st: ReclaimState | None = m.__dict__.get(_ATTR)
+    if st is not None:
+        for hook in st.hooks:
+            hook.migrated(m, rows)
+    m.migrated.append(rows)

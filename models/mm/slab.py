@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numba import njit
 
 from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
@@ -37,7 +38,7 @@ from fragsim.models.mm.constants import (
     MIGRATE_UNMOVABLE,
 )
 from fragsim.models.mm.gfp import GFP, GFP_KERNEL
-from fragsim.models.mm.reclaim_state import reclaim_state
+from fragsim.models.mm.reclaim_state import reclaim_state, record_reclaimed
 from fragsim.models.mm.state import STAT
 
 if TYPE_CHECKING:
@@ -67,6 +68,79 @@ OBJ_INUSE = 1
 OBJ_UNUSED = 2
 
 _SLOT_MASK = (1 << 32) - 1
+
+
+@njit(cache=True)
+def _take_slots(stack: np.ndarray, nr_stack: int, k: int, state: np.ndarray, gen: np.ndarray,
+                page_inuse: np.ndarray, page_pfn: np.ndarray, opp: int, pages: np.ndarray,
+                out: np.ndarray, got: int) -> int:
+    """Pop `k` free slots off the top of the stack into use: handles go to `out[got:]`, the
+    pages' in-use counts (and their `page->inuse` mirror) go up. Returns the new stack size."""
+    for j in range(k):
+        slot = stack[nr_stack - 1 - j]
+        state[slot] = OBJ_INUSE
+        p = slot // opp
+        page_inuse[p] += 1
+        out[got + j] = (gen[slot] << 32) | slot
+        pfn = page_pfn[p]
+        if pfn >= 0:
+            pages[pfn]["next"] = page_inuse[p]
+    return nr_stack - k
+
+
+@njit(cache=True)
+def _release_slots(slots: np.ndarray, state: np.ndarray, gen: np.ndarray,
+                   page_inuse: np.ndarray, page_pfn: np.ndarray, opp: int, stack: np.ndarray,
+                   nr_stack: int, pages: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Free the objects at `slots` (distinct): their slots on surviving pages are pushed on the
+    stack in the order given; pages left empty are dropped (their slots leave the stack).
+    `counts` gets (new stack size, in-use freed, unused freed); returns the emptied page
+    indices in increasing order (their pfns are still in `page_pfn`)."""
+    n_inuse = 0
+    n_unused = 0
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        st = state[s]
+        if st == OBJ_INUSE:
+            n_inuse += 1
+        elif st == OBJ_UNUSED:
+            n_unused += 1
+        state[s] = OBJ_FREE
+        gen[s] += 1
+        page_inuse[s // opp] -= 1
+    nr_empty = 0
+    empty = np.empty(slots.shape[0], np.int64)
+    for i in range(slots.shape[0]):
+        s = slots[i]
+        p = s // opp
+        if page_inuse[p] > 0:
+            stack[nr_stack] = s
+            nr_stack += 1
+        elif page_inuse[p] == 0:
+            empty[nr_empty] = p
+            nr_empty += 1
+            page_inuse[p] = -1  # marks it taken once; reset below
+    empty = np.sort(empty[:nr_empty])
+    for i in range(nr_empty):
+        page_inuse[empty[i]] = 0
+    for i in range(slots.shape[0]):
+        p = slots[i] // opp
+        pfn = page_pfn[p]
+        if pfn >= 0:
+            pages[pfn]["next"] = page_inuse[p]
+    if nr_empty:
+        for i in range(nr_empty):
+            page_pfn[empty[i]] = -(page_pfn[empty[i]] + 2)  # dropped; decoded by the caller
+        keep = 0
+        for i in range(nr_stack):
+            if page_pfn[stack[i] // opp] >= 0:
+                stack[keep] = stack[i]
+                keep += 1
+        nr_stack = keep
+    counts[0] = nr_stack
+    counts[1] = n_inuse
+    counts[2] = n_unused
+    return empty
 
 
 def _grow(a: np.ndarray, need: int, fill: int) -> np.ndarray:
@@ -140,14 +214,11 @@ class SlabCache:
                 if not self._grow_pages(m, -(-(n - got) // self.objs_per_page), alloc_flags):
                     break
                 continue
-            slots = self.stack[self.nr_stack - k:self.nr_stack][::-1].copy()
-            self.nr_stack -= k
-            self.state[slots] = OBJ_INUSE
-            np.add.at(self.page_inuse, slots // self.objs_per_page, 1)
-            out[got:got + k] = (self.gen[slots] << 32) | slots
+            self.nr_stack = int(_take_slots(self.stack, self.nr_stack, k, self.state, self.gen,
+                                            self.page_inuse, self.page_pfn,
+                                            self.objs_per_page, m.pages, out, got))
             got += k
             self.nr_inuse += k
-            self._sync_inuse(m, slots // self.objs_per_page)
         return out
 
     def put(self, handles: np.ndarray) -> int:
@@ -271,31 +342,22 @@ class SlabCache:
         return np.concatenate(taken) if taken else np.zeros(0, np.int64)
 
     def _release(self, m: Machine, slots: np.ndarray, reclaim: bool) -> int:
-        """Free objects at `slots`; pages left without objects go to the buddy allocator."""
+        """Free objects at `slots` (distinct); pages left without objects go to the buddy
+        allocator. The freed slots of surviving pages are pushed last (used first)."""
         if slots.shape[0] == 0:
             return 0
-        st = self.state[slots]
-        self.nr_inuse -= int(np.count_nonzero(st == OBJ_INUSE))
-        self.nr_unused -= int(np.count_nonzero(st == OBJ_UNUSED))
-        self.state[slots] = OBJ_FREE
-        self.gen[slots] += 1
-        opp = self.objs_per_page
-        idx = slots // opp
-        np.subtract.at(self.page_inuse, idx, 1)
-        empty = np.unique(idx[self.page_inuse[idx] == 0])
-        dead_pfns = self.page_pfn[empty].copy()
-        # The freed slots of surviving pages become available again (pushed last: used first).
-        live = slots[self.page_inuse[idx] > 0]
-        self.stack = _grow(self.stack, self.nr_stack + live.shape[0], -1)
-        self.stack[self.nr_stack:self.nr_stack + live.shape[0]] = live
-        self.nr_stack += live.shape[0]
+        slots = np.ascontiguousarray(slots, dtype=np.int64)
+        self.stack = _grow(self.stack, self.nr_stack + slots.shape[0], -1)
+        counts = np.zeros(3, np.int64)
+        empty = _release_slots(slots, self.state, self.gen, self.page_inuse, self.page_pfn,
+                               self.objs_per_page, self.stack, self.nr_stack, m.pages, counts)
+        self.nr_stack = int(counts[0])
+        self.nr_inuse -= int(counts[1])
+        self.nr_unused -= int(counts[2])
         if empty.shape[0]:
+            dead_pfns = -(self.page_pfn[empty] + 2)
             self.page_pfn[empty] = -1
             self.free_pages.extend(empty.tolist())
-            stack = self.stack[:self.nr_stack]
-            keep = stack[self.page_pfn[stack // opp] >= 0]
-            self.stack[:keep.shape[0]] = keep
-            self.nr_stack = keep.shape[0]
             # Each object of a freed page is gone: its slots must not look free any more.
             m.free_batch(dead_pfns)
             self.nr_pages -= empty.shape[0]
@@ -304,8 +366,7 @@ class SlabCache:
                 rows[:, 0] = dead_pfns
                 rows[:, 1] = self.owner
                 rows[:, 2] = self.kind
-                m.reclaimed.append(rows)
-        self._sync_inuse(m, idx)
+                record_reclaimed(m, rows)
         return int(empty.shape[0])
 
     def _sync_inuse(self, m: Machine, idx: np.ndarray) -> None:
