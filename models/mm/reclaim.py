@@ -145,24 +145,13 @@ def nr_anon_pages(m: Machine) -> int:
 
 
 def _reclaim_mapped(m: Machine, z: int, priority: int, sc: ScanControl) -> bool:
-    """The 2.6.24 `shrink_active_list()` decision to move mapped pages to the inactive list:
-    near OOM, or `mapped_ratio / 2 + distress + swappiness + imbalance >= 100`."""
-    zone = m.zones[z]
-    nr_active = int(zone["nr_lru"][LRU_ACTIVE])
-    nr_inactive = int(zone["nr_lru"][LRU_INACTIVE])
-    if zone["pages_scanned"] >= (nr_active + nr_inactive) * 3:  # zone_is_near_oom()
-        return True
-    swappiness = reclaim_state(m).swappiness
-    distress = 100 >> min(int(zone["prev_priority"]), priority)
+    """The 2.6.24 `shrink_active_list()` decision to move mapped pages to the inactive list
+    (`models.mm.vmscan.reclaim_mapped`), with NR_ANON_PAGES counted once per scan control."""
     if sc.mapped < 0:
         sc.mapped = nr_anon_pages(m)
     vm_total_pages = max(1, int(m.zones["present_pages"].sum()))
-    mapped_ratio = sc.mapped * 100 // vm_total_pages
-    swap_tendency = mapped_ratio // 2 + distress + swappiness
-    imbalance = nr_active // (nr_inactive + 1)
-    imbalance = imbalance * (swappiness + 1) // 100
-    imbalance = imbalance * mapped_ratio // 100
-    return swap_tendency + imbalance >= 100
+    return bool(vmscan.reclaim_mapped(m.zones[z], priority, reclaim_state(m).swappiness,
+                                      sc.mapped, vm_total_pages))
 
 
 def shrink_active_list(m: Machine, z: int, nr_pages: int, priority: int,
@@ -215,16 +204,32 @@ def shrink_zone(m: Machine, z: int, priority: int, sc: ScanControl) -> int:
         zone["nr_scan_inactive"] = 0
     else:
         nr_inactive = 0
-    nr_reclaimed = 0
-    while nr_active or nr_inactive:
-        if nr_active:
-            nr_to_scan = min(nr_active, scm)
-            nr_active -= nr_to_scan
-            shrink_active_list(m, z, nr_to_scan, priority, sc)
-        if nr_inactive:
-            nr_to_scan = min(nr_inactive, scm)
-            nr_inactive -= nr_to_scan
-            nr_reclaimed += shrink_inactive_list(m, z, nr_to_scan, sc)
+    if not (nr_active or nr_inactive):
+        return 0
+    # The loop runs compiled (`vmscan.shrink_zone_lists`); its rows are handed on after it.
+    buf = sc.buffers()[0]
+    chunks = -(-max(nr_active, nr_inactive) // scm)
+    room = nr_inactive + chunks * ((1 << sc.scan_order) + scm)
+    rec = np.empty((room, 3), np.int64)
+    wb = np.empty(room, np.int64)
+    res = np.zeros(vmscan.RES_SIZE, np.int64)
+    st = reclaim_state(m)
+    if sc.mapped < 0:
+        sc.mapped = nr_anon_pages(m)
+    vm_total_pages = max(1, int(m.zones["present_pages"].sum()))
+    nr_reclaimed = int(vmscan.shrink_zone_lists(
+        m.pages, m.zones, m.pageblock_type, m.node, z, nr_active, nr_inactive, scm,
+        sc.scan_order, sc.kswapd, bool(sc.gfp_mask & GFP.FS), bool(sc.gfp_mask & GFP.IO),
+        sc.sync_writeback, int(m.node[0]["total_swap_pages"]) == 0, priority, st.swappiness,
+        sc.mapped, vm_total_pages, buf, rec, wb, res))
+    nrec = int(res[vmscan.RES_NR_RECLAIMED_ROWS])
+    if nrec:
+        record_reclaimed(m, rec[:nrec].copy())
+    nwb = int(res[vmscan.RES_NR_WRITEBACK])
+    if nwb:
+        queue_writeback(m, wb[:nwb])
+    sc.nr_scanned += int(res[vmscan.RES_SC_NR_SCANNED])
+    st.congestion_waits += int(res[vmscan.RES_CONGESTION_WAITS])
     return nr_reclaimed
 
 

@@ -12,6 +12,8 @@ Python in `models.mm.reclaim`. Each function names the kernel function it follow
   taken (some page neither taken nor free nor on a per-cpu list) count as `lumpy_block_failed`.
 - `shrink_page_list` decides each isolated page (see its docstring for the mapped-page model);
 - `shrink_inactive_list` and `shrink_active_list` isolate, decide, and put back what is kept;
+- `shrink_zone_lists` is the loop of 2.6.24 `shrink_zone()` over those two, in
+  SWAP_CLUSTER_MAX chunks, with `shrink_active_list`'s reclaim_mapped decision made per chunk;
 - `drop_pagecache` frees clean page cache (`invalidate_mapping_pages` over every inode).
 
 Mapped pages: the model has no page tables. An anonymous page counts as mapped (it is in its
@@ -59,6 +61,7 @@ __all__ = [
     "shrink_active_list",
     "shrink_inactive_list",
     "shrink_page_list",
+    "shrink_zone_lists",
 ]
 
 # LRU isolation modes (2.6.24 mm/vmscan.c).
@@ -362,3 +365,50 @@ def drop_pagecache(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndar
                     free_one_pcp(pages, zones, pageblock_type, node, pfn, 0, 1)
                 pfn = prev
     return n
+
+
+@njit(cache=True)
+def reclaim_mapped(zone: np.ndarray, priority: int, swappiness: int, mapped: int,
+                   vm_total_pages: int) -> bool:
+    """2.6.24 `shrink_active_list()`'s decision to move mapped pages to the inactive list:
+    near OOM, or `mapped_ratio / 2 + distress + swappiness + imbalance >= 100`."""
+    nr_active = zone["nr_lru"][LRU_ACTIVE]
+    nr_inactive = zone["nr_lru"][LRU_INACTIVE]
+    if zone["pages_scanned"] >= (nr_active + nr_inactive) * 3:  # zone_is_near_oom()
+        return True
+    distress = 100 >> min(zone["prev_priority"], priority)
+    mapped_ratio = mapped * 100 // max(vm_total_pages, 1)
+    swap_tendency = mapped_ratio // 2 + distress + swappiness
+    imbalance = nr_active // (nr_inactive + 1)
+    imbalance = imbalance * (swappiness + 1) // 100
+    imbalance = imbalance * mapped_ratio // 100
+    return swap_tendency + imbalance >= 100
+
+
+@njit(cache=True)
+def shrink_zone_lists(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                      node: np.ndarray, z: int, nr_active: int, nr_inactive: int,
+                      swap_cluster_max: int, order: int, kswapd: bool, gfp_fs: bool,
+                      gfp_io: bool, sync_retry: bool, no_swap: bool, priority: int,
+                      swappiness: int, mapped: int, vm_total_pages: int, buf: np.ndarray,
+                      rec: np.ndarray, wb: np.ndarray, res: np.ndarray) -> int:
+    """The scanning loop of 2.6.24 `shrink_zone()`: while pages are left to scan, a chunk of up
+    to `swap_cluster_max` from the active list (`shrink_active_list`, reclaim_mapped decided
+    afresh for each chunk), then one from the inactive list (`shrink_inactive_list`). `res`
+    accumulates over the chunks (rows in `rec` and `wb` follow on); `rec` and `wb` need room
+    for `nr_inactive` plus `2^order` per chunk. Returns pages reclaimed."""
+    zone = zones[z]
+    while nr_active > 0 or nr_inactive > 0:
+        if nr_active > 0:
+            nr_to_scan = min(nr_active, swap_cluster_max)
+            nr_active -= nr_to_scan
+            if zone["nr_lru"][LRU_ACTIVE] > 0:
+                rm = reclaim_mapped(zone, priority, swappiness, mapped, vm_total_pages)
+                shrink_active_list(pages, zones, node, z, nr_to_scan, order, rm, no_swap, buf)
+        if nr_inactive > 0:
+            nr_to_scan = min(nr_inactive, swap_cluster_max)
+            nr_inactive -= nr_to_scan
+            shrink_inactive_list(pages, zones, pageblock_type, node, z, nr_to_scan,
+                                 swap_cluster_max, order, kswapd, gfp_fs, gfp_io, sync_retry,
+                                 buf, rec, wb, res)
+    return res[RES_NR_RECLAIMED]
