@@ -372,17 +372,18 @@ def reclaim_mapped(zone: np.ndarray, priority: int, swappiness: int, mapped: int
                    vm_total_pages: int) -> bool:
     """2.6.24 `shrink_active_list()`'s decision to move mapped pages to the inactive list:
     near OOM, or `mapped_ratio / 2 + distress + swappiness + imbalance >= 100`."""
-    nr_active = zone["nr_lru"][LRU_ACTIVE]
-    nr_inactive = zone["nr_lru"][LRU_INACTIVE]
+    nr_active = int(zone["nr_lru"][LRU_ACTIVE])
+    nr_inactive = int(zone["nr_lru"][LRU_INACTIVE])
     if zone["pages_scanned"] >= (nr_active + nr_inactive) * 3:  # zone_is_near_oom()
         return True
-    distress = 100 >> min(zone["prev_priority"], priority)
+    prev_priority = int(zone["prev_priority"])
+    distress = 100 >> min(prev_priority, priority)
     mapped_ratio = mapped * 100 // max(vm_total_pages, 1)
     swap_tendency = mapped_ratio // 2 + distress + swappiness
     imbalance = nr_active // (nr_inactive + 1)
     imbalance = imbalance * (swappiness + 1) // 100
     imbalance = imbalance * mapped_ratio // 100
-    return swap_tendency + imbalance >= 100
+    return bool(swap_tendency + imbalance >= 100)
 
 
 @njit(cache=True)
@@ -411,4 +412,5 @@ def shrink_zone_lists(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.n
             shrink_inactive_list(pages, zones, pageblock_type, node, z, nr_to_scan,
                                  swap_cluster_max, order, kswapd, gfp_fs, gfp_io, sync_retry,
                                  buf, rec, wb, res)
-    return res[RES_NR_RECLAIMED]
+    reclaimed: int = res[RES_NR_RECLAIMED]
+    return reclaimed
