@@ -77,3 +77,16 @@ def test_uptime_figure(tmp_path: Path) -> None:
     path = rep.uptime_figure(samples, runs, tmp_path / "u.png", ["2.6.20", "2.6.24"])
     assert path.stat().st_size > 10_000
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_rows_on_one_worker_or_two() -> None:
+    from fragsim.sim.reproduce_cmd import _execute
+    from tests.conftest_tiny import TINY_DESKTOP
+
+    tasks = plan(True, 2, ("2.6.20", "2.6.24"), ("default",), {}, TINY_DESKTOP)
+    tasks = [t for t in tasks if t.workload == "desktop"]
+    one = pd.concat([r.runs for r in _execute(tasks, 1, False)], ignore_index=True)
+    two = pd.concat([r.runs for r in _execute(tasks, 2, False)], ignore_index=True)
+    cols = [c for c in one.columns if c not in ("wall_s",)]
+    pd.testing.assert_frame_equal(one[cols], two[cols])
+    assert one["run_id"].nunique() == len(tasks)
