@@ -34,9 +34,8 @@ from contextlib import ExitStack
 from typing import Any, Final, TextIO
 
 import numpy as np
-from numba import njit
 
-from fragsim.models.mm.alloc import alloc_batch_pcp, free_batch_pcp
+from fragsim.models.mm.alloc import alloc_one_pcp, free_one_pcp
 from fragsim.models.mm.constants import (
     ALLOC_NO_WATERMARKS,
     FREE_OK,
@@ -47,6 +46,7 @@ from fragsim.models.mm.constants import (
     NR_MIGRATETYPES,
 )
 from fragsim.models.mm.geometry import parse_size
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.machine import Machine, MachineConfig
 from fragsim.sim.trace import (
     ALLOC,
@@ -91,7 +91,9 @@ C_MODEL_FREE_ERRORS: Final = 10  # the model refused a free of a mapped block (n
 _NR_COUNTERS: Final = 11
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, const int[], const int[], const int[], "
+          "const int[], const int[], const int[], const int[], int, int[], int[], int8[], int[], "
+          "int[]")
 def _replay_events(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                    node: np.ndarray, kinds: np.ndarray, ids: np.ndarray, orders: np.ndarray,
                    mts: np.ndarray, cpus: np.ndarray, colds: np.ndarray,
@@ -101,31 +103,22 @@ def _replay_events(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndar
     """Replay events in order; `ids[i]` is the dense index of event i's trace pfn, `cpus[i]`
     and `colds[i]` its cpu and cold flag (used when the machine has per-cpu lists).
 
-    The model is called through its batched entry points, one request at a time (rows of `req`
-    are the one-element arrays they take): they are compiled once for every caller, whereas
-    calling `alloc_one` here would compile the whole allocator again into this loop.
+    Each event is one `alloc_one_pcp` or `free_one_pcp` call, as `Machine.alloc` and
+    `Machine.free` make them; those are compiled once and inlined here by LLVM.
     """
-    req = np.zeros((9, 1), dtype=np.int64)  # order, zone, type, flags, owner, kind, out, cpu, cold
-    req[3, 0] = ALLOC_NO_WATERMARKS
-    req[5, 0] = KIND_NONE
     for i in range(kinds.shape[0]):
         kind = kinds[i]
         t = ids[i]
         order = orders[i]
-        req[7, 0] = cpus[i]
-        req[8, 0] = colds[i]
         if kind == ALLOC:
             counters[C_ALLOCS] += 1
             if state[t] == _MAPPED:
                 counters[C_REMAPPED] += 1
             pfn = -1
             if order < max_order:
-                req[0, 0] = order
-                req[1, 0] = high_zone_of[mts[i]]
-                req[2, 0] = mts[i]
-                alloc_batch_pcp(pages, zones, pageblock_type, node, req[0], req[1], req[2],
-                                req[3], req[4], req[5], req[6], req[7], req[8])
-                pfn = req[6, 0]
+                pfn = alloc_one_pcp(pages, zones, pageblock_type, node, order,
+                                    high_zone_of[mts[i]], mts[i], ALLOC_NO_WATERMARKS, 0,
+                                    KIND_NONE, cpus[i], colds[i])
             else:
                 counters[C_TOO_LARGE] += 1
             if pfn < 0:
@@ -141,10 +134,8 @@ def _replay_events(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndar
         else:
             st = state[t]
             if st == _MAPPED:
-                req[0, 0] = model_pfn[t]
-                free_batch_pcp(pages, zones, pageblock_type, node, req[0], req[6], req[7],
-                               req[8])
-                if req[6, 0] != FREE_OK:
+                if free_one_pcp(pages, zones, pageblock_type, node, model_pfn[t], cpus[i],
+                                colds[i]) != FREE_OK:
                     counters[C_MODEL_FREE_ERRORS] += 1
                 counters[C_FREES] += 1
                 if model_order[t] != order:

@@ -21,7 +21,6 @@ defaults several times slower, and these calls are the hot path.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.buddy import free_one_page, rmqueue, zone_of_pfn
 from fragsim.models.mm.constants import (
@@ -40,6 +39,7 @@ from fragsim.models.mm.constants import (
     WMARK_LOW,
     WMARK_MIN,
 )
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_del
 from fragsim.models.mm.pcp import buffered_rmqueue, free_hot_cold_page
 from fragsim.models.mm.prefetch import prefetch
@@ -68,7 +68,7 @@ _S_ALLOC_FAIL = STAT["alloc_fail"]
 _S_FREE_UNMATCHED = STAT["free_unmatched"]
 
 
-@njit(cache=True, inline="always")
+@compiled("zone, int, int, int, int", inline=True)
 def zone_watermark_ok(zone: np.ndarray, order: int, mark: int, classzone_idx: int,
                       alloc_flags: int) -> bool:
     """2.6.24 `zone_watermark_ok()`, exactly.
@@ -93,7 +93,7 @@ def zone_watermark_ok(zone: np.ndarray, order: int, mark: int, classzone_idx: in
     return True
 
 
-@njit(cache=True, inline="always")
+@compiled("int", inline=True)
 def wmark_of(alloc_flags: int) -> int:
     """Which watermark ALLOC_WMARK_* selects (`zone->pages_min/low/high`).
 
@@ -107,7 +107,7 @@ def wmark_of(alloc_flags: int) -> int:
     return WMARK_HIGH
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, int, int, int, int, int", inline=True)
 def prep_new_page(pages: np.ndarray, pfn: int, order: int, mt: int, owner: int,
                   kind: int) -> None:
     """Mark an allocated block: the head keeps its order; every page records owner, type, kind."""
@@ -120,7 +120,7 @@ def prep_new_page(pages: np.ndarray, pfn: int, order: int, mt: int, owner: int,
     pages[pfn]["flags"] = PG_HEAD
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zones, pageblock_type, nd, int, int, int, int, int, int", inline=True)
 def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                            nd: np.ndarray, order: int, high_zone: int, mt: int,
                            alloc_flags: int, cpu: int = -1, cold: int = 0) -> int:
@@ -152,7 +152,7 @@ def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type:
     return -1
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zones, pageblock_type, node, int, int, int, int, int, int, int, int", inline=True)
 def alloc_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                   node: np.ndarray, order: int, high_zone: int, mt: int, alloc_flags: int,
                   owner: int, kind: int, cpu: int, cold: int) -> int:
@@ -171,7 +171,7 @@ def alloc_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
     return pfn
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zones, pageblock_type, node, int, int, int, int, int, int", inline=True)
 def alloc_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
               node: np.ndarray, order: int, high_zone: int, mt: int, alloc_flags: int,
               owner: int, kind: int) -> int:
@@ -181,7 +181,8 @@ def alloc_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                          owner, kind, -1, 0)
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, const int[], const int[], const int[], "
+          "const int[], const int[], const int[], int[]")
 def alloc_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                 node: np.ndarray, orders: np.ndarray, high_zones: np.ndarray, mts: np.ndarray,
                 alloc_flags: np.ndarray, owners: np.ndarray, kinds: np.ndarray,
@@ -200,7 +201,8 @@ def alloc_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray
     return failed
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, const int[], const int[], const int[], "
+          "const int[], const int[], const int[], int[], const int[], const int[]")
 def alloc_batch_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                     node: np.ndarray, orders: np.ndarray, high_zones: np.ndarray,
                     mts: np.ndarray, alloc_flags: np.ndarray, owners: np.ndarray,
@@ -218,7 +220,7 @@ def alloc_batch_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
     return failed
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zones, pageblock_type, node, int, int, int", inline=True)
 def free_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                  node: np.ndarray, pfn: int, cpu: int, cold: int) -> int:
     """Free the allocated block headed by `pfn` (`__free_pages(page, order)` with the order the
@@ -252,7 +254,7 @@ def free_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarra
     return FREE_OK
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zones, pageblock_type, node, int", inline=True)
 def free_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
              node: np.ndarray, pfn: int) -> int:
     """Free the allocated block headed by `pfn` to the buddy allocator (`free_one_pcp` with cpu
@@ -260,7 +262,7 @@ def free_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
     return free_one_pcp(pages, zones, pageblock_type, node, pfn, -1, 0)
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, const int[], int[]")
 def free_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                node: np.ndarray, pfns: np.ndarray, out: np.ndarray) -> int:
     """`free_one` for each pfn in turn; `out[i]` gets its status. Returns how many failed."""
@@ -285,7 +287,7 @@ def free_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
     return bad
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, const int[], int[], const int[], const int[]")
 def free_batch_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                    node: np.ndarray, pfns: np.ndarray, out: np.ndarray, cpus: np.ndarray,
                    colds: np.ndarray) -> int:
@@ -300,7 +302,7 @@ def free_batch_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndar
     return bad
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, int, int, int")
 def free_range_boot(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                     node: np.ndarray, z: int, start: int, end: int) -> None:
     """Hand the pfns [start, end) of zone `z` to the allocator in increasing pfn order.
