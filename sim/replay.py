@@ -27,11 +27,10 @@ Memory (`--memory`, default 1 GiB) is node 0 with one zone, Normal, from pfn 0
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 from contextlib import ExitStack
-from typing import Any, Final, TextIO
+from typing import Any, BinaryIO, Final, TextIO
 
 import numpy as np
 
@@ -152,11 +151,49 @@ def _replay_events(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndar
                 counters[C_UNMATCHED] += 1
 
 
+#: An empty slot of the trace pfn hash table (trace pfns are >= -1).
+_EMPTY: Final = -(1 << 63)
+#: Fibonacci hashing multiplier (2^64 / golden ratio, as a signed 64-bit integer).
+_HASH_MUL: Final = -7046029254386353131
+
+
+@compiled("const int[], int[], int[], int[], int[]")
+def _dense_ids(pfns: np.ndarray, keys: np.ndarray, vals: np.ndarray, count: np.ndarray,
+               out: np.ndarray) -> None:
+    """`out[i]`: the dense id of trace pfn `pfns[i]`, numbered in order of first sight from
+    `count[0]` on (which it advances). `keys`/`vals` are an open-addressing hash table with a
+    power-of-two size, `_EMPTY` keys free; the caller keeps it at most half full."""
+    mask = keys.shape[0] - 1
+    bits = 1
+    while (1 << bits) < keys.shape[0]:
+        bits += 1
+    shift = 64 - bits
+    n = count[0]
+    for i in range(pfns.shape[0]):
+        p = pfns[i]
+        h = ((p * _HASH_MUL) >> shift) & mask
+        while True:
+            k = keys[h]
+            if k == p:
+                out[i] = vals[h]
+                break
+            if k == _EMPTY:
+                keys[h] = p
+                vals[h] = n
+                out[i] = n
+                n += 1
+                break
+            h = (h + 1) & mask
+    count[0] = n
+
+
 class Replayer:
     """Replays event batches on one machine, keeping the trace pfn -> model pfn map.
 
-    Trace pfns are numbered densely in order of first sight (a dict), so the compiled loop
-    works on plain arrays whatever the traced machine's pfn range.
+    Trace pfns are numbered densely in order of first sight (a compiled hash table), so the
+    compiled loop works on plain arrays whatever the traced machine's pfn range. The traced
+    kernel's `mm_page_alloc_extfrag` events are counted (`extfrag`, ...), for comparison with
+    the model's fallbacks.
     """
 
     def __init__(self, machine: Machine) -> None:
@@ -164,9 +201,14 @@ class Replayer:
         self.events = 0
         self.lines = 0
         self.malformed = 0
+        self.extfrag = 0
+        self.extfrag_fragmenting = 0
+        self.extfrag_change_ownership = 0
         self.counters = np.zeros(_NR_COUNTERS, dtype=np.int64)
         self.fail_order = np.zeros(MAX_TRACE_ORDER + 1, dtype=np.int64)
-        self._ids: dict[int, int] = {}
+        self._keys = np.full(1 << 12, _EMPTY, dtype=np.int64)
+        self._vals = np.zeros(1 << 12, dtype=np.int64)
+        self._nr_ids = np.zeros(1, dtype=np.int64)
         self._model_pfn = np.full(1024, -1, dtype=np.int64)
         self._model_order = np.zeros(1024, dtype=np.int64)
         self._state = np.zeros(1024, dtype=np.int8)
@@ -175,12 +217,24 @@ class Replayer:
             self._high_zone_of[mt] = machine.resolve(migratetype=mt)[0]
 
     def _dense_ids(self, pfns: np.ndarray) -> np.ndarray:
-        ids = self._ids
-        get = ids.setdefault
-        out = np.fromiter((get(p, len(ids)) for p in pfns.tolist()), dtype=np.int64,
-                          count=pfns.shape[0])
-        if len(ids) > self._state.shape[0]:
-            grow = max(len(ids), 2 * self._state.shape[0]) - self._state.shape[0]
+        most = int(self._nr_ids[0]) + pfns.shape[0]
+        if 2 * most > self._keys.shape[0]:  # keep the table at most half full
+            size = self._keys.shape[0]
+            while 2 * most > size:
+                size *= 2
+            old = self._keys[self._keys != _EMPTY]
+            old_ids = self._vals[self._keys != _EMPTY]
+            order = np.argsort(old_ids)
+            self._keys = np.full(size, _EMPTY, dtype=np.int64)
+            self._vals = np.zeros(size, dtype=np.int64)
+            again = np.empty(old.shape[0], dtype=np.int64)
+            self._nr_ids[0] = 0
+            _dense_ids(old[order], self._keys, self._vals, self._nr_ids, again)
+        out = np.empty(pfns.shape[0], dtype=np.int64)
+        _dense_ids(pfns, self._keys, self._vals, self._nr_ids, out)
+        nr_ids = int(self._nr_ids[0])
+        if nr_ids > self._state.shape[0]:
+            grow = max(nr_ids, 2 * self._state.shape[0]) - self._state.shape[0]
             self._model_pfn = np.concatenate([self._model_pfn, np.full(grow, -1, np.int64)])
             self._model_order = np.concatenate([self._model_order, np.zeros(grow, np.int64)])
             self._state = np.concatenate([self._state, np.zeros(grow, np.int8)])
@@ -191,6 +245,9 @@ class Replayer:
         self.lines += batch.lines
         self.malformed += len(batch.malformed)
         self.events += len(batch)
+        self.extfrag += batch.extfrag
+        self.extfrag_fragmenting += batch.extfrag_fragmenting
+        self.extfrag_change_ownership += batch.extfrag_change_ownership
         if not len(batch):
             return
         m = self.machine
@@ -205,10 +262,11 @@ class Replayer:
         return int(self.counters[index])
 
 
-def replay_stream(stream: TextIO, replayer: Replayer, numbering: str = "modern",
+def replay_stream(stream: TextIO | BinaryIO, replayer: Replayer, numbering: str = "modern",
                   strict: bool = False, source: str = "", progress: Any = None,
                   warn: TextIO | None = None) -> None:
-    """Parse and replay a whole text stream. With `strict` the first malformed line raises its
+    """Parse and replay a whole stream (text, or bytes as the command reads files: see
+    `sim.trace.iter_batches`). With `strict` the first malformed line raises its
     TraceFormatError; otherwise the first MAX_WARNINGS are written to `warn`."""
     warned = 0
     with_cpu = replayer.machine.config.pcp
@@ -267,6 +325,9 @@ def summary(replayer: Replayer, source: str = "") -> str:
         ("batched_free_echoes", c(C_ECHOES)),
         ("extfrag_fallback", vm["extfrag_fallback"]),
         ("extfrag_fragmenting", vm["extfrag_fragmenting"]),
+        ("traced_extfrag_events", replayer.extfrag),
+        ("traced_extfrag_fragmenting", replayer.extfrag_fragmenting),
+        ("traced_extfrag_change_ownership", replayer.extfrag_change_ownership),
         ("pageblock_claimed", vm["pageblock_claimed"]),
         ("free_pages", vm["nr_free_pages"]),
         ("pcp_pages", int(m.zones["pcp_count"].sum())),
@@ -359,18 +420,15 @@ def run(args: argparse.Namespace) -> int:
     stdin = args.trace == "-"
     source = "<stdin>" if stdin else args.trace
     with ExitStack() as stack:
+        # Read as bytes (the reader decodes UTF-8, undecodable bytes becoming U+FFFD: such
+        # lines are malformed, not a crash); a text-only stdin is read as text.
+        stream: TextIO | BinaryIO
         if stdin:
-            buffer = getattr(sys.stdin, "buffer", None)
-            if buffer is None:
-                stream: TextIO = sys.stdin
-            else:  # undecodable bytes become U+FFFD: such lines are malformed, not a crash
-                stream = io.TextIOWrapper(buffer, encoding="utf-8", errors="replace")
-                stack.callback(stream.detach)
+            stream = getattr(sys.stdin, "buffer", None) or sys.stdin
             size = 0
         else:
             try:
-                stream = stack.enter_context(
-                    open(args.trace, encoding="utf-8", errors="replace"))
+                stream = stack.enter_context(open(args.trace, "rb"))
             except (FileNotFoundError, IsADirectoryError):
                 raise
             except OSError as exc:

@@ -210,12 +210,13 @@ def _types() -> dict[str, Any]:
         "int[][]": types.Array(types.int64, 2, "A"),
         "int8[]": types.Array(types.int8, 1, "A"),
         "int32[]": types.Array(types.int32, 1, "A"),
+        "uint8[]": types.Array(types.uint8, 1, "A"),
     }
 
 
 #: Type names a signature may use: the state arrays (`pages`, `zones`, `node`, `pageblock_type`),
 #: a zone record (`zone`, `zones[z]`) and the node record (`nd`, `node[0]`); `int` (int64),
-#: `bool`, `float`; arrays of any layout `int[]`, `int[][]`, `int8[]`, `int32[]`, and
+#: `bool`, `float`; arrays of any layout `int[]`, `int[][]`, `int8[]`, `int32[]`, `uint8[]`, and
 #: `const int[]` for an input the function only reads (read-only arrays may be passed).
 TYPES: Final[dict[str, Any]] = {} if DISABLE_JIT else _types()
 
