@@ -4,7 +4,8 @@ Clones this repository (at `--rev`, default HEAD) twice into a temporary directo
 each step in a new Python process that imports `fragsim` from the clone (PYTHONPATH) with
 XDG_CACHE_HOME pointing at an empty temporary directory (NUMBA_CACHE_DIR unset):
 
-1. `first_alloc`: import, boot a 64 MiB machine, allocate one page (cold cache, clone A);
+1. `first_alloc`: import, boot a 64 MiB machine, allocate one page (cold cache, clone A), then
+   `alloc_many` + `free_batch` (what the batch entry points add to the single-page ones);
 2. `first_replay`: `fragsim replay experiments/traces/sample-kmem.trace --memory 64MiB` with
    another empty cache (clone A);
 3. both again on clone A (warm), then on clone B, a second clone of the same commit at another
@@ -55,7 +56,10 @@ t2 = time.perf_counter()
 pfn = m.alloc(0)
 t3 = time.perf_counter()
 assert pfn >= 0
-print(f"{t1 - t0:.3f} {t2 - t1:.3f} {t3 - t2:.3f} {len(compiled)}")
+n = len(compiled)
+m.free_batch(m.alloc_many(0, 4))
+t4 = time.perf_counter()
+print(f"{t1 - t0:.3f} {t2 - t1:.3f} {t3 - t2:.3f} {n} {t4 - t3:.3f} {len(compiled) - n}")
 """
 
 FIRST_REPLAY = PRELUDE + """
@@ -65,7 +69,7 @@ out = io.StringIO()
 with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
     code = main(["replay", "experiments/traces/sample-kmem.trace", "--memory", "64MiB"])
 assert code == 0 and "events_read: " in out.getvalue()
-print(f"{time.perf_counter() - t0:.3f} 0 0 {len(compiled)}")
+print(f"{time.perf_counter() - t0:.3f} 0 0 {len(compiled)} 0 0")
 """
 
 
@@ -103,11 +107,13 @@ def main() -> None:
         alloc_cache, replay_cache = work / "cache-alloc", work / "cache-replay"
         print(f"rev: {rev[:12]}")
         for label, checkout in (("cold", a), ("warm", a), ("second_clone", b)):
-            wall, (imp, boot, first, n) = run_step(FIRST_ALLOC, checkout, alloc_cache)
+            wall, (imp, boot, first, n, batch, more) = run_step(FIRST_ALLOC, checkout,
+                                                               alloc_cache)
             print(f"{label}_first_alloc_wall_s: {wall:.2f}")
             print(f"{label}_first_alloc_parts_s: import {imp} boot {boot} alloc {first}")
             print(f"{label}_first_alloc_functions_compiled: {n}")
-            wall, (_, _, _, n) = run_step(FIRST_REPLAY, checkout, replay_cache)
+            print(f"{label}_then_alloc_many_free_batch_s: {batch} ({more} more compiled)")
+            wall, (_, _, _, n, _, _) = run_step(FIRST_REPLAY, checkout, replay_cache)
             print(f"{label}_first_replay_wall_s: {wall:.2f}")
             print(f"{label}_first_replay_functions_compiled: {n}")
         if args.tests:
