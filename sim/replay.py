@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, Final, TextIO
 
 import numpy as np
 
-from fragsim.models.mm.alloc import alloc_one_pcp, free_one_pcp
+from fragsim.models.mm.alloc import alloc_one, alloc_one_pcp, free_one, free_one_pcp
 from fragsim.models.mm.constants import (
     ALLOC_NO_WATERMARKS,
     FREE_OK,
@@ -90,65 +90,125 @@ C_MODEL_FREE_ERRORS: Final = 10  # the model refused a free of a mapped block (n
 _NR_COUNTERS: Final = 11
 
 
-@compiled("pages, zones, pageblock_type, node, const int[], const int[], const int[], "
-          "const int[], const int[], const int[], const int[], int, int[], int[], int8[], int[], "
-          "int[]")
+@compiled("int, int, int, int8[], int[]", inline=True)
+def _alloc_event(t: int, order: int, max_order: int, state: np.ndarray,
+                 counters: np.ndarray) -> bool:
+    """Count an allocation event of trace pfn id `t`; whether the model is to serve it (orders
+    >= MAX_ORDER fail without asking, as `__alloc_pages()` refuses them)."""
+    counters[C_ALLOCS] += 1
+    if state[t] == _MAPPED:
+        counters[C_REMAPPED] += 1
+    if order < max_order:
+        return True
+    counters[C_TOO_LARGE] += 1
+    return False
+
+
+@compiled("int, int, int, int[], int[], int8[], int[], int[]", inline=True)
+def _alloc_result(t: int, order: int, pfn: int, model_pfn: np.ndarray, model_order: np.ndarray,
+                  state: np.ndarray, counters: np.ndarray, fail_order: np.ndarray) -> None:
+    """Map trace pfn id `t` to the model's block `pfn`, or count the failure (-1)."""
+    if pfn < 0:
+        counters[C_ALLOC_FAILED] += 1
+        fail_order[order] += 1
+        state[t] = _FAILED
+    else:
+        model_pfn[t] = pfn
+        model_order[t] = order
+        state[t] = _MAPPED
+
+
+@compiled("int, int, int8[], int[]", inline=True)
+def _free_event(t: int, kind: int, state: np.ndarray, counters: np.ndarray) -> bool:
+    """A free event of trace pfn id `t`: whether it frees a mapped model block; the other
+    cases (an echo, the free of a failed allocation, an unmatched free) are counted here."""
+    st = state[t]
+    if st == _MAPPED:
+        return True
+    if (st == _FREED and kind == FREE_BATCHED) or (st == _FREED_BATCHED and kind == FREE):
+        counters[C_ECHOES] += 1
+        state[t] = _UNMAPPED
+    elif st == _FAILED:
+        counters[C_FREE_OF_FAILED] += 1
+        state[t] = _FREED if kind == FREE else _FREED_BATCHED
+    else:
+        counters[C_UNMATCHED] += 1
+    return False
+
+
+@compiled("int, int, int, int, int[], int8[], int[]", inline=True)
+def _free_result(t: int, kind: int, order: int, status: int, model_order: np.ndarray,
+                 state: np.ndarray, counters: np.ndarray) -> None:
+    """Count the model's free of trace pfn id `t`'s block (`status` FREE_*)."""
+    if status != FREE_OK:
+        counters[C_MODEL_FREE_ERRORS] += 1
+    counters[C_FREES] += 1
+    if model_order[t] != order:
+        counters[C_ORDER_MISMATCH] += 1
+    state[t] = _FREED if kind == FREE else _FREED_BATCHED
+
+
+_EVENTS_SIGNATURE = ("pages, zones, pageblock_type, node, const int[], const int[], const int[], "
+                     "const int[], const int[], const int[], const int[], int, int[], int[], "
+                     "int8[], int[], int[]")
+
+
+@compiled(_EVENTS_SIGNATURE)
 def _replay_events(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                    node: np.ndarray, kinds: np.ndarray, ids: np.ndarray, orders: np.ndarray,
                    mts: np.ndarray, cpus: np.ndarray, colds: np.ndarray,
                    high_zone_of: np.ndarray, max_order: int,
                    model_pfn: np.ndarray, model_order: np.ndarray, state: np.ndarray,
                    counters: np.ndarray, fail_order: np.ndarray) -> None:
-    """Replay events in order; `ids[i]` is the dense index of event i's trace pfn, `cpus[i]`
-    and `colds[i]` its cpu and cold flag (used when the machine has per-cpu lists).
+    """Replay events in order on a machine without per-cpu lists; `ids[i]` is the dense index
+    of event i's trace pfn (`cpus` and `colds` are not used).
 
-    Each event is one `alloc_one_pcp` or `free_one_pcp` call, as `Machine.alloc` and
-    `Machine.free` make them; those are compiled once and inlined here by LLVM.
+    Each event is one `alloc_one` or `free_one` call, as `Machine.alloc` and `Machine.free`
+    make them; those are compiled once and inlined here by LLVM.
     """
     for i in range(kinds.shape[0]):
         kind = kinds[i]
         t = ids[i]
         order = orders[i]
         if kind == ALLOC:
-            counters[C_ALLOCS] += 1
-            if state[t] == _MAPPED:
-                counters[C_REMAPPED] += 1
             pfn = -1
-            if order < max_order:
+            if _alloc_event(t, order, max_order, state, counters):
+                pfn = alloc_one(pages, zones, pageblock_type, node, order, high_zone_of[mts[i]],
+                                mts[i], ALLOC_NO_WATERMARKS, 0, KIND_NONE)
+            _alloc_result(t, order, pfn, model_pfn, model_order, state, counters, fail_order)
+        elif kind == ALLOC_FAILED:
+            counters[C_TRACED_FAILED] += 1
+        elif _free_event(t, kind, state, counters):
+            status = free_one(pages, zones, pageblock_type, node, model_pfn[t])
+            _free_result(t, kind, order, status, model_order, state, counters)
+
+
+@compiled(_EVENTS_SIGNATURE)
+def _replay_events_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                       node: np.ndarray, kinds: np.ndarray, ids: np.ndarray,
+                       orders: np.ndarray, mts: np.ndarray, cpus: np.ndarray,
+                       colds: np.ndarray, high_zone_of: np.ndarray, max_order: int,
+                       model_pfn: np.ndarray, model_order: np.ndarray, state: np.ndarray,
+                       counters: np.ndarray, fail_order: np.ndarray) -> None:
+    """`_replay_events` with per-cpu lists: event i is an `alloc_one_pcp` or `free_one_pcp`
+    call on cpu `cpus[i]`, cold if `colds[i]`."""
+    for i in range(kinds.shape[0]):
+        kind = kinds[i]
+        t = ids[i]
+        order = orders[i]
+        if kind == ALLOC:
+            pfn = -1
+            if _alloc_event(t, order, max_order, state, counters):
                 pfn = alloc_one_pcp(pages, zones, pageblock_type, node, order,
                                     high_zone_of[mts[i]], mts[i], ALLOC_NO_WATERMARKS, 0,
                                     KIND_NONE, cpus[i], colds[i])
-            else:
-                counters[C_TOO_LARGE] += 1
-            if pfn < 0:
-                counters[C_ALLOC_FAILED] += 1
-                fail_order[order] += 1
-                state[t] = _FAILED
-            else:
-                model_pfn[t] = pfn
-                model_order[t] = order
-                state[t] = _MAPPED
+            _alloc_result(t, order, pfn, model_pfn, model_order, state, counters, fail_order)
         elif kind == ALLOC_FAILED:
             counters[C_TRACED_FAILED] += 1
-        else:
-            st = state[t]
-            if st == _MAPPED:
-                if free_one_pcp(pages, zones, pageblock_type, node, model_pfn[t], cpus[i],
-                                colds[i]) != FREE_OK:
-                    counters[C_MODEL_FREE_ERRORS] += 1
-                counters[C_FREES] += 1
-                if model_order[t] != order:
-                    counters[C_ORDER_MISMATCH] += 1
-                state[t] = _FREED if kind == FREE else _FREED_BATCHED
-            elif (st == _FREED and kind == FREE_BATCHED) or (st == _FREED_BATCHED
-                                                              and kind == FREE):
-                counters[C_ECHOES] += 1
-                state[t] = _UNMAPPED
-            elif st == _FAILED:
-                counters[C_FREE_OF_FAILED] += 1
-                state[t] = _FREED if kind == FREE else _FREED_BATCHED
-            else:
-                counters[C_UNMATCHED] += 1
+        elif _free_event(t, kind, state, counters):
+            status = free_one_pcp(pages, zones, pageblock_type, node, model_pfn[t], cpus[i],
+                                  colds[i])
+            _free_result(t, kind, order, status, model_order, state, counters)
 
 
 #: An empty slot of the trace pfn hash table (trace pfns are >= -1).
@@ -253,10 +313,11 @@ class Replayer:
         m = self.machine
         # The traced machine's cpus fold onto the model's (cpu mod nr_cpus).
         cpus = batch.cpus % m.config.nr_cpus
-        _replay_events(m.pages, m.zones, m.pageblock_type, m.node, batch.kinds,
-                       self._dense_ids(batch.pfns), batch.orders, batch.migratetypes, cpus,
-                       batch.colds, self._high_zone_of, m.max_order, self._model_pfn,
-                       self._model_order, self._state, self.counters, self.fail_order)
+        replay = _replay_events_pcp if m.node[0]["pcp"] else _replay_events
+        replay(m.pages, m.zones, m.pageblock_type, m.node, batch.kinds,
+               self._dense_ids(batch.pfns), batch.orders, batch.migratetypes, cpus, batch.colds,
+               self._high_zone_of, m.max_order, self._model_pfn, self._model_order,
+               self._state, self.counters, self.fail_order)
 
     def count(self, index: int) -> int:
         return int(self.counters[index])
