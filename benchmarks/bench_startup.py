@@ -12,8 +12,9 @@ XDG_CACHE_HOME pointing at an empty temporary directory (NUMBA_CACHE_DIR unset):
    path, sharing clone A's caches: it should compile nothing.
 
 Each line gives the wall time of the whole process (interpreter start included) and how many
-functions numba compiled in it. `--tests` also times the default test run (`python -m pytest
--q`) in clone A with an empty cache. The venv running this script supplies numba and numpy;
+functions numba compiled in it. `--tests` also makes clone A a venv of its own (`pip install
+-e '.[test]'`, not timed) and times the default test run (`python -m pytest -q`) there with an
+empty cache. The venv running this script supplies numba and numpy;
 the clone supplies every fragsim source. For the figures before a change, run this script
 with `--rev` at the older commit.
 
@@ -117,18 +118,20 @@ def main() -> None:
             print(f"{label}_first_replay_wall_s: {wall:.2f}")
             print(f"{label}_first_replay_functions_compiled: {n}")
         if args.tests:
+            # As CI does: a venv of the clone's own, then the default test run, cold.
+            subprocess.run([sys.executable, "-m", "venv", str(a / ".venv")], check=True)
+            python = str(a / ".venv" / "bin" / "python")
+            subprocess.run([python, "-m", "pip", "install", "-q", "-e", ".[test]"], cwd=a,
+                           check=True)
             env = {k: v for k, v in os.environ.items()
                    if k not in ("NUMBA_CACHE_DIR", "NUMBA_DISABLE_JIT", "PYTHONPATH")}
             env["XDG_CACHE_HOME"] = str(work / "cache-tests")
-            env["PYTHONPATH"] = str(a)
             t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p",
-                                   "no:cacheprovider"], cwd=a, env=env, capture_output=True,
-                                  text=True, check=False)
+            proc = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                                  cwd=a, env=env, capture_output=True, text=True, check=False)
             tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "?"
             print(f"cold_test_run_wall_s: {time.perf_counter() - t0:.1f}")
             print(f"cold_test_run_result: {tail}")
-
 
 if __name__ == "__main__":
     main()
