@@ -153,7 +153,7 @@ _EVENTS_SIGNATURE = ("pages, zones, pageblock_type, node, const int[], const int
                      "int8[], int[], int[]")
 
 
-@compiled(_EVENTS_SIGNATURE)
+@compiled(_EVENTS_SIGNATURE, nogil=True)
 def _replay_events(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                    node: np.ndarray, kinds: np.ndarray, ids: np.ndarray, orders: np.ndarray,
                    mts: np.ndarray, cpus: np.ndarray, colds: np.ndarray,
@@ -183,7 +183,7 @@ def _replay_events(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndar
             _free_result(t, kind, order, status, model_order, state, counters)
 
 
-@compiled(_EVENTS_SIGNATURE)
+@compiled(_EVENTS_SIGNATURE, nogil=True)
 def _replay_events_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                        node: np.ndarray, kinds: np.ndarray, ids: np.ndarray,
                        orders: np.ndarray, mts: np.ndarray, cpus: np.ndarray,
@@ -217,7 +217,7 @@ _EMPTY: Final = -(1 << 63)
 _HASH_MUL: Final = -7046029254386353131
 
 
-@compiled("const int[], int[], int[], int[], int[]")
+@compiled("const int[], int[], int[], int[], int[]", nogil=True)
 def _dense_ids(pfns: np.ndarray, keys: np.ndarray, vals: np.ndarray, count: np.ndarray,
                out: np.ndarray) -> None:
     """`out[i]`: the dense id of trace pfn `pfns[i]`, numbered in order of first sight from
@@ -331,7 +331,7 @@ def replay_stream(stream: TextIO | BinaryIO, replayer: Replayer, numbering: str 
     TraceFormatError; otherwise the first MAX_WARNINGS are written to `warn`."""
     warned = 0
     with_cpu = replayer.machine.config.pcp
-    for batch in iter_batches(stream, numbering, source=source, with_cpu=with_cpu):
+    for batch in iter_batches(stream, numbering, source=source, with_cpu=with_cpu, ahead=True):
         if batch.malformed:
             if strict:
                 raise batch.malformed[0]

@@ -27,10 +27,13 @@ tracing kernel's enum does: `modern` (4.4+: 0 Unmovable, 1 Movable, 2 Reclaimabl
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from queue import Empty, Full, Queue
 from typing import Any, BinaryIO, Final, NamedTuple, TextIO
 
 import numpy as np
@@ -775,7 +778,7 @@ def _scan_line(buf: np.ndarray, a: int, end: int, universal: bool, with_cpu: boo
     return _SCAN_EVENT, b
 
 
-@compiled("uint8[], int, int, bool")
+@compiled("uint8[], int, int, bool", nogil=True)
 def _last_line_end(buf: np.ndarray, start: int, end: int, universal: bool) -> int:
     """Where the last whole line of `buf[start:end]` ends (after its terminator), or `start`.
     A `\\r` as the very last byte does not count with `universal`: a `\\n` may follow it."""
@@ -791,7 +794,7 @@ def _last_line_end(buf: np.ndarray, start: int, end: int, universal: bool) -> in
 
 
 @compiled("uint8[], int, int, int, bool, bool, const int[], int[], int[], int[], int[], int[], "
-          "int[], int[], int[], int[], int[], int[]")
+          "int[], int[], int[], int[], int[], int[]", nogil=True)
 def _scan(buf: np.ndarray, pos: int, end: int, max_lines: int, universal: bool,
           with_cpu: bool, mt_table: np.ndarray, kinds: np.ndarray, pfns: np.ndarray,
           orders: np.ndarray, mts: np.ndarray, cpus: np.ndarray, colds: np.ndarray,
@@ -969,15 +972,61 @@ class _Reader:
 
 def iter_batches(stream: TextIO | BinaryIO, numbering: str = "modern",
                  batch_lines: int = 1 << 16, source: str = "", with_cpu: bool = False,
-                 chunk_bytes: int = CHUNK_BYTES) -> Iterator[EventBatch]:
+                 chunk_bytes: int = CHUNK_BYTES, ahead: bool = False) -> Iterator[EventBatch]:
     """Parse a stream `batch_lines` lines at a time, in memory bounded by `chunk_bytes` and
     the longest line, whatever the trace's size.
 
     A binary stream is read as the replay command opens files: UTF-8 with undecodable bytes
     replaced, universal newlines. A text stream is read as it gives its text (lines end at
-    `\\n`). The compiled reader (`_scan`) reads the lines it can be sure of; the others (a
+    `\n`). The compiled reader (`_scan`) reads the lines it can be sure of; the others (a
     malformed line, a failed allocation, fields out of order, ...) go through the Python
-    reader (`parse_lines`), so both give the same events, errors and line numbers.
+    reader (`parse_lines`), so both give the same events, errors and line numbers. With
+    `ahead`, a thread reads and parses up to two batches ahead of the caller (the compiled
+    reader runs without the GIL), so parsing overlaps whatever the caller does with a batch.
     """
     _check_numbering(numbering)
-    yield from _Reader(stream, numbering, batch_lines, source, with_cpu, chunk_bytes).batches()
+    reader = _Reader(stream, numbering, batch_lines, source, with_cpu, chunk_bytes)
+    if not ahead:
+        yield from reader.batches()
+        return
+    yield from _read_ahead(reader.batches())
+
+
+def _read_ahead(batches: Iterator[EventBatch]) -> Iterator[EventBatch]:
+    """The batches of `batches`, produced by a worker thread into a queue of two."""
+    done = object()
+    queue: Queue[object] = Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        queue.put(batch, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    worker = threading.Thread(target=produce, name="trace-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, EventBatch)
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(Empty):
+                queue.get(timeout=0.1)
+        worker.join()

@@ -69,7 +69,7 @@ def varied_machine(seed: int) -> Machine:
     config = machine_config("2.6.24", memory=64 * MiB)
     m = Machine(config.__class__(**{**config.__dict__, "pcp": True, "nr_cpus": 2}))
     rng = np.random.default_rng(seed)
-    live = []
+    live: list[int] = []
     for kind, mt, n in ((KIND_KERNEL, MIGRATE_UNMOVABLE, 900),
                         (KIND_SLAB, MIGRATE_RECLAIMABLE, 700),
                         (KIND_NONE, MIGRATE_UNMOVABLE, 300), (KIND_NONE, MIGRATE_MOVABLE, 300),
@@ -86,7 +86,8 @@ def varied_machine(seed: int) -> Machine:
     huge = m.alloc_many(9, 6, migratetype=MIGRATE_MOVABLE, kind=KIND_HUGETLB)
     assert (huge >= 0).sum() >= 3 and (anon >= 0).all()
     pick = rng.permutation(np.array(live))[: len(live) // 3]
-    m.free_batch(pick, cpu=rng.integers(0, 2, pick.shape[0]), cold=rng.random(pick.shape[0]) < .5)
+    m.free_batch(pick, cpu=np.asarray(rng.integers(0, 2, pick.shape[0])),
+                 cold=rng.random(pick.shape[0]) < 0.5)
     reclaim.free_lru_pages(m, anon[rng.random(anon.shape[0]) < 0.3])
     assert m.zones["pcp_count"].sum() > 0
     check_invariants(m)

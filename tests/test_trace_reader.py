@@ -13,7 +13,9 @@ import io
 import os
 import subprocess
 import sys
+from collections.abc import Generator
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import numpy as np
 import pytest
@@ -121,9 +123,11 @@ def reference(data: bytes, numbering: str = "modern", with_cpu: bool = False) ->
 
 
 def merged(batches: list[EventBatch]) -> EventBatch:
-    cols = [np.concatenate([getattr(b, name) for b in batches] or [np.zeros(0, np.int64)])
-            for name in ("kinds", "pfns", "orders", "migratetypes", "cpus", "colds")]
-    out = EventBatch(*cols, lines=sum(b.lines for b in batches),
+    def col(name: str) -> np.ndarray:
+        return np.concatenate([getattr(b, name) for b in batches] or [np.zeros(0, np.int64)])
+
+    out = EventBatch(col("kinds"), col("pfns"), col("orders"), col("migratetypes"),
+                     col("cpus"), col("colds"), lines=sum(b.lines for b in batches),
                      chars=sum(b.chars for b in batches))
     out.malformed = [e for b in batches for e in b.malformed]
     out.extfrag = sum(b.extfrag for b in batches)
@@ -295,3 +299,40 @@ def test_replay_without_the_jit_gives_the_same_summary() -> None:
 def test_unknown_numbering_is_refused_before_reading() -> None:
     with pytest.raises(ValueError, match="unknown migratetype numbering"):
         next(iter_batches(io.BytesIO(b""), "3.0"))
+
+
+def test_reading_ahead_gives_the_same_batches_and_stops_cleanly() -> None:
+    import threading
+
+    good = PREFIX + "mm_page_free: page=0xffffea0004a3b2c0 pfn=0x128ecb order=2\n"
+    data = (good * 3000 + PREFIX + "mm_page_free: page=0x1 ord\n" + good * 3000).encode()
+    plain = list(iter_batches(io.BytesIO(data), batch_lines=500, chunk_bytes=4096))
+    ahead = list(iter_batches(io.BytesIO(data), batch_lines=500, chunk_bytes=4096, ahead=True))
+    assert len(ahead) == len(plain) > 10
+    assert_same(merged(ahead), merged(plain))
+    before = threading.active_count()
+    it = cast("Generator[EventBatch, None, None]",
+              iter_batches(io.BytesIO(data), batch_lines=100, chunk_bytes=4096, ahead=True))
+    next(it)
+    it.close()  # the caller stops early (a --strict error): the reader thread ends too
+    assert threading.active_count() == before
+
+
+def test_a_read_error_in_the_reader_thread_reaches_the_caller() -> None:
+    class Failing:
+        """A binary stream whose third read fails."""
+
+        def __init__(self, data: bytes) -> None:
+            self.inner = io.BytesIO(data)
+            self.calls = 0
+
+        def readinto(self, b: memoryview) -> int:
+            self.calls += 1
+            if self.calls > 2:
+                raise OSError("disk gone")
+            return self.inner.readinto(b)
+
+    data = (PREFIX + BODIES[0] + "\n") * 2000
+    stream = cast(BinaryIO, Failing(data.encode()))
+    with pytest.raises(OSError, match="disk gone"):
+        list(iter_batches(stream, chunk_bytes=1024, ahead=True))

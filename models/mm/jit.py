@@ -247,10 +247,11 @@ if not DISABLE_JIT:
             return self
 
 
-def compiled(signature: str, *, inline: bool = False, nrt: bool = False) -> Callable[[F], F]:
+def compiled(signature: str, *, inline: bool = False, nrt: bool = False,
+             nogil: bool = False) -> Callable[[F], F]:
     """Compile a function once, for the declared `signature` (comma-separated `TYPES` names,
     one per parameter), on first use; `inline`: LLVM inlines it into its callers; `nrt`: it
-    allocates arrays (reference counting on)."""
+    allocates arrays (reference counting on); `nogil`: it runs without the GIL."""
     names = [s.strip() for s in signature.split(",") if s.strip()]
 
     def decorate(fn: F) -> F:
@@ -262,7 +263,8 @@ def compiled(signature: str, *, inline: bool = False, nrt: bool = False) -> Call
         unknown = [n for n in names if n not in TYPES]
         if unknown:
             raise TypeError(f"{fn.__qualname__}: unknown types {unknown} in {signature!r}")
-        options: dict[str, Any] = {"cache": True, "forceinline": inline, "_nrt": nrt}
+        options: dict[str, Any] = {"cache": True, "forceinline": inline, "_nrt": nrt,
+                                   "nogil": nogil}
         disp = numba.njit(**options)(fn)
         disp.__class__ = _Compiled
         disp._declared = tuple(TYPES[n] for n in names)
