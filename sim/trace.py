@@ -10,6 +10,11 @@ The events are those of `include/trace/events/kmem.h`:
   `mm_pagevec_free` before 3.3). Since 2.6.33 every freed page also gets an `mm_page_free`
   (`mm_page_free_direct`) event: the batched event is emitted *in addition*, just before it
   (3.3-4.x) or just after it (5.x+). The replay driver pairs the two; the parser only reports.
+- `mm_page_alloc_extfrag: page=%p pfn=... alloc_order=%d fallback_order=%d pageblock_order=%d
+  alloc_migratetype=%d fallback_migratetype=%d fragmenting=%d change_ownership=%d` (2.6.32+):
+  the traced kernel's `__rmqueue_fallback()`. Batches count these (and how many were
+  fragmenting or changed ownership); one without the two flags is malformed. `parse_line`
+  returns allocator events only.
 
 A line may carry the ftrace prefix `task-pid [cpu] flags timestamp: ` (or perf's `kmem:` event
 prefix) or none. Lines naming other events, comments (`#`) and blank lines are irrelevant. A
@@ -23,6 +28,10 @@ prefix and its cold flag (`GFP_COLD` in an allocation's gfp_flags, `cold=1` on a
 Migratetypes are returned in the model's internal (2.6.24) numbering. Traces number them as the
 tracing kernel's enum does: `modern` (4.4+: 0 Unmovable, 1 Movable, 2 Reclaimable) or `2.6.24`
 (before 4.4: 0 Unmovable, 1 Reclaimable, 2 Movable).
+
+Two readers give the same results: `parse_line`/`parse_lines`, plain Python a line at a time
+(the reference), and `iter_batches`, which reads a stream in byte chunks with one compiled pass
+per line (`_scan`) and hands only the lines it cannot be sure of to the Python reader.
 """
 
 from __future__ import annotations
