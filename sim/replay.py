@@ -27,16 +27,14 @@ Memory (`--memory`, default 1 GiB) is node 0 with one zone, Normal, from pfn 0
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 from contextlib import ExitStack
-from typing import Any, Final, TextIO
+from typing import Any, BinaryIO, Final, TextIO
 
 import numpy as np
-from numba import njit
 
-from fragsim.models.mm.alloc import alloc_batch_pcp, free_batch_pcp
+from fragsim.models.mm.alloc import alloc_one, alloc_one_pcp, free_one, free_one_pcp
 from fragsim.models.mm.constants import (
     ALLOC_NO_WATERMARKS,
     FREE_OK,
@@ -47,6 +45,7 @@ from fragsim.models.mm.constants import (
     NR_MIGRATETYPES,
 )
 from fragsim.models.mm.geometry import parse_size
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.machine import Machine, MachineConfig
 from fragsim.sim.trace import (
     ALLOC,
@@ -91,81 +90,170 @@ C_MODEL_FREE_ERRORS: Final = 10  # the model refused a free of a mapped block (n
 _NR_COUNTERS: Final = 11
 
 
-@njit(cache=True)
+@compiled("int, int, int, int8[], int[]", inline=True)
+def _alloc_event(t: int, order: int, max_order: int, state: np.ndarray,
+                 counters: np.ndarray) -> bool:
+    """Count an allocation event of trace pfn id `t`; whether the model is to serve it (orders
+    >= MAX_ORDER fail without asking, as `__alloc_pages()` refuses them)."""
+    counters[C_ALLOCS] += 1
+    if state[t] == _MAPPED:
+        counters[C_REMAPPED] += 1
+    if order < max_order:
+        return True
+    counters[C_TOO_LARGE] += 1
+    return False
+
+
+@compiled("int, int, int, int[], int[], int8[], int[], int[]", inline=True)
+def _alloc_result(t: int, order: int, pfn: int, model_pfn: np.ndarray, model_order: np.ndarray,
+                  state: np.ndarray, counters: np.ndarray, fail_order: np.ndarray) -> None:
+    """Map trace pfn id `t` to the model's block `pfn`, or count the failure (-1)."""
+    if pfn < 0:
+        counters[C_ALLOC_FAILED] += 1
+        fail_order[order] += 1
+        state[t] = _FAILED
+    else:
+        model_pfn[t] = pfn
+        model_order[t] = order
+        state[t] = _MAPPED
+
+
+@compiled("int, int, int8[], int[]", inline=True)
+def _free_event(t: int, kind: int, state: np.ndarray, counters: np.ndarray) -> bool:
+    """A free event of trace pfn id `t`: whether it frees a mapped model block; the other
+    cases (an echo, the free of a failed allocation, an unmatched free) are counted here."""
+    st = state[t]
+    if st == _MAPPED:
+        return True
+    if (st == _FREED and kind == FREE_BATCHED) or (st == _FREED_BATCHED and kind == FREE):
+        counters[C_ECHOES] += 1
+        state[t] = _UNMAPPED
+    elif st == _FAILED:
+        counters[C_FREE_OF_FAILED] += 1
+        state[t] = _FREED if kind == FREE else _FREED_BATCHED
+    else:
+        counters[C_UNMATCHED] += 1
+    return False
+
+
+@compiled("int, int, int, int, int[], int8[], int[]", inline=True)
+def _free_result(t: int, kind: int, order: int, status: int, model_order: np.ndarray,
+                 state: np.ndarray, counters: np.ndarray) -> None:
+    """Count the model's free of trace pfn id `t`'s block (`status` FREE_*)."""
+    if status != FREE_OK:
+        counters[C_MODEL_FREE_ERRORS] += 1
+    counters[C_FREES] += 1
+    if model_order[t] != order:
+        counters[C_ORDER_MISMATCH] += 1
+    state[t] = _FREED if kind == FREE else _FREED_BATCHED
+
+
+_EVENTS_SIGNATURE = ("pages, zones, pageblock_type, node, const int[], const int[], const int[], "
+                     "const int[], const int[], const int[], const int[], int, int[], int[], "
+                     "int8[], int[], int[]")
+
+
+@compiled(_EVENTS_SIGNATURE, nogil=True)
 def _replay_events(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                    node: np.ndarray, kinds: np.ndarray, ids: np.ndarray, orders: np.ndarray,
                    mts: np.ndarray, cpus: np.ndarray, colds: np.ndarray,
                    high_zone_of: np.ndarray, max_order: int,
                    model_pfn: np.ndarray, model_order: np.ndarray, state: np.ndarray,
                    counters: np.ndarray, fail_order: np.ndarray) -> None:
-    """Replay events in order; `ids[i]` is the dense index of event i's trace pfn, `cpus[i]`
-    and `colds[i]` its cpu and cold flag (used when the machine has per-cpu lists).
+    """Replay events in order on a machine without per-cpu lists; `ids[i]` is the dense index
+    of event i's trace pfn (`cpus` and `colds` are not used).
 
-    The model is called through its batched entry points, one request at a time (rows of `req`
-    are the one-element arrays they take): they are compiled once for every caller, whereas
-    calling `alloc_one` here would compile the whole allocator again into this loop.
+    Each event is one `alloc_one` or `free_one` call, as `Machine.alloc` and `Machine.free`
+    make them; those are compiled once and inlined here by LLVM.
     """
-    req = np.zeros((9, 1), dtype=np.int64)  # order, zone, type, flags, owner, kind, out, cpu, cold
-    req[3, 0] = ALLOC_NO_WATERMARKS
-    req[5, 0] = KIND_NONE
     for i in range(kinds.shape[0]):
         kind = kinds[i]
         t = ids[i]
         order = orders[i]
-        req[7, 0] = cpus[i]
-        req[8, 0] = colds[i]
         if kind == ALLOC:
-            counters[C_ALLOCS] += 1
-            if state[t] == _MAPPED:
-                counters[C_REMAPPED] += 1
             pfn = -1
-            if order < max_order:
-                req[0, 0] = order
-                req[1, 0] = high_zone_of[mts[i]]
-                req[2, 0] = mts[i]
-                alloc_batch_pcp(pages, zones, pageblock_type, node, req[0], req[1], req[2],
-                                req[3], req[4], req[5], req[6], req[7], req[8])
-                pfn = req[6, 0]
-            else:
-                counters[C_TOO_LARGE] += 1
-            if pfn < 0:
-                counters[C_ALLOC_FAILED] += 1
-                fail_order[order] += 1
-                state[t] = _FAILED
-            else:
-                model_pfn[t] = pfn
-                model_order[t] = order
-                state[t] = _MAPPED
+            if _alloc_event(t, order, max_order, state, counters):
+                pfn = alloc_one(pages, zones, pageblock_type, node, order, high_zone_of[mts[i]],
+                                mts[i], ALLOC_NO_WATERMARKS, 0, KIND_NONE)
+            _alloc_result(t, order, pfn, model_pfn, model_order, state, counters, fail_order)
         elif kind == ALLOC_FAILED:
             counters[C_TRACED_FAILED] += 1
-        else:
-            st = state[t]
-            if st == _MAPPED:
-                req[0, 0] = model_pfn[t]
-                free_batch_pcp(pages, zones, pageblock_type, node, req[0], req[6], req[7],
-                               req[8])
-                if req[6, 0] != FREE_OK:
-                    counters[C_MODEL_FREE_ERRORS] += 1
-                counters[C_FREES] += 1
-                if model_order[t] != order:
-                    counters[C_ORDER_MISMATCH] += 1
-                state[t] = _FREED if kind == FREE else _FREED_BATCHED
-            elif (st == _FREED and kind == FREE_BATCHED) or (st == _FREED_BATCHED
-                                                              and kind == FREE):
-                counters[C_ECHOES] += 1
-                state[t] = _UNMAPPED
-            elif st == _FAILED:
-                counters[C_FREE_OF_FAILED] += 1
-                state[t] = _FREED if kind == FREE else _FREED_BATCHED
-            else:
-                counters[C_UNMATCHED] += 1
+        elif _free_event(t, kind, state, counters):
+            status = free_one(pages, zones, pageblock_type, node, model_pfn[t])
+            _free_result(t, kind, order, status, model_order, state, counters)
+
+
+@compiled(_EVENTS_SIGNATURE, nogil=True)
+def _replay_events_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                       node: np.ndarray, kinds: np.ndarray, ids: np.ndarray,
+                       orders: np.ndarray, mts: np.ndarray, cpus: np.ndarray,
+                       colds: np.ndarray, high_zone_of: np.ndarray, max_order: int,
+                       model_pfn: np.ndarray, model_order: np.ndarray, state: np.ndarray,
+                       counters: np.ndarray, fail_order: np.ndarray) -> None:
+    """`_replay_events` with per-cpu lists: event i is an `alloc_one_pcp` or `free_one_pcp`
+    call on cpu `cpus[i]`, cold if `colds[i]`."""
+    for i in range(kinds.shape[0]):
+        kind = kinds[i]
+        t = ids[i]
+        order = orders[i]
+        if kind == ALLOC:
+            pfn = -1
+            if _alloc_event(t, order, max_order, state, counters):
+                pfn = alloc_one_pcp(pages, zones, pageblock_type, node, order,
+                                    high_zone_of[mts[i]], mts[i], ALLOC_NO_WATERMARKS, 0,
+                                    KIND_NONE, cpus[i], colds[i])
+            _alloc_result(t, order, pfn, model_pfn, model_order, state, counters, fail_order)
+        elif kind == ALLOC_FAILED:
+            counters[C_TRACED_FAILED] += 1
+        elif _free_event(t, kind, state, counters):
+            status = free_one_pcp(pages, zones, pageblock_type, node, model_pfn[t], cpus[i],
+                                  colds[i])
+            _free_result(t, kind, order, status, model_order, state, counters)
+
+
+#: An empty slot of the trace pfn hash table (trace pfns are >= -1).
+_EMPTY: Final = -(1 << 63)
+#: Fibonacci hashing multiplier (2^64 / golden ratio, as a signed 64-bit integer).
+_HASH_MUL: Final = -7046029254386353131
+
+
+@compiled("const int[], int[], int[], int[], int[]", nogil=True)
+def _dense_ids(pfns: np.ndarray, keys: np.ndarray, vals: np.ndarray, count: np.ndarray,
+               out: np.ndarray) -> None:
+    """`out[i]`: the dense id of trace pfn `pfns[i]`, numbered in order of first sight from
+    `count[0]` on (which it advances). `keys`/`vals` are an open-addressing hash table with a
+    power-of-two size, `_EMPTY` keys free; the caller keeps it at most half full."""
+    mask = keys.shape[0] - 1
+    bits = 1
+    while (1 << bits) < keys.shape[0]:
+        bits += 1
+    shift = 64 - bits
+    n = count[0]
+    for i in range(pfns.shape[0]):
+        p = pfns[i]
+        h = ((p * _HASH_MUL) >> shift) & mask
+        while True:
+            k = keys[h]
+            if k == p:
+                out[i] = vals[h]
+                break
+            if k == _EMPTY:
+                keys[h] = p
+                vals[h] = n
+                out[i] = n
+                n += 1
+                break
+            h = (h + 1) & mask
+    count[0] = n
 
 
 class Replayer:
     """Replays event batches on one machine, keeping the trace pfn -> model pfn map.
 
-    Trace pfns are numbered densely in order of first sight (a dict), so the compiled loop
-    works on plain arrays whatever the traced machine's pfn range.
+    Trace pfns are numbered densely in order of first sight (a compiled hash table), so the
+    compiled loop works on plain arrays whatever the traced machine's pfn range. The traced
+    kernel's `mm_page_alloc_extfrag` events are counted (`extfrag`, ...), for comparison with
+    the model's fallbacks.
     """
 
     def __init__(self, machine: Machine) -> None:
@@ -173,9 +261,14 @@ class Replayer:
         self.events = 0
         self.lines = 0
         self.malformed = 0
+        self.extfrag = 0
+        self.extfrag_fragmenting = 0
+        self.extfrag_change_ownership = 0
         self.counters = np.zeros(_NR_COUNTERS, dtype=np.int64)
         self.fail_order = np.zeros(MAX_TRACE_ORDER + 1, dtype=np.int64)
-        self._ids: dict[int, int] = {}
+        self._keys = np.full(1 << 12, _EMPTY, dtype=np.int64)
+        self._vals = np.zeros(1 << 12, dtype=np.int64)
+        self._nr_ids = np.zeros(1, dtype=np.int64)
         self._model_pfn = np.full(1024, -1, dtype=np.int64)
         self._model_order = np.zeros(1024, dtype=np.int64)
         self._state = np.zeros(1024, dtype=np.int8)
@@ -184,12 +277,24 @@ class Replayer:
             self._high_zone_of[mt] = machine.resolve(migratetype=mt)[0]
 
     def _dense_ids(self, pfns: np.ndarray) -> np.ndarray:
-        ids = self._ids
-        get = ids.setdefault
-        out = np.fromiter((get(p, len(ids)) for p in pfns.tolist()), dtype=np.int64,
-                          count=pfns.shape[0])
-        if len(ids) > self._state.shape[0]:
-            grow = max(len(ids), 2 * self._state.shape[0]) - self._state.shape[0]
+        most = int(self._nr_ids[0]) + pfns.shape[0]
+        if 2 * most > self._keys.shape[0]:  # keep the table at most half full
+            size = self._keys.shape[0]
+            while 2 * most > size:
+                size *= 2
+            old = self._keys[self._keys != _EMPTY]
+            old_ids = self._vals[self._keys != _EMPTY]
+            order = np.argsort(old_ids)
+            self._keys = np.full(size, _EMPTY, dtype=np.int64)
+            self._vals = np.zeros(size, dtype=np.int64)
+            again = np.empty(old.shape[0], dtype=np.int64)
+            self._nr_ids[0] = 0
+            _dense_ids(old[order], self._keys, self._vals, self._nr_ids, again)
+        out = np.empty(pfns.shape[0], dtype=np.int64)
+        _dense_ids(pfns, self._keys, self._vals, self._nr_ids, out)
+        nr_ids = int(self._nr_ids[0])
+        if nr_ids > self._state.shape[0]:
+            grow = max(nr_ids, 2 * self._state.shape[0]) - self._state.shape[0]
             self._model_pfn = np.concatenate([self._model_pfn, np.full(grow, -1, np.int64)])
             self._model_order = np.concatenate([self._model_order, np.zeros(grow, np.int64)])
             self._state = np.concatenate([self._state, np.zeros(grow, np.int8)])
@@ -200,28 +305,33 @@ class Replayer:
         self.lines += batch.lines
         self.malformed += len(batch.malformed)
         self.events += len(batch)
+        self.extfrag += batch.extfrag
+        self.extfrag_fragmenting += batch.extfrag_fragmenting
+        self.extfrag_change_ownership += batch.extfrag_change_ownership
         if not len(batch):
             return
         m = self.machine
         # The traced machine's cpus fold onto the model's (cpu mod nr_cpus).
         cpus = batch.cpus % m.config.nr_cpus
-        _replay_events(m.pages, m.zones, m.pageblock_type, m.node, batch.kinds,
-                       self._dense_ids(batch.pfns), batch.orders, batch.migratetypes, cpus,
-                       batch.colds, self._high_zone_of, m.max_order, self._model_pfn,
-                       self._model_order, self._state, self.counters, self.fail_order)
+        replay = _replay_events_pcp if m.node[0]["pcp"] else _replay_events
+        replay(m.pages, m.zones, m.pageblock_type, m.node, batch.kinds,
+               self._dense_ids(batch.pfns), batch.orders, batch.migratetypes, cpus, batch.colds,
+               self._high_zone_of, m.max_order, self._model_pfn, self._model_order,
+               self._state, self.counters, self.fail_order)
 
     def count(self, index: int) -> int:
         return int(self.counters[index])
 
 
-def replay_stream(stream: TextIO, replayer: Replayer, numbering: str = "modern",
+def replay_stream(stream: TextIO | BinaryIO, replayer: Replayer, numbering: str = "modern",
                   strict: bool = False, source: str = "", progress: Any = None,
                   warn: TextIO | None = None) -> None:
-    """Parse and replay a whole text stream. With `strict` the first malformed line raises its
+    """Parse and replay a whole stream (text, or bytes as the command reads files: see
+    `sim.trace.iter_batches`). With `strict` the first malformed line raises its
     TraceFormatError; otherwise the first MAX_WARNINGS are written to `warn`."""
     warned = 0
     with_cpu = replayer.machine.config.pcp
-    for batch in iter_batches(stream, numbering, source=source, with_cpu=with_cpu):
+    for batch in iter_batches(stream, numbering, source=source, with_cpu=with_cpu, ahead=True):
         if batch.malformed:
             if strict:
                 raise batch.malformed[0]
@@ -276,6 +386,9 @@ def summary(replayer: Replayer, source: str = "") -> str:
         ("batched_free_echoes", c(C_ECHOES)),
         ("extfrag_fallback", vm["extfrag_fallback"]),
         ("extfrag_fragmenting", vm["extfrag_fragmenting"]),
+        ("traced_extfrag_events", replayer.extfrag),
+        ("traced_extfrag_fragmenting", replayer.extfrag_fragmenting),
+        ("traced_extfrag_change_ownership", replayer.extfrag_change_ownership),
         ("pageblock_claimed", vm["pageblock_claimed"]),
         ("free_pages", vm["nr_free_pages"]),
         ("pcp_pages", int(m.zones["pcp_count"].sum())),
@@ -368,18 +481,15 @@ def run(args: argparse.Namespace) -> int:
     stdin = args.trace == "-"
     source = "<stdin>" if stdin else args.trace
     with ExitStack() as stack:
+        # Read as bytes (the reader decodes UTF-8, undecodable bytes becoming U+FFFD: such
+        # lines are malformed, not a crash); a text-only stdin is read as text.
+        stream: TextIO | BinaryIO
         if stdin:
-            buffer = getattr(sys.stdin, "buffer", None)
-            if buffer is None:
-                stream: TextIO = sys.stdin
-            else:  # undecodable bytes become U+FFFD: such lines are malformed, not a crash
-                stream = io.TextIOWrapper(buffer, encoding="utf-8", errors="replace")
-                stack.callback(stream.detach)
+            stream = getattr(sys.stdin, "buffer", None) or sys.stdin
             size = 0
         else:
             try:
-                stream = stack.enter_context(
-                    open(args.trace, encoding="utf-8", errors="replace"))
+                stream = stack.enter_context(open(args.trace, "rb"))
             except (FileNotFoundError, IsADirectoryError):
                 raise
             except OSError as exc:

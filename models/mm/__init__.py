@@ -2,29 +2,18 @@
 
 Nothing here imports simpy, pandas or anything from `sim`; calls are synchronous.
 
-Compiled functions inline each other across modules, and numba's on-disk cache only notices
-changes to a function's own file. So the cache lives in a directory named after a hash of every
-source file here: editing any of them compiles afresh instead of running stale machine code.
-Set NUMBA_CACHE_DIR to override.
+Compiled functions are declared with `models.mm.jit.compiled` and share one on-disk cache per
+content of the sources, whatever the checkout's path (see `models.mm.jit`): editing any file
+under `models/` compiles afresh, and a fresh clone of the same sources compiles nothing. Set
+NUMBA_CACHE_DIR to put the cache elsewhere.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
-
 import numba
 
+from fragsim.models.mm.jit import DISABLE_JIT, cache_key, cache_root, install_cache_locator
 
-def _source_keyed_cache_dir() -> str:
-    digest = hashlib.sha1()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return str(base / "fragsim" / "numba" / digest.hexdigest()[:16])
-
-
-if not os.environ.get("NUMBA_CACHE_DIR"):
-    numba.config.CACHE_DIR = _source_keyed_cache_dir()  # type: ignore[attr-defined]
+if not DISABLE_JIT and not install_cache_locator():
+    # numba without the locator hook: a cache directory keyed by the sources (per checkout).
+    numba.config.CACHE_DIR = str(cache_root() / cache_key(__name__ + ".x"))  # type: ignore[attr-defined]

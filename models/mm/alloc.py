@@ -10,8 +10,8 @@ When `node['pcp']` is set, order-0 requests and frees go through the per-cpu lis
 
 The entry points called from Python (`alloc_one`, `alloc_batch`, `free_one`, `free_batch`) take
 the four state arrays so that one numba dispatch serves a whole batch. They are the buddy
-allocator alone, compiled without the per-cpu code (it folds away for cpu -1), so machines
-without the lists run exactly the code they ran before the lists existed. `alloc_one_pcp`,
+allocator alone: they never reference the per-cpu code, so machines without the lists neither
+compile nor run it. `alloc_one_pcp`,
 `alloc_batch_pcp`, `free_one_pcp` and `free_batch_pcp` take a cpu (-1: no per-cpu lists) and the
 cold flag (0 or 1), and use the lists when `node['pcp']` is set: `Machine` calls them then.
 None has default arguments: numba dispatches a Python call that leaves arguments to their
@@ -21,7 +21,6 @@ defaults several times slower, and these calls are the hot path.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.buddy import free_one_page, rmqueue, zone_of_pfn
 from fragsim.models.mm.constants import (
@@ -40,6 +39,7 @@ from fragsim.models.mm.constants import (
     WMARK_LOW,
     WMARK_MIN,
 )
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_del
 from fragsim.models.mm.pcp import buffered_rmqueue, free_hot_cold_page
 from fragsim.models.mm.prefetch import prefetch
@@ -68,7 +68,7 @@ _S_ALLOC_FAIL = STAT["alloc_fail"]
 _S_FREE_UNMATCHED = STAT["free_unmatched"]
 
 
-@njit(cache=True, inline="always")
+@compiled("zone, int, int, int, int", inline=True)
 def zone_watermark_ok(zone: np.ndarray, order: int, mark: int, classzone_idx: int,
                       alloc_flags: int) -> bool:
     """2.6.24 `zone_watermark_ok()`, exactly.
@@ -93,7 +93,7 @@ def zone_watermark_ok(zone: np.ndarray, order: int, mark: int, classzone_idx: in
     return True
 
 
-@njit(cache=True, inline="always")
+@compiled("int", inline=True)
 def wmark_of(alloc_flags: int) -> int:
     """Which watermark ALLOC_WMARK_* selects (`zone->pages_min/low/high`).
 
@@ -107,7 +107,7 @@ def wmark_of(alloc_flags: int) -> int:
     return WMARK_HIGH
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, int, int, int, int, int", inline=True)
 def prep_new_page(pages: np.ndarray, pfn: int, order: int, mt: int, owner: int,
                   kind: int) -> None:
     """Mark an allocated block: the head keeps its order; every page records owner, type, kind."""
@@ -120,7 +120,39 @@ def prep_new_page(pages: np.ndarray, pfn: int, order: int, mt: int, owner: int,
     pages[pfn]["flags"] = PG_HEAD
 
 
-@njit(cache=True, inline="always")
+@compiled("zones, int, int, int, int", inline=True)
+def _zonelist_next(zones: np.ndarray, z: int, classzone_idx: int, order: int,
+                   alloc_flags: int) -> int:
+    """The next zone of the zonelist, from `z` down, that `get_page_from_freelist()` tries:
+    populated and, unless ALLOC_NO_WATERMARKS, passing `zone_watermark_ok()`; -1 if none."""
+    while z >= 0:
+        zone = zones[z]
+        if zone["present_pages"] != 0:
+            if alloc_flags & ALLOC_NO_WATERMARKS:
+                return z
+            mark = zone["watermark"][wmark_of(alloc_flags)]
+            if zone_watermark_ok(zone, order, mark, classzone_idx, alloc_flags):
+                return z
+        z -= 1
+    return -1
+
+
+@compiled("zones, int", inline=True)
+def _classzone(zones: np.ndarray, high_zone: int) -> int:
+    """`classzone_idx`: the first populated zone of the zonelist from `high_zone` down, or -1."""
+    for z in range(high_zone, -1, -1):
+        if zones[z]["present_pages"] != 0:
+            return z
+    return -1
+
+
+@compiled("nd, int, int", inline=True)
+def _count_pgalloc(nd: np.ndarray, z: int, order: int) -> None:
+    nd["stat"][_S_PGALLOC] += 1 << order
+    nd["pgalloc_zone"][z] += 1 << order
+
+
+@compiled("pages, zones, pageblock_type, nd, int, int, int, int, int, int", inline=True)
 def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                            nd: np.ndarray, order: int, high_zone: int, mt: int,
                            alloc_flags: int, cpu: int = -1, cold: int = 0) -> int:
@@ -130,37 +162,41 @@ def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type:
     removed from the free lists (not yet prepared) or -1. Counts pgalloc on success. With
     per-cpu lists on and `cpu >= 0`, `buffered_rmqueue` serves order 0 from `pcp[cold]` of `cpu`.
     """
-    classzone_idx = -1
-    for z in range(high_zone, -1, -1):
-        zone = zones[z]
-        if zone["present_pages"] == 0:
-            continue
-        if classzone_idx < 0:
-            classzone_idx = z
-        if not (alloc_flags & ALLOC_NO_WATERMARKS):
-            mark = zone["watermark"][wmark_of(alloc_flags)]
-            if not zone_watermark_ok(zone, order, mark, classzone_idx, alloc_flags):
-                continue
+    classzone_idx = _classzone(zones, high_zone)
+    z = _zonelist_next(zones, high_zone, classzone_idx, order, alloc_flags)
+    while z >= 0:
         if cpu >= 0 and order == 0 and nd["pcp"] != 0:
-            pfn = buffered_rmqueue(pages, zone, pageblock_type, nd, mt, cpu, cold)
+            pfn = buffered_rmqueue(pages, zones[z], pageblock_type, nd, mt, cpu, cold)
         else:
-            pfn = rmqueue(pages, zone, pageblock_type, nd, order, mt)
+            pfn = rmqueue(pages, zones[z], pageblock_type, nd, order, mt)
         if pfn >= 0:
-            nd["stat"][_S_PGALLOC] += 1 << order
-            nd["pgalloc_zone"][z] += 1 << order
+            _count_pgalloc(nd, z, order)
             return pfn
+        z = _zonelist_next(zones, z - 1, classzone_idx, order, alloc_flags)
     return -1
 
 
-@njit(cache=True, inline="always")
-def alloc_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
-                  node: np.ndarray, order: int, high_zone: int, mt: int, alloc_flags: int,
-                  owner: int, kind: int, cpu: int, cold: int) -> int:
-    """Allocate one block of `order` (order 0 from `pcp[cold]` of `cpu` when per-cpu lists are
-    on and `cpu >= 0`); returns its pfn or -1. Counts success and failure."""
-    nd = node[0]
-    pfn = get_page_from_freelist(pages, zones, pageblock_type, nd, order, high_zone, mt,
-                                 alloc_flags, cpu, cold)
+@compiled("pages, zones, pageblock_type, nd, int, int, int, int", inline=True)
+def _buddy_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                              nd: np.ndarray, order: int, high_zone: int, mt: int,
+                              alloc_flags: int) -> int:
+    """`get_page_from_freelist` with cpu -1: the same zonelist walk, the buddy allocator alone.
+    Kept apart so that callers without per-cpu lists compile none of their code."""
+    classzone_idx = _classzone(zones, high_zone)
+    z = _zonelist_next(zones, high_zone, classzone_idx, order, alloc_flags)
+    while z >= 0:
+        pfn = rmqueue(pages, zones[z], pageblock_type, nd, order, mt)
+        if pfn >= 0:
+            _count_pgalloc(nd, z, order)
+            return pfn
+        z = _zonelist_next(zones, z - 1, classzone_idx, order, alloc_flags)
+    return -1
+
+
+@compiled("pages, nd, int, int, int, int, int", inline=True)
+def _alloc_done(pages: np.ndarray, nd: np.ndarray, pfn: int, order: int, mt: int, owner: int,
+                kind: int) -> int:
+    """Count an allocation's success or failure; prepare the block (`prep_new_page`)."""
     if pfn < 0:
         nd["stat"][_S_ALLOC_FAIL] += 1
         nd["fail_order"][order] += 1
@@ -171,17 +207,32 @@ def alloc_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
     return pfn
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zones, pageblock_type, node, int, int, int, int, int, int, int, int", inline=True)
+def alloc_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                  node: np.ndarray, order: int, high_zone: int, mt: int, alloc_flags: int,
+                  owner: int, kind: int, cpu: int, cold: int) -> int:
+    """Allocate one block of `order` (order 0 from `pcp[cold]` of `cpu` when per-cpu lists are
+    on and `cpu >= 0`); returns its pfn or -1. Counts success and failure."""
+    nd = node[0]
+    pfn = get_page_from_freelist(pages, zones, pageblock_type, nd, order, high_zone, mt,
+                                 alloc_flags, cpu, cold)
+    return _alloc_done(pages, nd, pfn, order, mt, owner, kind)
+
+
+@compiled("pages, zones, pageblock_type, node, int, int, int, int, int, int", inline=True)
 def alloc_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
               node: np.ndarray, order: int, high_zone: int, mt: int, alloc_flags: int,
               owner: int, kind: int) -> int:
-    """Allocate one block of `order` from the buddy allocator (`alloc_one_pcp` with cpu -1: no
-    per-cpu lists, even when they are on); its pfn or -1."""
-    return alloc_one_pcp(pages, zones, pageblock_type, node, order, high_zone, mt, alloc_flags,
-                         owner, kind, -1, 0)
+    """Allocate one block of `order` from the buddy allocator (what `alloc_one_pcp` does with
+    cpu -1: no per-cpu lists, even when they are on); its pfn or -1."""
+    nd = node[0]
+    pfn = _buddy_page_from_freelist(pages, zones, pageblock_type, nd, order, high_zone, mt,
+                                    alloc_flags)
+    return _alloc_done(pages, nd, pfn, order, mt, owner, kind)
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, const int[], const int[], const int[], "
+          "const int[], const int[], const int[], int[]")
 def alloc_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                 node: np.ndarray, orders: np.ndarray, high_zones: np.ndarray, mts: np.ndarray,
                 alloc_flags: np.ndarray, owners: np.ndarray, kinds: np.ndarray,
@@ -200,7 +251,8 @@ def alloc_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray
     return failed
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, const int[], const int[], const int[], "
+          "const int[], const int[], const int[], int[], const int[], const int[]")
 def alloc_batch_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                     node: np.ndarray, orders: np.ndarray, high_zones: np.ndarray,
                     mts: np.ndarray, alloc_flags: np.ndarray, owners: np.ndarray,
@@ -218,7 +270,41 @@ def alloc_batch_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
     return failed
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zones, nd, int", inline=True)
+def _free_prepare(pages: np.ndarray, zones: np.ndarray, nd: np.ndarray,
+                  pfn: int) -> tuple[int, int]:
+    """The checks and bookkeeping of freeing the block headed by `pfn`: (zone, order) to free
+    it to, or (-1, FREE_NOT_ALLOCATED / FREE_OUT_OF_RANGE) counted as `free_unmatched`."""
+    if pfn < 0 or pfn >= pages.shape[0]:
+        nd["stat"][_S_FREE_UNMATCHED] += 1
+        return -1, FREE_OUT_OF_RANGE
+    z = zone_of_pfn(zones, pfn)
+    if z < 0:
+        nd["stat"][_S_FREE_UNMATCHED] += 1
+        return -1, FREE_OUT_OF_RANGE
+    if not (pages[pfn]["flags"] & PG_HEAD) or (pages[pfn]["flags"] & PG_BUDDY):
+        nd["stat"][_S_FREE_UNMATCHED] += 1
+        return -1, FREE_NOT_ALLOCATED
+    order = int(pages[pfn]["order"])
+    if pages[pfn]["flags"] & PG_LRU:
+        # __page_cache_release(): a page leaves the LRU before it returns to the buddy.
+        lru_del(pages, zones[z], pfn)
+    pages[pfn]["flags"] = 0
+    nd["stat"][_S_PGFREE] += 1 << order
+    return z, order
+
+
+@compiled("pages, zone, pageblock_type, nd, int, int", inline=True)
+def _free_to_buddy(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
+                   nd: np.ndarray, pfn: int, order: int) -> None:
+    """2.6.24 `free_one_page()`: a free clears the zone's reclaim-failure state, then
+    `__free_one_page()`."""
+    zone["all_unreclaimable"] = 0
+    zone["pages_scanned"] = 0
+    free_one_page(pages, zone, pageblock_type, nd, pfn, order)
+
+
+@compiled("pages, zones, pageblock_type, node, int, int, int", inline=True)
 def free_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                  node: np.ndarray, pfn: int, cpu: int, cold: int) -> int:
     """Free the allocated block headed by `pfn` (`__free_pages(page, order)` with the order the
@@ -226,41 +312,30 @@ def free_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarra
     `free_hot_cold_page` on `cpu`, cold if `cold`). Returns FREE_OK, or FREE_NOT_ALLOCATED /
     FREE_OUT_OF_RANGE (counted as `free_unmatched`, nothing changed)."""
     nd = node[0]
-    if pfn < 0 or pfn >= pages.shape[0]:
-        nd["stat"][_S_FREE_UNMATCHED] += 1
-        return FREE_OUT_OF_RANGE
-    z = zone_of_pfn(zones, pfn)
+    z, order = _free_prepare(pages, zones, nd, pfn)
     if z < 0:
-        nd["stat"][_S_FREE_UNMATCHED] += 1
-        return FREE_OUT_OF_RANGE
-    if not (pages[pfn]["flags"] & PG_HEAD) or (pages[pfn]["flags"] & PG_BUDDY):
-        nd["stat"][_S_FREE_UNMATCHED] += 1
-        return FREE_NOT_ALLOCATED
-    order = int(pages[pfn]["order"])
-    if pages[pfn]["flags"] & PG_LRU:
-        # __page_cache_release(): a page leaves the LRU before it returns to the buddy.
-        lru_del(pages, zones[z], pfn)
-    pages[pfn]["flags"] = 0
-    nd["stat"][_S_PGFREE] += 1 << order
+        return order
     if cpu >= 0 and order == 0 and nd["pcp"] != 0:
         free_hot_cold_page(pages, zones[z], pageblock_type, nd, pfn, cpu, cold)
     else:
-        # 2.6.24 free_one_page(): a free clears the zone's reclaim-failure state.
-        zones[z]["all_unreclaimable"] = 0
-        zones[z]["pages_scanned"] = 0
-        free_one_page(pages, zones[z], pageblock_type, nd, pfn, order)
+        _free_to_buddy(pages, zones[z], pageblock_type, nd, pfn, order)
     return FREE_OK
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zones, pageblock_type, node, int", inline=True)
 def free_one(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
              node: np.ndarray, pfn: int) -> int:
-    """Free the allocated block headed by `pfn` to the buddy allocator (`free_one_pcp` with cpu
-    -1: no per-cpu lists, even when they are on)."""
-    return free_one_pcp(pages, zones, pageblock_type, node, pfn, -1, 0)
+    """Free the allocated block headed by `pfn` to the buddy allocator (what `free_one_pcp`
+    does with cpu -1: no per-cpu lists, even when they are on)."""
+    nd = node[0]
+    z, order = _free_prepare(pages, zones, nd, pfn)
+    if z < 0:
+        return order
+    _free_to_buddy(pages, zones[z], pageblock_type, nd, pfn, order)
+    return FREE_OK
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, const int[], int[]")
 def free_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                node: np.ndarray, pfns: np.ndarray, out: np.ndarray) -> int:
     """`free_one` for each pfn in turn; `out[i]` gets its status. Returns how many failed."""
@@ -285,7 +360,7 @@ def free_batch(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
     return bad
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, const int[], int[], const int[], const int[]")
 def free_batch_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                    node: np.ndarray, pfns: np.ndarray, out: np.ndarray, cpus: np.ndarray,
                    colds: np.ndarray) -> int:
@@ -300,7 +375,7 @@ def free_batch_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndar
     return bad
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, int, int, int")
 def free_range_boot(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                     node: np.ndarray, z: int, start: int, end: int) -> None:
     """Hand the pfns [start, end) of zone `z` to the allocator in increasing pfn order.

@@ -19,7 +19,6 @@ pagetypeinfo need not walk lists.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.constants import (
     MIGRATE_RECLAIMABLE,
@@ -27,6 +26,7 @@ from fragsim.models.mm.constants import (
     PG_BUDDY,
     PG_HEAD,
 )
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.prefetch import prefetch
 from fragsim.models.mm.state import EXTFRAG_RING, STAT
 
@@ -55,7 +55,7 @@ _S_ALLOC_RESERVE = STAT["alloc_reserve"]
 CLAIM_2_6_24 = 0
 
 
-@njit(cache=True, inline="always")
+@compiled("zones, int", inline=True)
 def zone_of_pfn(zones: np.ndarray, pfn: int) -> int:
     """The zone index holding `pfn`, or -1 (`page_zone()`)."""
     for z in range(zones.shape[0]):
@@ -64,7 +64,7 @@ def zone_of_pfn(zones: np.ndarray, pfn: int) -> int:
     return -1
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, int, int, int", inline=True)
 def list_add(pages: np.ndarray, zone: np.ndarray, order: int, mt: int, pfn: int) -> None:
     """Add the free block at `pfn` at the head of `free_area[order].free_list[mt]`.
 
@@ -85,7 +85,7 @@ def list_add(pages: np.ndarray, zone: np.ndarray, order: int, mt: int, pfn: int)
     zone["nr_free_mt"][order, mt] += 1
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, int", inline=True)
 def list_del(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
     """Unlink the free block at `pfn` from its list: `list_del`, `rmv_page_order`, `nr_free--`."""
     order = int(pages[pfn]["order"])
@@ -107,7 +107,7 @@ def list_del(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
     zone["nr_free_mt"][order, mt] -= 1
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, int, int", inline=True)
 def list_move(pages: np.ndarray, zone: np.ndarray, pfn: int, mt: int) -> None:
     """Move a free block to the head of `free_list[mt]` of its order (`list_move` in
     `move_freepages`)."""
@@ -116,7 +116,7 @@ def list_move(pages: np.ndarray, zone: np.ndarray, pfn: int, mt: int) -> None:
     list_add(pages, zone, order, mt, pfn)
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, int, int, int, int", inline=True)
 def expand(pages: np.ndarray, zone: np.ndarray, pfn: int, low: int, high: int, mt: int) -> None:
     """Split a block of order `high` at `pfn` down to order `low`, 2.6.24 `expand()`.
 
@@ -128,7 +128,7 @@ def expand(pages: np.ndarray, zone: np.ndarray, pfn: int, low: int, high: int, m
         list_add(pages, zone, high, mt, pfn + (1 << high))
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, int, int, int", inline=True)
 def rmqueue_smallest(pages: np.ndarray, zone: np.ndarray, order: int, mt: int,
                      max_order: int) -> int:
     """2.6.24 `__rmqueue_smallest()`: the head of the first non-empty `free_list[mt]` from
@@ -152,7 +152,7 @@ def rmqueue_smallest(pages: np.ndarray, zone: np.ndarray, order: int, mt: int,
     return -1
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, int, int, int", inline=True)
 def move_freepages_block(pages: np.ndarray, zone: np.ndarray, pfn: int, mt: int,
                          pageblock_order: int) -> int:
     """2.6.24 `move_freepages_block()`: move every free block of `pfn`'s pageblock to `mt`'s lists.
@@ -180,7 +180,7 @@ def move_freepages_block(pages: np.ndarray, zone: np.ndarray, pfn: int, mt: int,
     return moved
 
 
-@njit(cache=True, inline="always")
+@compiled("nd, int, int, int, int, int, int, int", inline=True)
 def log_extfrag(node: np.ndarray, pfn: int, alloc_order: int, fallback_order: int,
                 alloc_mt: int, fallback_mt: int, fragmenting: int, change_ownership: int) -> None:
     """Append one `mm_page_alloc_extfrag` event to the node's ring and count it."""
@@ -202,7 +202,7 @@ def log_extfrag(node: np.ndarray, pfn: int, alloc_order: int, fallback_order: in
         node["stat"][_S_EXTFRAG_CHANGE_OWNERSHIP] += 1
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, pageblock_type, nd, int, int", inline=True)
 def rmqueue_fallback(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
                      node: np.ndarray, order: int, start_mt: int) -> int:
     """2.6.24 `__rmqueue_fallback()`: take the largest block from another type's list.
@@ -255,7 +255,7 @@ def rmqueue_fallback(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nda
     return pfn
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, pageblock_type, nd, int, int", inline=True)
 def rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray, node: np.ndarray,
             order: int, mt: int) -> int:
     """2.6.24 `__rmqueue()`: the request's own lists first, then the fallback.
@@ -272,7 +272,7 @@ def rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray, nod
     return pfn
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, pageblock_type, nd, int, int", inline=True)
 def free_one_page(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
                   node: np.ndarray, pfn: int, order: int) -> None:
     """2.6.24 `__free_one_page()`: merge with free buddies, then add at the head of a list.

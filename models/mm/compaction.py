@@ -40,7 +40,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.alloc import zone_watermark_ok
 from fragsim.models.mm.buddy import free_one_page, list_del
@@ -56,6 +55,7 @@ from fragsim.models.mm.constants import (
     WMARK_LOW,
 )
 from fragsim.models.mm.gfp import GFP, gfp_zone, gfpflags_to_migratetype
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_add, lru_del
 from fragsim.models.mm.metrics import fragmentation_index
 from fragsim.models.mm.migrate import move_to_new_page, page_movable
@@ -116,7 +116,7 @@ _CC_NR_ROWS = 6  # migrated rows written
 _CC_SIZE = 7
 
 
-@njit(cache=True)
+@compiled("pages, pageblock_type, int, int")
 def suitable_migration_target(pages: np.ndarray, pageblock_type: np.ndarray, pfn: int,
                               pageblock_order: int) -> bool:
     """2.6.35 `suitable_migration_target()`: may the free scanner take pages from `pfn`'s block?
@@ -132,7 +132,7 @@ def suitable_migration_target(pages: np.ndarray, pageblock_type: np.ndarray, pfn
     return bool(mt == MIGRATE_MOVABLE)
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, nd, int, int")
 def split_free_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                     nd: np.ndarray, z: int, pfn: int) -> int:
     """2.6.35 `split_free_page()`: take the free block at `pfn` off its list as order-0 pages.
@@ -162,7 +162,7 @@ def split_free_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
     return nr
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, nd, int, int")
 def _free_target(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                  nd: np.ndarray, z: int, pfn: int) -> None:
     """`__free_page()` of an isolated target page: back to the buddy lists."""
@@ -171,7 +171,7 @@ def _free_target(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarra
     free_one_page(pages, zones[z], pageblock_type, nd, pfn, 0)
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, nd, int, int[], int[]")
 def _isolate_freepages(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                        nd: np.ndarray, z: int, cc: np.ndarray, freelist: np.ndarray) -> None:
     """2.6.35 `isolate_freepages()` with `isolate_freepages_block()` inlined.
@@ -219,7 +219,7 @@ def _isolate_freepages(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.
     cc[_CC_NR_FREE] = nr_freepages
 
 
-@njit(cache=True)
+@compiled("pages, zones, nd, int, int[], int[]")
 def _isolate_migratepages(pages: np.ndarray, zones: np.ndarray, nd: np.ndarray, z: int,
                           cc: np.ndarray, migratelist: np.ndarray) -> int:
     """2.6.35 `isolate_migratepages()`: take up to 32 LRU pages off their lists, from
@@ -253,7 +253,7 @@ def _isolate_migratepages(pages: np.ndarray, zones: np.ndarray, nd: np.ndarray, 
     return nr
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, nd, int, int[], int[], int[], int[][]", nrt=True)
 def _migrate_isolated(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                       nd: np.ndarray, z: int, cc: np.ndarray, migratelist: np.ndarray,
                       freelist: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -298,7 +298,7 @@ def _migrate_isolated(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.n
     return rows
 
 
-@njit(cache=True)
+@compiled("zones, nd, int, int[]")
 def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray) -> int:
     """2.6.35 `compact_finished()`. For order -1 2.6.35 evaluates a watermark with `1 << -1`
     before returning CONTINUE whatever it says; the model returns CONTINUE directly."""
@@ -319,7 +319,7 @@ def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray)
     return COMPACT_CONTINUE
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, int, int, int", nrt=True)
 def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                   node: np.ndarray, z: int, order: int,
                   migratetype: int) -> tuple[int, np.ndarray]:
@@ -371,7 +371,7 @@ def compact_node(m: Machine) -> list[int]:
     return [compact_zone(m, z, -1) for z in m.populated_zones()]
 
 
-@njit(cache=True)
+@compiled("zones, int, int, int")
 def _watermark_ok(zones: np.ndarray, z: int, order: int, mark: int) -> bool:
     """`zone_watermark_ok(zone, order, mark, 0, 0)`, callable from Python."""
     return zone_watermark_ok(zones[z], order, mark, 0, 0)

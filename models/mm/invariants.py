@@ -34,7 +34,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.constants import (
     MIGRATE_TYPES_2_6_24,
@@ -44,6 +43,7 @@ from fragsim.models.mm.constants import (
     PG_PCP,
     ZONE_NAMES,
 )
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.state import STAT
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ _PCP_MESSAGES = {
 }
 
 
-@njit(cache=True)
+@compiled("pages, int, int, int, int, int, int32[], int, int, int, int, int, int[]")
 def _walk_list(pages: np.ndarray, head: int, tail: int, count: int, start: int, end: int,
                visited: np.ndarray, list_id: int, flag: int, not_flag: int, order: int, mt: int,
                err: np.ndarray) -> bool:
@@ -152,7 +152,7 @@ def _walk_list(pages: np.ndarray, head: int, tail: int, count: int, start: int, 
     return True
 
 
-@njit(cache=True)
+@compiled("pages, zones, int32[]", nrt=True)
 def _walk_pcp_lists(pages: np.ndarray, zones: np.ndarray, visited: np.ndarray) -> np.ndarray:
     """Walk every per-cpu list of every zone, marking `visited[pfn]` with the list's id (from 1).
 
@@ -176,7 +176,7 @@ def _walk_pcp_lists(pages: np.ndarray, zones: np.ndarray, visited: np.ndarray) -
     return err
 
 
-@njit(cache=True)
+@compiled("pages, zones, int, int32[]", nrt=True)
 def _walk_free_lists(pages: np.ndarray, zones: np.ndarray, nr_orders: int,
                      visited: np.ndarray) -> np.ndarray:
     """Walk every free list of every zone, marking `visited[pfn]` with the list's id (from 1).

@@ -18,7 +18,6 @@ still in use (the kernel's `page->inuse`, which shares `struct page` space with 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.buddy import zone_of_pfn
 from fragsim.models.mm.constants import (
@@ -30,6 +29,7 @@ from fragsim.models.mm.constants import (
     PG_LRU,
     PG_REFERENCED,
 )
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.state import KIND_SHIFT
 
 LRU_INACTIVE = 0
@@ -49,19 +49,19 @@ __all__ = [
 ]
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, int", inline=True)
 def page_kind(pages: np.ndarray, pfn: int) -> int:
     """The KIND_* of an allocated page."""
     return int((pages[pfn]["mt"] >> KIND_SHIFT) & 0x0F)
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, int", inline=True)
 def lru_index(pages: np.ndarray, pfn: int) -> int:
     """The LRU list a page on the LRU is on (2.6.24: active or inactive)."""
     return LRU_ACTIVE if pages[pfn]["flags"] & PG_ACTIVE else LRU_INACTIVE
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, int, bool", inline=True)
 def lru_add(pages: np.ndarray, zone: np.ndarray, pfn: int, active: bool) -> None:
     """`add_page_to_active_list` / `add_page_to_inactive_list`: at the head (newest)."""
     lru = LRU_ACTIVE if active else LRU_INACTIVE
@@ -80,7 +80,7 @@ def lru_add(pages: np.ndarray, zone: np.ndarray, pfn: int, active: bool) -> None
         pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_ACTIVE)) | PG_LRU
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, int", inline=True)
 def lru_add_tail(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
     """`list_move_tail(&page->lru, &zone->inactive_list)`: the page is the next one scanned."""
     tail = zone["lru_tail"][LRU_INACTIVE]
@@ -95,7 +95,7 @@ def lru_add_tail(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
     pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_ACTIVE)) | PG_LRU
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, int", inline=True)
 def lru_del(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
     """`del_page_from_lru`: unlink from whichever LRU list it is on; clears PG_LRU (not ACTIVE)."""
     lru = lru_index(pages, pfn)
@@ -115,7 +115,7 @@ def lru_del(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
     zone["nr_lru"][lru] -= 1
 
 
-@njit(cache=True)
+@compiled("pages, zones, int")
 def mark_page_accessed(pages: np.ndarray, zones: np.ndarray, pfn: int) -> None:
     """2.6.24 `mark_page_accessed()`: second chance (activate a referenced inactive page)."""
     flags = pages[pfn]["flags"]
@@ -128,14 +128,14 @@ def mark_page_accessed(pages: np.ndarray, zones: np.ndarray, pfn: int) -> None:
         pages[pfn]["flags"] |= PG_REFERENCED
 
 
-@njit(cache=True)
+@compiled("pages, zones, const int[]")
 def mark_accessed_batch(pages: np.ndarray, zones: np.ndarray, pfns: np.ndarray) -> None:
     """`mark_page_accessed` for each pfn (allocated LRU pages; others only get PG_REFERENCED)."""
     for i in range(pfns.shape[0]):
         mark_page_accessed(pages, zones, pfns[i])
 
 
-@njit(cache=True)
+@compiled("pages, zones, const int[], const int[]")
 def lru_add_batch(pages: np.ndarray, zones: np.ndarray, pfns: np.ndarray,
                   active: np.ndarray) -> int:
     """Put allocated order-0 anonymous or file pages on their zone's LRU (`lru_cache_add[_active]`).
@@ -157,7 +157,7 @@ def lru_add_batch(pages: np.ndarray, zones: np.ndarray, pfns: np.ndarray,
     return added
 
 
-@njit(cache=True)
+@compiled("pages, const int[], bool")
 def set_dirty_batch(pages: np.ndarray, pfns: np.ndarray, dirty: bool) -> None:
     """Set or clear PG_DIRTY (a written page-cache page; anonymous pages are dirty by nature)."""
     for i in range(pfns.shape[0]):

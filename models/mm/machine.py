@@ -4,16 +4,14 @@
 pageblock MOVABLE, memory freed in increasing pfn order, then watermarks and MIGRATE_RESERVE as
 `init_per_zone_pages_min()` sets them), and offers allocation and free calls, single and batched.
 Requests are given as GFP masks (resolved with `gfp_zone` and `allocflags_to_migratetype`) or as
-a bare migratetype. `copy()` is a cheap deep copy for probes: four array copies.
+a bare migratetype. `copy()` is a cheap deep copy for probes: four byte copies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
-import numba
 import numpy as np
 
 from fragsim.models.mm import alloc as _alloc
@@ -40,6 +38,7 @@ from fragsim.models.mm.geometry import (
     zone_spans,
 )
 from fragsim.models.mm.gfp import GFP, default_gfp_for, gfp_zone, gfpflags_to_migratetype
+from fragsim.models.mm.jit import entry_point
 from fragsim.models.mm.policy import Policy, get_policy
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, copy_reclaim_state
 from fragsim.models.mm.state import (
@@ -63,19 +62,10 @@ __all__ = [
 ]
 
 
-def _entry_point(dispatcher: Any, *args: object) -> Callable[..., int]:
-    """The compiled function of a numba `dispatcher` for the types of `args`.
-
-    Calling it skips numba's per-call dispatch, which types every argument afresh and costs
-    about 0.2 us for each record array: more than the allocation itself. Only for calls whose
-    argument types never change (the machine's own arrays and Python ints).
-    """
-    if not hasattr(dispatcher, "compile"):  # NUMBA_DISABLE_JIT=1: a plain Python function
-        plain: Callable[..., int] = dispatcher
-        return plain
-    sig = tuple(numba.typeof(a) for a in args)  # type: ignore[no-untyped-call]
-    entry: Callable[..., int] = dispatcher.compile(sig)
-    return entry
+def _raw_copy(a: np.ndarray) -> np.ndarray:
+    """A copy of a C-contiguous state array made as one byte copy (a memcpy): numpy copies a
+    15-byte record array field by field, several times slower."""
+    return a.view(np.uint8).copy().view(a.dtype).reshape(a.shape)
 
 
 @dataclass(frozen=True)
@@ -194,7 +184,7 @@ class Machine:
             self.default_min_free_kbytes if cfg.min_free_kbytes is None else cfg.min_free_kbytes
         )
         self._request_cache: dict[tuple[int | None, int | None], tuple[int, int]] = {}
-        # Compiled entry points of the one-page calls, fetched on first use (`_entry_point`).
+        # Compiled entry points of the one-page calls, fetched on first use (`entry_point`).
         self._alloc_entry: Callable[..., int] | None = None
         self._free_entry: Callable[..., int] | None = None
         # swapon(): the swap area; free_area_init_core(): prev_priority starts at DEF_PRIORITY.
@@ -341,9 +331,7 @@ class Machine:
                                             owner, kind, self.check_cpu(cpu), 1 if cold else 0))
         ep = self._alloc_entry
         if ep is None:
-            ep = self._alloc_entry = _entry_point(_alloc.alloc_one, self.pages, self.zones,
-                                                  self.pageblock_type, self.node, 0, 0, 0, 0,
-                                                  0, 0)
+            ep = self._alloc_entry = entry_point(_alloc.alloc_one)
         return ep(self.pages, self.zones, self.pageblock_type, self.node, order, req[0], req[1],
                   alloc_flags, owner, kind)
 
@@ -416,8 +404,7 @@ class Machine:
                                            self.node, pfn, self.check_cpu(cpu), 1 if cold else 0))
         ep = self._free_entry
         if ep is None:
-            ep = self._free_entry = _entry_point(_alloc.free_one, self.pages, self.zones,
-                                                 self.pageblock_type, self.node, 0)
+            ep = self._free_entry = entry_point(_alloc.free_one)
         return ep(self.pages, self.zones, self.pageblock_type, self.node, int(pfn))
 
     def free_batch(self, pfns: np.ndarray, *, cpu: int | np.ndarray = 0,
@@ -448,10 +435,10 @@ class Machine:
         """A deep copy sharing nothing mutable: probes work on it and leave this one alone."""
         new = object.__new__(Machine)
         new.__dict__.update(self.__dict__)
-        new.pages = self.pages.copy()
-        new.zones = self.zones.copy()
-        new.node = self.node.copy()
-        new.pageblock_type = self.pageblock_type.copy()
+        new.pages = _raw_copy(self.pages)
+        new.zones = _raw_copy(self.zones)
+        new.node = _raw_copy(self.node)
+        new.pageblock_type = _raw_copy(self.pageblock_type)
         new._request_cache = dict(self._request_cache)
         new.migrated = list(self.migrated)
         new.reclaimed = list(self.reclaimed)

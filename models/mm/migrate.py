@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.alloc import free_one
 from fragsim.models.mm.buddy import free_one_page, zone_of_pfn
@@ -53,6 +52,7 @@ from fragsim.models.mm.constants import (
     PG_REFERENCED,
     PG_WRITEBACK,
 )
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_add, lru_del
 from fragsim.models.mm.reclaim_state import record_migrated
 from fragsim.models.mm.state import KIND_SHIFT, STAT
@@ -82,7 +82,7 @@ _COPIED_FLAGS = PG_REFERENCED | PG_ACTIVE | PG_DIRTY
 _NOT_ALLOCATED = PG_BUDDY | PG_PCP
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, int", inline=True)
 def page_movable(pages: np.ndarray, pfn: int) -> bool:
     """Whether `unmap_and_move` can move the page now: allocated order-0 anon or file page, not
     under writeback (on the LRU or already isolated from it)."""
@@ -95,14 +95,14 @@ def page_movable(pages: np.ndarray, pfn: int) -> bool:
     return kind in (KIND_ANON, KIND_FILE)
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, int", inline=True)
 def is_migrate_target(pages: np.ndarray, pfn: int) -> bool:
     """Whether the page can receive a migrated page: allocated order 0, holding nothing yet."""
     return bool(pages[pfn]["flags"] == PG_HEAD and pages[pfn]["order"] == 0
                 and (pages[pfn]["mt"] >> KIND_SHIFT) == 0)
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zones, pageblock_type, nd, int, int, bool", inline=True)
 def move_to_new_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                      nd: np.ndarray, old_pfn: int, new_pfn: int, putback: bool) -> None:
     """`move_to_new_page` + `migrate_page_copy` + the putbacks of a successful `unmap_and_move`.
@@ -126,7 +126,7 @@ def move_to_new_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
     nd["stat"][_S_PGMIGRATE_SUCCESS] += 1
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, int, int")
 def migrate_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                  node: np.ndarray, old_pfn: int, new_pfn: int) -> bool:
     """Migrate the page at `old_pfn` to the target `new_pfn` (`unmap_and_move`, 2.6.35).

@@ -36,10 +36,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.buddy import free_one_page, rmqueue
 from fragsim.models.mm.constants import PAGE_SIZE, PG_PCP
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.state import MAX_CPUS, STAT
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def setup_pagesets(m: Machine) -> None:
 
 
 # --- list primitives (compiled) -----------------------------------------------------------------
-@njit(cache=True, inline="always")
+@compiled("pages, zone, int, int, int, int, int", inline=True)
 def _pcp_add_after(pages: np.ndarray, zone: np.ndarray, cpu: int, cold: int, after: int,
                    pfn: int, mt: int) -> None:
     """`list_add(&page->lru, after)`: put `pfn` right after `after` (-1: at the head) of
@@ -130,7 +130,7 @@ def _pcp_add_after(pages: np.ndarray, zone: np.ndarray, cpu: int, cold: int, aft
     zone["pcp_count"][cpu, cold] += 1
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, zone, int, int, int", inline=True)
 def _pcp_del(pages: np.ndarray, zone: np.ndarray, cpu: int, cold: int, pfn: int) -> None:
     """`list_del(&page->lru)` from `pcp[cold]` of `cpu`, `pcp->count--`; PG_PCP cleared."""
     nxt = pages[pfn]["next"]
@@ -150,7 +150,7 @@ def _pcp_del(pages: np.ndarray, zone: np.ndarray, cpu: int, cold: int, pfn: int)
 
 
 # --- the kernel functions (compiled) ------------------------------------------------------------
-@njit(cache=True)
+@compiled("pages, zone, pageblock_type, nd, int, int, int, int")
 def rmqueue_bulk(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
                  nd: np.ndarray, count: int, mt: int, cpu: int, cold: int) -> int:
     """2.6.24 `rmqueue_bulk(zone, 0, count, list, migratetype)`: up to `count` order-0 pages
@@ -169,7 +169,7 @@ def rmqueue_bulk(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray
     return added
 
 
-@njit(cache=True)
+@compiled("pages, zone, pageblock_type, nd, int, int, int")
 def free_pages_bulk(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
                     nd: np.ndarray, count: int, cpu: int, cold: int) -> None:
     """2.6.24 `free_pages_bulk(zone, count, list, 0)`: free `count` pages from the tail of
@@ -191,7 +191,7 @@ def free_pages_bulk(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndar
     nd["stat"][_S_PCP_DRAIN] += 1
 
 
-@njit(cache=True)
+@compiled("pages, zone, pageblock_type, nd, int, int, int")
 def buffered_rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
                      nd: np.ndarray, mt: int, cpu: int, cold: int) -> int:
     """The order-0 branch of 2.6.24 `buffered_rmqueue()`: one page from `pcp[cold]` of `cpu`.
@@ -218,7 +218,7 @@ def buffered_rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nda
     return pfn
 
 
-@njit(cache=True)
+@compiled("pages, zone, pageblock_type, nd, int, int, int")
 def free_hot_cold_page(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
                        nd: np.ndarray, pfn: int, cpu: int, cold: int) -> None:
     """2.6.24 `free_hot_cold_page(page, cold)`: queue an order-0 page at the head of
@@ -232,7 +232,7 @@ def free_hot_cold_page(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.n
         free_pages_bulk(pages, zone, pageblock_type, nd, zone["pcp_batch"][cold], cpu, cold)
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node")
 def drain_all_local_pages(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                           node: np.ndarray) -> int:
     """2.6.24 `drain_all_local_pages()`: `__drain_pages(cpu)` on every cpu, which for every

@@ -36,6 +36,7 @@ from fragsim.models.mm.constants import (
     PG_WRITEBACK,
 )
 from fragsim.models.mm.gfp import GFP, GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, parse_gfp
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.machine import Machine
 from fragsim.models.mm.slowpath import AllocAttempt, alloc_pages, run_kswapd
 from fragsim.models.mm.state import KIND_SHIFT, MT_MASK
@@ -171,39 +172,68 @@ def stress_highalloc(m: Machine, *, percent: float = 95.0, rate_mb_s: float = 16
     )
 
 
+#: `failure_reasons` categories, from 1 (least bad) up; 0 is a free or hugetlb page.
+_REASON_CODES = ("movable_left", "pcp_race", "writeback", "slab_in_use", "unmovable")
+
+
+@compiled("pages, int, int[]")
+def _worst_pages(pages: np.ndarray, order: int, counts: np.ndarray) -> None:
+    """`counts[c]`: how many order-aligned blocks (from pfn 0; a partial last block is
+    ignored) have `c` as their worst page's category (see `failure_reasons`), in one pass.
+
+    A page is allocated when it lies in a block headed by a PG_HEAD page; per page, the first
+    that applies of: allocated hugetlb 0, allocated unmovable (kernel, or no kind and neither
+    MOVABLE nor RECLAIMABLE) 5, allocated reclaimable slab (or no kind and RECLAIMABLE) 4,
+    allocated under writeback 3, on a per-cpu list 2, allocated anon, file or (no kind)
+    MOVABLE 1, else 0.
+    """
+    n = pages.shape[0]
+    size = 1 << order
+    usable = n - n % size
+    alloc_end = 0
+    worst = 0
+    for p in range(usable):
+        flags = pages[p]["flags"]
+        if flags & PG_HEAD:
+            o = int(pages[p]["order"])
+            if 0 <= o < 63:
+                alloc_end = max(alloc_end, p + (1 << o))
+        allocated = p < alloc_end
+        mtk = int(pages[p]["mt"])
+        kind = mtk >> KIND_SHIFT
+        mt = mtk & MT_MASK
+        cat = 0
+        if allocated:
+            if kind == KIND_HUGETLB:
+                cat = 0
+            elif kind == KIND_KERNEL or (kind == KIND_NONE and mt != MIGRATE_MOVABLE
+                                         and mt != MIGRATE_RECLAIMABLE):
+                cat = 5
+            elif kind == KIND_SLAB or (kind == KIND_NONE and mt == MIGRATE_RECLAIMABLE):
+                cat = 4
+            elif flags & PG_WRITEBACK:
+                cat = 3
+            elif flags & PG_PCP:
+                cat = 2
+            elif kind in (KIND_ANON, KIND_FILE) or (kind == KIND_NONE and mt == MIGRATE_MOVABLE):
+                cat = 1
+        elif flags & PG_PCP:
+            cat = 2
+        if cat > worst:
+            worst = cat
+        if (p & (size - 1)) == size - 1:
+            counts[worst] += 1
+            worst = 0
+
+
 def failure_reasons(m: Machine, order: int) -> dict[str, int]:
     """For every order-aligned block that is neither wholly free nor a hugetlb page, the worst
     page it holds: unmovable kernel memory, a reclaimable slab page still in use, a page under
-    writeback, a page on a per-cpu list (a free-list race), or only movable pages left."""
-    pages = m.pages
-    n = pages.shape[0]
-    size = 1 << order
-    flags = pages["flags"]
-    heads = np.flatnonzero((flags & PG_HEAD) != 0)
-    lengths = np.left_shift(1, pages["order"][heads].astype(np.int64))
-    owner_head = np.repeat(heads, lengths)
-    offsets = np.arange(owner_head.shape[0]) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    allocated = np.zeros(n, dtype=bool)
-    allocated[owner_head + offsets] = True
-    mtk = pages["mt"].astype(np.int64)
-    kind = mtk >> KIND_SHIFT
-    mt = mtk & MT_MASK
-    # Category per page, higher is worse; 0: free or hugetlb.
-    cat = np.zeros(n, dtype=np.int8)
-    movable = allocated & ((kind == KIND_ANON) | (kind == KIND_FILE)
-                           | ((kind == KIND_NONE) & (mt == MIGRATE_MOVABLE)))
-    cat[movable] = 1
-    cat[(flags & PG_PCP) != 0] = 2
-    cat[allocated & ((flags & PG_WRITEBACK) != 0)] = 3
-    cat[allocated & ((kind == KIND_SLAB) | ((kind == KIND_NONE) & (mt == MIGRATE_RECLAIMABLE)))] = 4
-    unmovable = allocated & ((kind == KIND_KERNEL) | ((kind == KIND_NONE) & (mt != MIGRATE_MOVABLE)
-                                                     & (mt != MIGRATE_RECLAIMABLE)))
-    cat[unmovable] = 5
-    cat[allocated & (kind == KIND_HUGETLB)] = 0
-    usable = n - n % size
-    worst = cat[:usable].reshape(-1, size).max(axis=1)
-    names = ("movable_left", "pcp_race", "writeback", "slab_in_use", "unmovable")
+    writeback, a page on a per-cpu list (a free-list race), or only movable pages left. One
+    compiled pass over the pages (`_worst_pages`)."""
+    counts = np.zeros(len(_REASON_CODES) + 1, dtype=np.int64)
+    _worst_pages(m.pages, order, counts)
     out = {name: 0 for name in FAILURE_REASONS}
-    for code, name in enumerate(names, start=1):
-        out[name] = int((worst == code).sum())
+    for code, name in enumerate(_REASON_CODES, start=1):
+        out[name] = int(counts[code])
     return out

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm import vmscan
 from fragsim.models.mm.alloc import zone_watermark_ok
@@ -47,6 +46,7 @@ from fragsim.models.mm.constants import (
     WMARK_HIGH,
 )
 from fragsim.models.mm.gfp import GFP, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add_batch, set_dirty_batch
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state, record_reclaimed
 from fragsim.models.mm.slab import drop_slab, shrink_slab
@@ -112,7 +112,7 @@ def scan_control(m: Machine, order: int, gfp_mask: int, kswapd: bool,
                        sync_writeback=sync_writeback)
 
 
-@njit(cache=True)
+@compiled("zones, int, int, int, int")
 def _zone_ok(zones: np.ndarray, z: int, order: int, mark: int, classzone_idx: int) -> bool:
     return zone_watermark_ok(zones[z], order, mark, classzone_idx, 0)
 

@@ -1,7 +1,7 @@
 """The allocator's state as numpy record arrays: the model's `struct page`, `struct zone` and node.
 
 Three record arrays hold everything the compiled hot paths touch, so one numba call takes three
-arguments (plus the pageblock type array) and a probe copies a machine with four `ndarray.copy()`s:
+arguments (plus the pageblock type array) and a probe copies a machine with four byte copies:
 
 - `pages[pfn]` (PAGE_DTYPE, 15 bytes a page): list links shared by the buddy free lists and the
   LRU lists, as `page->lru` is in the kernel; owner id; order of a free or allocated block head;

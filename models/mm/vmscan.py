@@ -26,7 +26,6 @@ gets its second chance earlier, from `mark_page_accessed()` (used twice -> activ
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.alloc import free_one_pcp
 from fragsim.models.mm.buddy import zone_of_pfn
@@ -43,6 +42,7 @@ from fragsim.models.mm.constants import (
     PG_REFERENCED,
     PG_WRITEBACK,
 )
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add, lru_del, page_kind
 from fragsim.models.mm.state import STAT
 
@@ -93,7 +93,7 @@ _NOT_REFERENCED = 0xFF ^ PG_REFERENCED
 _NOT_ACTIVE = 0xFF ^ PG_ACTIVE
 
 
-@njit(cache=True)
+@compiled("pages, zone, nd, int, int, int, int, int[]")
 def isolate_lru_pages(pages: np.ndarray, zone: np.ndarray, nd: np.ndarray, src: int,
                       nr_to_scan: int, order: int, mode: int,
                       dst: np.ndarray) -> tuple[int, int]:
@@ -156,7 +156,7 @@ def isolate_lru_pages(pages: np.ndarray, zone: np.ndarray, nd: np.ndarray, src: 
     return nr_taken, scan
 
 
-@njit(cache=True, inline="always")
+@compiled("pages, int[], int", inline=True)
 def clear_active_flags(pages: np.ndarray, lst: np.ndarray, n: int) -> int:
     """2.6.24 `clear_active_flags()`: lumpy may take active pages; they return inactive."""
     nr_active = 0
@@ -167,7 +167,8 @@ def clear_active_flags(pages: np.ndarray, lst: np.ndarray, n: int) -> int:
     return nr_active
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, int[], int, int, bool, bool, bool, int[][], "
+          "int[], int[]")
 def shrink_page_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                      node: np.ndarray, lst: np.ndarray, n: int, order: int, gfp_fs: bool,
                      gfp_io: bool, sync: bool, rec: np.ndarray, wb: np.ndarray,
@@ -259,7 +260,8 @@ def shrink_page_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
     return kept
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, int, int, int, int, bool, bool, bool, bool, "
+          "int[], int[][], int[], int[]")
 def shrink_inactive_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                          node: np.ndarray, z: int, max_scan: int, swap_cluster_max: int,
                          order: int, kswapd: bool, gfp_fs: bool, gfp_io: bool,
@@ -310,7 +312,7 @@ def shrink_inactive_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: n
     return nr_scanned
 
 
-@njit(cache=True)
+@compiled("pages, zones, node, int, int, int, bool, bool, int[]")
 def shrink_active_list(pages: np.ndarray, zones: np.ndarray, node: np.ndarray, z: int,
                        nr_pages: int, order: int, reclaim_mapped: bool, no_swap: bool,
                        buf: np.ndarray) -> int:
@@ -344,7 +346,7 @@ def shrink_active_list(pages: np.ndarray, zones: np.ndarray, node: np.ndarray, z
     return scanned
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, int[][]")
 def drop_pagecache(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                    node: np.ndarray, rec: np.ndarray) -> int:
     """2.6.24 `drop_pagecache()`: `invalidate_mapping_pages()` frees every clean, unlocked page

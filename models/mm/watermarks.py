@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.buddy import move_freepages_block
 from fragsim.models.mm.constants import (
@@ -28,6 +27,7 @@ from fragsim.models.mm.constants import (
     ZONE_HIGHMEM,
     ZONE_MOVABLE,
 )
+from fragsim.models.mm.jit import compiled
 
 __all__ = [
     "SWAP_CLUSTER_MAX",
@@ -104,7 +104,7 @@ def lowmem_reserves(present: list[int]) -> list[list[int]]:
     return reserve
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, int, int")
 def setup_zone_migrate_reserve(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                                node: np.ndarray, z: int, reserve: int) -> None:
     """2.6.24 `setup_zone_migrate_reserve()` for zone `z` with `reserve` pageblocks wanted."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.buddy import zone_of_pfn
 from fragsim.models.mm.constants import (
@@ -35,6 +34,7 @@ from fragsim.models.mm.constants import (
     PG_LRU,
     PG_WRITEBACK,
 )
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_add_tail, lru_del, page_kind
 from fragsim.models.mm.reclaim_state import WritebackBatch, reclaim_state
 from fragsim.models.mm.state import STAT
@@ -54,7 +54,7 @@ __all__ = [
 _S_PGROTATED = STAT["pgrotated"]
 
 
-@njit(cache=True)
+@compiled("pages, zones, node, const int[], const int[]")
 def end_page_writeback(pages: np.ndarray, zones: np.ndarray, node: np.ndarray,
                        pfns: np.ndarray, owners: np.ndarray) -> int:
     """2.6.24 `end_page_writeback()` for each page still under writeback by the same owner.
@@ -79,7 +79,7 @@ def end_page_writeback(pages: np.ndarray, zones: np.ndarray, node: np.ndarray,
     return done
 
 
-@njit(cache=True)
+@compiled("pages, const int[], int[]")
 def _set_writeback(pages: np.ndarray, pfns: np.ndarray, out: np.ndarray) -> int:
     """Clear PG_DIRTY and set PG_WRITEBACK on dirty page-cache pages; their pfns go to `out`."""
     n = 0
