@@ -14,11 +14,11 @@ does for a single batch.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.alloc import get_page_from_freelist, prep_new_page
 from fragsim.models.mm.buddy import zone_of_pfn
 from fragsim.models.mm.constants import PG_DIRTY, PG_HEAD
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_add
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 
@@ -31,7 +31,8 @@ _S_ALLOC_SUCCESS = STAT["alloc_success"]
 _S_ALLOC_FAIL = STAT["alloc_fail"]
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, int, int, int, int, int[], int, int, int, int[], "
+          "int")
 def alloc_until_fail(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                      node: np.ndarray, order: int, high_zone: int, mt: int, alloc_flags: int,
                      owners: np.ndarray, kind: int, lru: int, dirty: int, out: np.ndarray,
@@ -60,7 +61,7 @@ def alloc_until_fail(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
     return n
 
 
-@njit(cache=True)
+@compiled("node, int, int")
 def count_failures(node: np.ndarray, order: int, nr: int) -> None:
     """Count `nr` failed allocation calls of `order` (each a whole `__alloc_pages()` that
     failed)."""
@@ -69,7 +70,7 @@ def count_failures(node: np.ndarray, order: int, nr: int) -> None:
     nd["fail_order"][order] += nr
 
 
-@njit(cache=True)
+@compiled("pages, int")
 def count_kind(pages: np.ndarray, kind: int) -> int:
     """Allocated order-0 heads holding `kind` (e.g. NR_ANON_PAGES for KIND_ANON), one pass."""
     n = 0

@@ -28,7 +28,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
 from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
@@ -38,6 +37,7 @@ from fragsim.models.mm.constants import (
     MIGRATE_UNMOVABLE,
 )
 from fragsim.models.mm.gfp import GFP, GFP_KERNEL
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.reclaim_state import reclaim_state, record_reclaimed
 from fragsim.models.mm.state import STAT
 
@@ -70,7 +70,7 @@ OBJ_UNUSED = 2
 _SLOT_MASK = (1 << 32) - 1
 
 
-@njit(cache=True)
+@compiled("int[], int, int, int8[], int[], int[], int[], int, pages, int[], int")
 def _take_slots(stack: np.ndarray, nr_stack: int, k: int, state: np.ndarray, gen: np.ndarray,
                 page_inuse: np.ndarray, page_pfn: np.ndarray, opp: int, pages: np.ndarray,
                 out: np.ndarray, got: int) -> int:
@@ -88,7 +88,7 @@ def _take_slots(stack: np.ndarray, nr_stack: int, k: int, state: np.ndarray, gen
     return nr_stack - k
 
 
-@njit(cache=True)
+@compiled("int[], int8[], int[], int[], int[], int, int[], int, pages, int[]", nrt=True)
 def _release_slots(slots: np.ndarray, state: np.ndarray, gen: np.ndarray,
                    page_inuse: np.ndarray, page_pfn: np.ndarray, opp: int, stack: np.ndarray,
                    nr_stack: int, pages: np.ndarray, counts: np.ndarray) -> np.ndarray:

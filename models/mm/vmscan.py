@@ -369,7 +369,7 @@ def drop_pagecache(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndar
     return n
 
 
-@njit(cache=True)
+@compiled("zone, int, int, int, int")
 def reclaim_mapped(zone: np.ndarray, priority: int, swappiness: int, mapped: int,
                    vm_total_pages: int) -> bool:
     """2.6.24 `shrink_active_list()`'s decision to move mapped pages to the inactive list:
@@ -388,7 +388,8 @@ def reclaim_mapped(zone: np.ndarray, priority: int, swappiness: int, mapped: int
     return bool(swap_tendency + imbalance >= 100)
 
 
-@njit(cache=True)
+@compiled("pages, zones, pageblock_type, node, int, int, int, int, int, bool, bool, bool, bool, "
+          "bool, int, int, int, int, int[], int[][], int[], int[]")
 def shrink_zone_lists(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                       node: np.ndarray, z: int, nr_active: int, nr_inactive: int,
                       swap_cluster_max: int, order: int, kswapd: bool, gfp_fs: bool,
