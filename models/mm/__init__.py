@@ -16,4 +16,5 @@ from fragsim.models.mm.jit import DISABLE_JIT, cache_key, cache_root, install_ca
 
 if not DISABLE_JIT and not install_cache_locator():
     # numba without the locator hook: a cache directory keyed by the sources (per checkout).
-    numba.config.CACHE_DIR = str(cache_root() / cache_key(__name__ + ".x"))  # type: ignore[attr-defined]
+    key = cache_key(f"{__name__}.alloc")  # the key of every module of the core
+    numba.config.CACHE_DIR = str(cache_root() / key)  # type: ignore[attr-defined]
