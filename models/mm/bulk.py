@@ -31,8 +31,8 @@ _S_ALLOC_SUCCESS = STAT["alloc_success"]
 _S_ALLOC_FAIL = STAT["alloc_fail"]
 
 
-@compiled("pages, zones, pageblock_type, node, int, int, int, int, int[], int, int, int, int[], "
-          "int")
+@compiled("pages, zones, pageblock_type, node, int, int, int, int, const int[], int, int, int, "
+          "int[], int")
 def alloc_until_fail(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                      node: np.ndarray, order: int, high_zone: int, mt: int, alloc_flags: int,
                      owners: np.ndarray, kind: int, lru: int, dirty: int, out: np.ndarray,
