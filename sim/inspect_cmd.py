@@ -10,6 +10,7 @@ and, for pagetypeinfo, pageblocks per type and free blocks and pages per type.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,10 +145,17 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if args.pageblock_order is not None and args.pageblock_order < 0:
         raise _usage_error(f"--pageblock-order {args.pageblock_order} must be >= 0")
-    text = _read(path)
+    if args.file == "-":
+        text = sys.stdin.read()
+        source = "<stdin>"
+    else:
+        text = _read(path)
+        source = str(path)
+    if not text.strip():
+        raise _usage_error(f"{source} is empty: expected /proc/buddyinfo or /proc/pagetypeinfo")
     try:
-        parsed = parse_proc(text, str(path))
-        report = render(parsed, str(path), args.show, args.pageblock_order)
+        parsed = parse_proc(text, source)
+        report = render(parsed, source, args.show, args.pageblock_order)
     except (ProcParseError, ValueError) as exc:
         raise _usage_error(str(exc)) from None
     print(report, end="")

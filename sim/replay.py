@@ -423,6 +423,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--memory", default=DEFAULT_MEMORY, metavar="SIZE",
                    help="memory size (64MiB, 4GiB), a multiple of the max-order block "
                    f"(default {DEFAULT_MEMORY})")
+    p.add_argument("--kernel", default=None, metavar="VERSION",
+                   help="a kernel preset (2.6.20, 2.6.23, 2.6.24, 2.6.35): its policy; replay "
+                        "itself never reclaims or compacts (overrides --policy)")
     p.add_argument("--policy", default="mobility", metavar="NAME",
                    help="vanilla (2.6.20) or mobility (2.6.24, default)")
     p.add_argument("--pageblock-order", default=None, metavar="N",
@@ -460,9 +463,14 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...] | list[str]) -
 
 def _config(args: argparse.Namespace) -> MachineConfig:
     nr_cpus = _int_option("nr-cpus", args.nr_cpus)
+    policy = args.policy
+    if args.kernel is not None:
+        from fragsim.models.mm.profiles import kernel_profile
+
+        policy = kernel_profile(args.kernel)["policy"]
     config = MachineConfig(
         memory=parse_size(args.memory),
-        policy=args.policy,
+        policy=policy,
         layout="flat",
         pcp=args.pcp,
         nr_cpus=1 if nr_cpus is None else nr_cpus,
@@ -504,5 +512,8 @@ def run(args: argparse.Namespace) -> int:
                                                 desc="replay", file=sys.stderr, leave=False))
         replay_stream(stream, replayer, args.migratetype_numbering, args.strict, source,
                       progress, sys.stderr)
+    if replayer.events == 0:
+        raise ValueError(f"{source} holds no kmem event (mm_page_alloc, mm_page_free, "
+                         f"mm_page_free_batched) in {replayer.lines} lines: nothing to replay")
     sys.stdout.write(show(args.show, replayer, source))
     return 0

@@ -374,3 +374,19 @@ def test_cli_directory_and_binary(cli: ModuleType, tmp_path: Path,
     binary.write_bytes(b"\x7fELF\xff\xfe\x00\x01")
     assert cli.main(["inspect", str(binary)]) == 2
     assert "not a text file" in _error_line(capsys)
+
+
+def test_inspect_reads_stdin_and_refuses_empty(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from fragsim.sim.cli import main
+
+    text = "Node 0, zone   Normal " + " ".join(f"{n:6d}" for n in (20, 19, 11, 11, 8, 1, 0, 1,
+                                                                     1, 2, 10)) + "\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert main(["inspect", "-"]) == 0
+    assert capsys.readouterr().out.startswith("<stdin>: buddyinfo")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["inspect", "-"]) == 2
+    assert "<stdin> is empty" in capsys.readouterr().err

@@ -124,7 +124,9 @@ def test_vanilla_takes_the_next_piece_of_the_same_block(run_replay: RunReplay) -
 
 
 def test_min_free_kbytes_zero_means_no_reserve(run_replay: RunReplay) -> None:
-    _, out, _ = run_replay("", *TINY, "--min-free-kbytes", "0", "--show", "pagetypeinfo")
+    # One allocation and its free leave the pageblocks as boot made them.
+    _, out, _ = run_replay(alloc(0x10, mt=1) + free(0x10), *TINY, "--min-free-kbytes", "0",
+                           "--show", "pagetypeinfo")
     assert out.endswith("Node 0, zone   Normal            0            0            8"
                         "            0            0 \n")
 
@@ -299,7 +301,7 @@ def test_malformed_line_warns_and_is_skipped(run_replay: RunReplay) -> None:
 
 
 def test_many_malformed_lines_warn_a_few_times(run_replay: RunReplay) -> None:
-    code, out, err = run_replay(BAD * 12, *TINY)
+    code, out, err = run_replay(BAD * 12 + alloc(0x10), *TINY)
     assert code == 0
     lines = err.splitlines()
     assert len(lines) == replay.MAX_WARNINGS + 1
@@ -378,3 +380,25 @@ def test_sample_trace_is_what_the_generator_writes(tmp_path: Path) -> None:
     out = tmp_path / "again.trace"
     assert make_sample_trace.main(["-o", str(out)]) == 0
     assert out.read_bytes() == SAMPLE.read_bytes()
+
+
+def test_kernel_presets_choose_the_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(SAMPLE), "--memory", "64MiB", "--kernel", "2.6.20",
+                 "--show", "summary"]) == 0
+    vanilla = capsys.readouterr().out
+    assert main(["replay", str(SAMPLE), "--memory", "64MiB", "--policy", "vanilla",
+                 "--show", "summary"]) == 0
+    assert capsys.readouterr().out == vanilla
+    assert main(["replay", str(SAMPLE), "--memory", "64MiB", "--kernel", "2.6.24"]) == 0
+    assert "mobility" in capsys.readouterr().out
+    assert main(["replay", str(SAMPLE), "--kernel", "2.6.9"]) == 2
+    assert "unknown kernel profile '2.6.9'" in capsys.readouterr().err
+
+
+def test_a_trace_without_events_is_an_error(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.trace"
+    empty.write_text("# tracer: nop\nnot an event\n")
+    assert main(["replay", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fragsim: error: ") and "holds no kmem event" in err

@@ -14,12 +14,13 @@ Only allocated block heads are linked, one list per slot; a pfn is on at most on
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from fragsim.models.mm.jit import compiled
 
 __all__ = ["OwnerPages"]
 
 
-@njit(cache=True)
+@compiled("int32[], int32[], int32[], int32[], int32[], const int[], const int[]")
 def _link(nxt: np.ndarray, prv: np.ndarray, slot_of: np.ndarray, head: np.ndarray,
           count: np.ndarray, pfns: np.ndarray, slots: np.ndarray) -> int:
     """Put each `pfns[i] >= 0` at the head of slot `slots[i]`'s list; skips pfns already on a
@@ -42,7 +43,7 @@ def _link(nxt: np.ndarray, prv: np.ndarray, slot_of: np.ndarray, head: np.ndarra
     return done
 
 
-@njit(cache=True)
+@compiled("int32[], int32[], int32[], int32[], int32[], const int[], int[]")
 def _unlink(nxt: np.ndarray, prv: np.ndarray, slot_of: np.ndarray, head: np.ndarray,
             count: np.ndarray, pfns: np.ndarray, out_slots: np.ndarray) -> int:
     """Take each pfn off its list; `out_slots[i]` gets its former slot (-1: it was on none).
@@ -71,7 +72,7 @@ def _unlink(nxt: np.ndarray, prv: np.ndarray, slot_of: np.ndarray, head: np.ndar
     return done
 
 
-@njit(cache=True)
+@compiled("int32[], int32[], int32[], int", nrt=True)
 def _walk(nxt: np.ndarray, head: np.ndarray, count: np.ndarray, slot: int) -> np.ndarray:
     out = np.empty(count[slot], np.int64)
     pfn = head[slot]
@@ -83,7 +84,7 @@ def _walk(nxt: np.ndarray, head: np.ndarray, count: np.ndarray, slot: int) -> np
     return out[:i]
 
 
-@njit(cache=True)
+@compiled("int32[], int32[], int32[], const int[]", nrt=True)
 def _walk_many(nxt: np.ndarray, head: np.ndarray, count: np.ndarray,
                slots: np.ndarray) -> np.ndarray:
     total = 0
