@@ -10,6 +10,7 @@ from fragsim.models.mm import probes, reclaim, writeback
 from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
+    KIND_FILE_MAPPED,
     KIND_HUGETLB,
     KIND_KERNEL,
     KIND_NONE,
@@ -44,7 +45,7 @@ def numpy_failure_reasons(pages: np.ndarray, order: int) -> dict[str, int]:
     kind = mtk >> KIND_SHIFT
     mt = mtk & MT_MASK
     cat = np.zeros(n, dtype=np.int8)
-    movable = allocated & ((kind == KIND_ANON) | (kind == KIND_FILE)
+    movable = allocated & ((kind == KIND_ANON) | (kind == KIND_FILE) | (kind == KIND_FILE_MAPPED)
                            | ((kind == KIND_NONE) & (mt == MIGRATE_MOVABLE)))
     cat[movable] = 1
     cat[(flags & PG_PCP) != 0] = 2

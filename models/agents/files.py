@@ -45,10 +45,11 @@ import numpy as np
 
 from fragsim.models.agents.base import OWNER_FILE_BASE, OWNER_PROC_BASE, Proc, param
 from fragsim.models.agents.owned import OwnerPages
-from fragsim.models.mm.constants import KIND_FILE
+from fragsim.models.mm.constants import KIND_FILE, KIND_FILE_MAPPED, PG_REFERENCED
 from fragsim.models.mm.gfp import GFP_HIGHUSER_PAGECACHE
 from fragsim.models.mm.lru import mark_accessed_batch
 from fragsim.models.mm.reclaim_state import reclaim_state
+from fragsim.models.mm.state import KIND_SHIFT, MT_MASK
 
 if TYPE_CHECKING:
     from fragsim.models.agents.base import KernelAPI
@@ -215,6 +216,8 @@ class FileSystem:
         self.dentry = np.full(cap, -1, np.int64)
         self.inode = np.full(cap, -1, np.int64)
         self.filp = np.full(cap, -1, np.int64)
+        #: Processes mapping each file (its binary or a library): its pages are mapped.
+        self.mapcount = np.zeros(cap, np.int64)
         self.nr_files = 0
         self.dcache = kernel.slab_cache("dentry", params.dentry_objs_per_page, True)
         self.icache = kernel.slab_cache("ext3_inode_cache", params.inode_objs_per_page, True)
@@ -264,6 +267,7 @@ class FileSystem:
             self.dentry = _grow(self.dentry, cap, -1)
             self.inode = _grow(self.inode, cap, -1)
             self.filp = _grow(self.filp, cap, -1)
+            self.mapcount = _grow(self.mapcount, cap, 0)
             self.cache.grow(cap)
         fids = np.arange(first, need, dtype=np.int64)
         self.size[fids] = sizes
@@ -307,6 +311,39 @@ class FileSystem:
         self.filp[fids] = yield from self.kernel.slab_alloc(self.filp_cache,
                                                             int(fids.shape[0]), "pin")
         self.pinned[fids] = True
+
+    def _set_kind(self, fids: np.ndarray, kind: int) -> None:
+        pfns = self.pc.pages_of(fids)
+        if pfns.shape[0]:
+            mt = self.kernel.machine.pages["mt"]
+            mt[pfns] = (mt[pfns] & MT_MASK) | (kind << KIND_SHIFT)
+
+    def map(self, fids: np.ndarray) -> None:
+        """A process maps the files (`mmap` of its binary and libraries, `vma->vm_file`): their
+        cached pages, and pages read later, are mapped page cache (KIND_FILE_MAPPED), which
+        reclaim treats as `page_mapped()`."""
+        fids = np.unique(np.asarray(fids, np.int64))
+        fids = fids[self.alive[fids]]
+        first = fids[self.mapcount[fids] == 0]
+        self.mapcount[fids] += 1
+        if first.shape[0]:
+            self._set_kind(first, KIND_FILE_MAPPED)
+
+    def unmap(self, fids: np.ndarray) -> None:
+        """The process unmapped them (exit, `munmap`); the last one makes them plain page
+        cache again."""
+        fids = np.unique(np.asarray(fids, np.int64))
+        fids = fids[self.mapcount[fids] > 0]
+        self.mapcount[fids] -= 1
+        last = fids[self.mapcount[fids] == 0]
+        if last.shape[0]:
+            self._set_kind(last, KIND_FILE)
+
+    def reference_mapped(self, fids: np.ndarray) -> None:
+        """The mapping process ran: the PTE young bits of the files' pages (PG_REFERENCED)."""
+        pfns = self.pc.pages_of(np.unique(np.asarray(fids, np.int64)))
+        if pfns.shape[0]:
+            self.kernel.machine.pages["flags"][pfns] |= PG_REFERENCED
 
     def unpin(self, fids: np.ndarray) -> None:
         """The program closed them (`fput`): the file objects go, the dentries and inodes
@@ -388,14 +425,21 @@ class FileSystem:
         self.filp[fids] = -1
         self.alive[fids] = False
         self.pinned[fids] = False
+        self.mapcount[fids] = 0
         self.size[fids] = 0
         return int(pfns.shape[0])
 
     def _linker(self, slots: np.ndarray) -> Any:
         pc = self.pc
+        mapcount = self.mapcount
+        mt = self.kernel.machine.pages["mt"]
 
         def link(pfns: np.ndarray, idx: np.ndarray) -> None:
-            pc.link(pfns, slots[idx])
+            files = slots[idx]
+            pc.link(pfns, files)
+            mapped = pfns[mapcount[files] > 0]
+            if mapped.shape[0]:  # a page read into a mapped file is mapped at its next fault
+                mt[mapped] = (mt[mapped] & MT_MASK) | (KIND_FILE_MAPPED << KIND_SHIFT)
 
         return link
 

@@ -88,6 +88,7 @@ class Processes:
         self.base_pt = np.zeros(cap, np.int64)
         self.base_vmas = np.zeros(cap, np.int64)
         self.objects: dict[int, list[tuple[SlabCache, np.ndarray]]] = {}
+        self.exe: dict[int, np.ndarray] = {}  # files each process maps
         self._free_slots: list[int] = []
         self.nr_slots = 0
         self.spawned = 0
@@ -160,7 +161,10 @@ class Processes:
         self.objects[slot] = objs
         yield from self._page_tables(slot, base_pt, source)
         if exe_files is not None and len(exe_files):
-            yield from self.fs.read(exe_files, source)
+            exe = np.unique(np.asarray(exe_files, np.int64))
+            self.fs.map(exe)  # mmap of the binary and libraries, then the faults read them
+            self.exe[slot] = exe
+            yield from self.fs.read(exe, source)
         self.spawned += 1
         del stacks
         return slot
@@ -274,7 +278,11 @@ class Processes:
             yield from self.grow(slot, freed, source)
 
     def touch(self, slot: int, fraction: float, rng: np.random.Generator) -> None:
-        """The program references a random `fraction` of its anonymous pages (PTE young)."""
+        """The program references a random `fraction` of its anonymous pages and, when it runs
+        at all, the pages of its binary and libraries (PTE young bits)."""
+        exe = self.exe.get(slot)
+        if exe is not None and fraction > 0:
+            self.fs.reference_mapped(exe)
         anon = self.anon_pages(slot)
         if anon.shape[0] == 0 or fraction <= 0:
             return
@@ -293,6 +301,9 @@ class Processes:
             writeback.swap_free(m, int(self.swapped[slot]))
         for cache, handles in self.objects.pop(slot, []):
             cache.free(m, handles)
+        exe = self.exe.pop(slot, None)
+        if exe is not None:
+            self.fs.unmap(exe)
         self.alive[slot] = False
         self.anon[slot] = self.pt[slot] = self.swapped[slot] = self.vmas[slot] = 0
         self.base_pt[slot] = self.base_vmas[slot] = 0

@@ -17,12 +17,12 @@ import numpy as np
 
 from fragsim.models.mm.alloc import get_page_from_freelist, prep_new_page
 from fragsim.models.mm.buddy import zone_of_pfn
-from fragsim.models.mm.constants import PG_DIRTY, PG_HEAD
+from fragsim.models.mm.constants import KIND_ANON, KIND_FILE_MAPPED, PG_DIRTY, PG_HEAD
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_add
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 
-__all__ = ["LRU_NONE", "alloc_until_fail", "count_failures", "count_kind"]
+__all__ = ["LRU_NONE", "alloc_until_fail", "count_failures", "count_kind", "count_mapped"]
 
 #: `lru` argument: leave the pages off the LRU.
 LRU_NONE = -1
@@ -77,4 +77,16 @@ def count_kind(pages: np.ndarray, kind: int) -> int:
     for pfn in range(pages.shape[0]):
         if (pages[pfn]["flags"] & PG_HEAD) and (pages[pfn]["mt"] >> KIND_SHIFT) == kind:
             n += 1
+    return n
+
+
+@compiled("pages")
+def count_mapped(pages: np.ndarray) -> int:
+    """NR_ANON_PAGES + NR_FILE_MAPPED: allocated heads of anonymous or mapped file pages."""
+    n = 0
+    for pfn in range(pages.shape[0]):
+        if pages[pfn]["flags"] & PG_HEAD:
+            kind = pages[pfn]["mt"] >> KIND_SHIFT
+            if kind in (KIND_ANON, KIND_FILE_MAPPED):
+                n += 1
     return n

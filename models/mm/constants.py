@@ -24,6 +24,7 @@ __all__ = [
     "FREE_OUT_OF_RANGE",
     "KIND_ANON",
     "KIND_FILE",
+    "KIND_FILE_MAPPED",
     "KIND_HUGETLB",
     "KIND_KERNEL",
     "KIND_NAMES",
@@ -137,7 +138,8 @@ KIND_SLAB: Final = 2  # reclaimable slab: freed only when its last object goes
 KIND_ANON: Final = 3  # anonymous: movable, swappable when swap exists
 KIND_FILE: Final = 4  # page cache: movable, clean pages droppable
 KIND_HUGETLB: Final = 5  # hugetlb pool page
-KIND_NAMES: Final = ("none", "kernel", "slab", "anon", "file", "hugetlb")
+KIND_FILE_MAPPED: Final = 6  # page cache mapped by a process (page_mapped): movable, protected
+KIND_NAMES: Final = ("none", "kernel", "slab", "anon", "file", "hugetlb", "file_mapped")
 
 # --- alloc_flags (mm/page_alloc.c, 2.6.24) -----------------------------------------------------
 ALLOC_NO_WATERMARKS: Final = 0x01

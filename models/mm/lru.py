@@ -23,6 +23,7 @@ from fragsim.models.mm.buddy import zone_of_pfn
 from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
+    KIND_FILE_MAPPED,
     PG_ACTIVE,
     PG_DIRTY,
     PG_HEAD,
@@ -150,7 +151,7 @@ def lru_add_batch(pages: np.ndarray, zones: np.ndarray, pfns: np.ndarray,
         if not (flags & PG_HEAD) or (flags & PG_LRU) or pages[pfn]["order"] != 0:
             continue
         kind = page_kind(pages, pfn)
-        if kind != KIND_ANON and kind != KIND_FILE:
+        if kind != KIND_ANON and kind != KIND_FILE and kind != KIND_FILE_MAPPED:
             continue
         lru_add(pages, zones[zone_of_pfn(zones, pfn)], pfn, active[i] != 0)
         added += 1

@@ -42,6 +42,7 @@ from fragsim.models.mm.buddy import free_one_page, zone_of_pfn
 from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
+    KIND_FILE_MAPPED,
     MIGRATE_MOVABLE,
     PG_ACTIVE,
     PG_BUDDY,
@@ -92,7 +93,7 @@ def page_movable(pages: np.ndarray, pfn: int) -> bool:
     if pages[pfn]["order"] != 0:
         return False
     kind = (pages[pfn]["mt"] >> KIND_SHIFT) & 0x0F
-    return kind in (KIND_ANON, KIND_FILE)
+    return kind in (KIND_ANON, KIND_FILE, KIND_FILE_MAPPED)
 
 
 @compiled("pages, int", inline=True)

@@ -24,6 +24,7 @@ import numpy as np
 from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
+    KIND_FILE_MAPPED,
     KIND_HUGETLB,
     KIND_KERNEL,
     KIND_NONE,
@@ -215,7 +216,8 @@ def _worst_pages(pages: np.ndarray, order: int, counts: np.ndarray) -> None:
                 cat = 3
             elif flags & PG_PCP:
                 cat = 2
-            elif kind in (KIND_ANON, KIND_FILE) or (kind == KIND_NONE and mt == MIGRATE_MOVABLE):
+            elif (kind in (KIND_ANON, KIND_FILE, KIND_FILE_MAPPED)
+                  or (kind == KIND_NONE and mt == MIGRATE_MOVABLE)):
                 cat = 1
         elif flags & PG_PCP:
             cat = 2

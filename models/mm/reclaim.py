@@ -36,7 +36,7 @@ import numpy as np
 
 from fragsim.models.mm import vmscan
 from fragsim.models.mm.alloc import zone_watermark_ok
-from fragsim.models.mm.bulk import count_kind
+from fragsim.models.mm.bulk import count_mapped
 from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
     KIND_ANON,
@@ -134,12 +134,12 @@ NR_ANON_MAX_AGE_S = 10.0
 
 
 def nr_anon_pages(m: Machine) -> int:
-    """NR_ANON_PAGES for `shrink_active_list`'s mapped_ratio. The kernel keeps the counter; the
-    model counts the page array, at most once per NR_ANON_MAX_AGE_S of simulated time (the ratio
-    is a percentage of memory and moves slowly)."""
+    """NR_ANON_PAGES + NR_FILE_MAPPED, `shrink_active_list`'s mapped pages. The kernel keeps the
+    counters; the model counts the page array, at most once per NR_ANON_MAX_AGE_S of simulated
+    time (the ratio is a percentage of memory and moves slowly)."""
     st = reclaim_state(m)
     if st.nr_anon < 0 or not 0 <= float(m.now) - st.nr_anon_at < NR_ANON_MAX_AGE_S:
-        st.nr_anon = int(count_kind(m.pages, KIND_ANON))
+        st.nr_anon = int(count_mapped(m.pages))
         st.nr_anon_at = float(m.now)
     return st.nr_anon
 

@@ -17,10 +17,14 @@ Python in `models.mm.reclaim`. Each function names the kernel function it follow
 - `drop_pagecache` frees clean page cache (`invalidate_mapping_pages` over every inode).
 
 Mapped pages: the model has no page tables. An anonymous page counts as mapped (it is in its
-process's page tables), a page-cache page as unmapped (read()/write() I/O); mmapped files are not
-modelled. So `page_mapping_inuse()` is true exactly for anonymous pages, and the second chance a
-referenced inactive page gets in `shrink_page_list` applies to them; an unmapped page-cache page
-gets its second chance earlier, from `mark_page_accessed()` (used twice -> active), as in 2.6.24.
+process's page tables), and so does a page-cache page of kind KIND_FILE_MAPPED (a file some
+process maps: its binary and libraries); other page cache is unmapped (read()/write() I/O). So
+`page_mapping_inuse()` is true exactly for those two kinds, and the second chance a referenced
+inactive page gets in `shrink_page_list` applies to them; an unmapped page-cache page gets its
+second chance earlier, from `mark_page_accessed()` (used twice -> active), as in 2.6.24. A
+mapped file page is reclaimed like a clean unmapped one once it is unreferenced (try_to_unmap
+always succeeds) and is never written to swap; `drop_pagecache` leaves it alone, as
+`invalidate_mapping_pages` skips mapped pages.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from fragsim.models.mm.buddy import zone_of_pfn
 from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
+    KIND_FILE_MAPPED,
     PAGE_ALLOC_COSTLY_ORDER,
     PG_ACTIVE,
     PG_BUDDY,
@@ -200,8 +205,9 @@ def shrink_page_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
         f = pages[pfn]["flags"]
         kind = page_kind(pages, pfn)
         anon = kind == KIND_ANON
+        mapped = anon or kind == KIND_FILE_MAPPED  # page_mapping_inuse()
         res[RES_SC_NR_SCANNED] += 1
-        if anon:  # double the slab pressure for mapped and swapcache pages
+        if mapped:  # double the slab pressure for mapped and swapcache pages
             res[RES_SC_NR_SCANNED] += 1
         swapcache = anon and not (f & PG_DIRTY)
         may_enter_fs = gfp_fs or (swapcache and gfp_io)
@@ -215,7 +221,7 @@ def shrink_page_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
         if not keep:
             referenced = (f & PG_REFERENCED) != 0
             f &= _NOT_REFERENCED
-            if not costly and referenced and anon:
+            if not costly and referenced and mapped:
                 activate = True
             elif anon and (f & PG_DIRTY):
                 if not gfp_fs:
@@ -331,8 +337,9 @@ def shrink_active_list(pages: np.ndarray, zones: np.ndarray, node: np.ndarray, z
         pfn = buf[i]
         f = pages[pfn]["flags"]
         stay = False
-        if page_kind(pages, pfn) == KIND_ANON:
-            if not reclaim_mapped or no_swap:
+        kind = page_kind(pages, pfn)
+        if kind in (KIND_ANON, KIND_FILE_MAPPED):  # page_mapped()
+            if not reclaim_mapped or (no_swap and kind == KIND_ANON):
                 stay = True
             elif f & PG_REFERENCED:
                 pages[pfn]["flags"] = f & _NOT_REFERENCED
