@@ -36,6 +36,7 @@ from fragsim.models.mm.census import pageblock_census, pageblock_zones
 from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
+    KIND_FILE_MAPPED,
     KIND_KERNEL,
     KIND_SLAB,
     MIGRATE_RECLAIMABLE,
@@ -84,7 +85,8 @@ def _kinds(m: Any) -> dict[str, int]:
     by = np.bincount(kinds, weights=pages, minlength=8).astype(np.int64)
     return {
         "nr_anon_pages": int(by[KIND_ANON]),
-        "nr_file_pages": int(by[KIND_FILE]),
+        "nr_file_pages": int(by[KIND_FILE] + by[KIND_FILE_MAPPED]),
+        "nr_mapped": int(by[KIND_FILE_MAPPED]),
         "nr_slab_reclaimable": int(by[KIND_SLAB]),
         "nr_kernel_pages": int(by[KIND_KERNEL]),
         "nr_dirty": int(np.count_nonzero(flags & PG_DIRTY)),
