@@ -53,6 +53,9 @@ from fragsim.sim.streams import Streams
 __all__ = ["Kernel"]
 
 _S_ALLOC_FAIL = STAT["alloc_fail"]
+# GFP bits as plain ints: IntFlag arithmetic costs microseconds on this path.
+_WAIT = int(GFP.WAIT)
+_HIGH = int(GFP.HIGH)
 
 Handler = Callable[[np.ndarray], None]
 
@@ -140,11 +143,15 @@ class Kernel:
         m = self.machine
         m.check_order(order)
         high_zone, mt = m.resolve(int(gfp))
-        own = np.ascontiguousarray(np.broadcast_to(np.asarray(owners, np.int64), (n,)))
+        gfp = int(gfp)
+        if isinstance(owners, np.ndarray):
+            own = np.ascontiguousarray(owners, dtype=np.int64)
+        else:
+            own = np.full(n, owners, np.int64)
         out = np.full(n, -1, np.int64)
-        wait = bool(gfp & GFP.WAIT)
+        wait = bool(gfp & _WAIT)
         min_flags = ALLOC_WMARK_MIN | (0 if wait else ALLOC_HARDER) \
-            | (ALLOC_HIGH if gfp & GFP.HIGH else 0)
+            | (ALLOC_HIGH if gfp & _HIGH else 0)
         d = 1 if dirty or kind == KIND_ANON else 0  # anonymous memory is dirty until swapped
         pages, zones, pbt, node = m.pages, m.zones, m.pageblock_type, m.node
         i = 0
@@ -230,9 +237,10 @@ class Kernel:
         nd = m.node[0]
         out = np.full(n, -1, np.int64)
         todo = np.arange(n)
-        wait = bool(gfp & GFP.WAIT)
+        gfp = int(gfp)
+        wait = bool(gfp & _WAIT)
         min_flags = ALLOC_WMARK_MIN | (0 if wait else ALLOC_HARDER) \
-            | (ALLOC_HIGH if gfp & GFP.HIGH else 0)
+            | (ALLOC_HIGH if gfp & _HIGH else 0)
         high_zone, _ = m.resolve(None, cache.migratetype)
         for step in range(2 + slowpath.MAX_RETRY_ROUNDS):
             fails, fail0 = int(nd["stat"][_S_ALLOC_FAIL]), int(nd["fail_order"][0])

@@ -47,6 +47,7 @@ from fragsim.models.agents.base import OWNER_FILE_BASE, OWNER_PROC_BASE, Proc, p
 from fragsim.models.agents.owned import OwnerPages
 from fragsim.models.mm.constants import KIND_FILE, KIND_FILE_MAPPED, PG_REFERENCED
 from fragsim.models.mm.gfp import GFP_HIGHUSER_PAGECACHE
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import mark_accessed_batch
 from fragsim.models.mm.reclaim_state import reclaim_state
 from fragsim.models.mm.state import KIND_SHIFT, MT_MASK
@@ -64,18 +65,26 @@ _MAX_FILES = OWNER_PROC_BASE - OWNER_FILE_BASE
 RADIX_TREE_MAP_SIZE = 64
 
 
+@compiled("const int[]", nrt=True)
+def _radix_tree_nodes(pages: np.ndarray) -> np.ndarray:
+    out = np.zeros(pages.shape[0], np.int64)
+    for i in range(pages.shape[0]):
+        if pages[i] <= 1:
+            continue
+        level = (pages[i] + RADIX_TREE_MAP_SIZE - 1) // RADIX_TREE_MAP_SIZE
+        total = level
+        while level > 1:
+            level = (level + RADIX_TREE_MAP_SIZE - 1) // RADIX_TREE_MAP_SIZE
+            total += level
+        out[i] = total
+    return out
+
+
 def radix_tree_nodes(pages: np.ndarray) -> np.ndarray:
     """Nodes of a radix tree holding a dense run of `pages` entries from index 0: none for
     one page (the root points at it), otherwise every level of 64-slot nodes up to one."""
-    pages = np.asarray(pages, np.int64)
-    level = np.where(pages > 1, -(-pages // RADIX_TREE_MAP_SIZE), 0)
-    total = level.copy()
-    # Four more levels cover 64^5 pages (4 TiB files); each exists while the one below has
-    # more than one node.
-    for _ in range(4):
-        level = np.where(level > 1, -(-level // RADIX_TREE_MAP_SIZE), 0)
-        total += level
-    return total
+    out: np.ndarray = _radix_tree_nodes(np.ascontiguousarray(pages, dtype=np.int64))
+    return out
 
 
 class FileObjects:

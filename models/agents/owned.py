@@ -129,10 +129,14 @@ class OwnerPages:
     def link(self, pfns: np.ndarray, slots: np.ndarray | int) -> int:
         """Link allocated heads `pfns` (-1 entries skipped) to `slots` (one, or one each)."""
         pfns = np.ascontiguousarray(pfns, dtype=np.int64)
-        s = np.ascontiguousarray(np.broadcast_to(np.asarray(slots, dtype=np.int64),
-                                                 pfns.shape))
+        if isinstance(slots, np.ndarray):
+            s = np.ascontiguousarray(slots, dtype=np.int64)
+            top = int(s.max()) + 1 if s.size else 0
+        else:
+            s = np.full(pfns.shape[0], slots, np.int64)
+            top = int(slots) + 1
         if s.size:
-            self.reserve(int(s.max()) + 1)
+            self.reserve(top)
         return int(_link(self.nxt, self.prv, self.slot_of, self.head, self.count, pfns, s))
 
     def unlink(self, pfns: np.ndarray) -> np.ndarray:
