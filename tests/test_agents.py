@@ -36,6 +36,15 @@ def test_pareto_survival(minimum: float, alpha: float) -> None:
         assert _binomial_ok(int((life > minimum * k).sum()), n, p)
 
 
+def test_pareto_mean_lifetime() -> None:
+    """alpha > 2: mean minimum * alpha / (alpha - 1), variance finite; tolerance 5 sigma / n."""
+    n, minimum, alpha = 400_000, 2.0, 3.0
+    life = pareto_lifetimes(np.random.default_rng(7), n, minimum, alpha)
+    mean = minimum * alpha / (alpha - 1)
+    var = minimum**2 * alpha / ((alpha - 1) ** 2 * (alpha - 2))
+    assert abs(life.mean() - mean) <= 5 * math.sqrt(var / n)
+
+
 def test_lognormal_median() -> None:
     n = 100_001
     pages = lognormal_pages(np.random.default_rng(2), n, 4.0, 1.0)

@@ -42,6 +42,20 @@ def test_stress_smoke(kernel: str) -> None:
     assert passes["value"].round(6).tolist() == [round(row[f"pass{i}_pct"], 6) for i in (1, 2, 3)]
 
 
+def test_vmregress_variant_smoke() -> None:
+    from fragsim.sim.config import load_workload
+    from tests.conftest_tiny import TINY_STRESS
+
+    w = load_workload("stress-highalloc-vmregress", sets=TINY_STRESS + [
+        "build.builds=2", "updatedb.files_per_s=50000"])
+    r = run_workload(w)
+    row = r.runs.iloc[0]
+    assert row["status"] == "ok", row.get("traceback")
+    assert row["builds"] == 2 and 0.0 <= row["pass3_pct"] <= 100.0
+    phases = r.events[r.events["event"] == "stress_phase"]["detail"].tolist()
+    assert "drop caches" not in phases  # vmregress did not drop caches
+
+
 def test_tables_share_keys(desktop_2_6_24: object) -> None:
     r = desktop_2_6_24
     run_id = r.runs["run_id"].iloc[0]  # type: ignore[attr-defined]
