@@ -113,7 +113,9 @@ def uptime_figure(samples: pd.DataFrame, runs: pd.DataFrame, path: Path,
     settings = runs.set_index("run_id")["min_free_setting"].astype(str)
     probes = probes.assign(setting=probes["run_id"].astype(str).map(settings))
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
-    styles = {"default": "-", "16384": "--"}
+    present = sorted(set(probes["setting"].dropna()), key=lambda x: (x != "default", x))
+    linestyles = ("-", "--", ":", "-.")
+    styles = {setting: linestyles[i % len(linestyles)] for i, setting in enumerate(present)}
     for kernel in kernels:
         for setting, style in styles.items():
             sel = probes[(probes["kernel"].astype(str) == kernel) & (probes["setting"] == setting)]
