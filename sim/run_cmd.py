@@ -92,13 +92,19 @@ def load(args: argparse.Namespace) -> Workload:
     return load_workload(spec, overrides(args), args.set, text=text)
 
 
+def _simulated(seconds: float) -> str:
+    if seconds >= 86400.0:
+        return f"{seconds / 86400.0:.2f} simulated days"
+    return f"{seconds / 60.0:.1f} simulated minutes"
+
+
 def summary_text(result: RunResult) -> str:
     """A few lines about one run."""
     row = result.summary
     lines = [f"run {row['run_id']}: {row['workload']} on {row['kernel']}, "
              f"{row['memory_bytes'] >> 20} MiB, seed {row['seed']}, "
              f"min_free_kbytes {row['min_free_kbytes']}: {row['status']} "
-             f"in {row['wall_s']:.1f} s wall, {row['sim_s'] / 86400.0:.2f} simulated days"]
+             f"in {row['wall_s']:.1f} s wall, " + _simulated(float(row['sim_s']))]
     if row.get("error"):
         lines.append(f"  error: {row['error']}")
     if row.get("probes"):
