@@ -39,10 +39,9 @@ from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
     ALLOC_WMARK_MIN,
     KIND_ANON,
-    PG_DIRTY,
 )
 from fragsim.models.mm.gfp import GFP, GFP_KERNEL
-from fragsim.models.mm.lru import LRU_ACTIVE, lru_add_batch, set_dirty_batch
+from fragsim.models.mm.lru import lru_add_batch, set_dirty_batch
 from fragsim.models.mm.machine import Machine
 from fragsim.models.mm.reclaim_state import reclaim_state
 from fragsim.models.mm.slab import SlabCache, kmem_cache_create
@@ -291,13 +290,3 @@ class Kernel:
         freed = int(reclaim.drop_caches(self.machine, mode))
         self.drain()
         return freed
-
-    def dirty_pages(self) -> int:
-        """Pages marked dirty now (vmstat `nr_dirty`)."""
-        return int(np.count_nonzero(self.machine.pages["flags"] & PG_DIRTY))
-
-    @staticmethod
-    def lru_for(kind: int) -> int:
-        """The LRU list a new user page of `kind` joins: anonymous pages the active list
-        (`lru_cache_add_active`), page cache the inactive one (`lru_cache_add`)."""
-        return LRU_ACTIVE if kind == KIND_ANON else 0

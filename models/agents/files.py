@@ -189,9 +189,7 @@ class PageCache:
 
     def clone(self, caches: dict[int, Any]) -> PageCache:
         new = object.__new__(PageCache)
-        new.pc = OwnerPages.__new__(OwnerPages)
-        for name in ("nxt", "prv", "slot_of", "head", "count"):
-            setattr(new.pc, name, getattr(self.pc, name).copy())
+        new.pc = self.pc.copy()
         new.radix = self.radix.clone(caches)
         new.bh = self.bh.clone(caches)
         new.buffers = self.buffers.copy()

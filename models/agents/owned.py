@@ -111,6 +111,13 @@ class OwnerPages:
         self.head = np.full(max(nr_slots, 1), -1, np.int32)
         self.count = np.zeros(max(nr_slots, 1), np.int32)
 
+    def copy(self) -> OwnerPages:
+        """A deep copy (for a probe copy of the machine)."""
+        new = object.__new__(OwnerPages)
+        for name in ("nxt", "prv", "slot_of", "head", "count"):
+            setattr(new, name, getattr(self, name).copy())
+        return new
+
     @property
     def nr_slots(self) -> int:
         return int(self.head.shape[0])

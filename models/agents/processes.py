@@ -309,6 +309,3 @@ class Processes:
         self.base_pt[slot] = self.base_vmas[slot] = 0
         self._free_slots.append(slot)
         self.exited += 1
-
-    def rss_pages(self) -> int:
-        return int(self.anon[self.alive].sum())

@@ -22,7 +22,7 @@ from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_add
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 
-__all__ = ["LRU_NONE", "alloc_until_fail", "count_failures", "count_kind", "count_mapped"]
+__all__ = ["LRU_NONE", "alloc_until_fail", "count_failures", "count_mapped"]
 
 #: `lru` argument: leave the pages off the LRU.
 LRU_NONE = -1
@@ -68,16 +68,6 @@ def count_failures(node: np.ndarray, order: int, nr: int) -> None:
     nd = node[0]
     nd["stat"][_S_ALLOC_FAIL] += nr
     nd["fail_order"][order] += nr
-
-
-@compiled("pages, int")
-def count_kind(pages: np.ndarray, kind: int) -> int:
-    """Allocated order-0 heads holding `kind` (e.g. NR_ANON_PAGES for KIND_ANON), one pass."""
-    n = 0
-    for pfn in range(pages.shape[0]):
-        if (pages[pfn]["flags"] & PG_HEAD) and (pages[pfn]["mt"] >> KIND_SHIFT) == kind:
-            n += 1
-    return n
 
 
 @compiled("pages")
