@@ -84,6 +84,8 @@ class RunParams:
                                     "the end); desktop only")
     sample_interval_h: float = param(1.0, "samples of buddyinfo, vmstat and page kinds")
     census_interval_h: float = param(6.0, "pageblock census samples")
+    map_interval_h: float = param(24.0, "memory map (one `pageblock` event per pageblock) "
+                                  "every this many hours and at the end (0: only at the end)")
 
 
 _COMMON: dict[str, type] = {"machine": MachineParams, "kernel": KernelParams,
@@ -240,7 +242,8 @@ def _check(workload: Workload) -> None:
         raise ValueError(f"run.days {r.days} must be positive")
     if r.seed < 0:
         raise ValueError(f"run.seed {r.seed} must be >= 0")
-    for name in ("probe_interval_h", "sample_interval_h", "census_interval_h"):
+    for name in ("probe_interval_h", "sample_interval_h", "census_interval_h",
+                 "map_interval_h"):
         if getattr(r, name) < 0:
             raise ValueError(f"run.{name} {getattr(r, name)} must be >= 0")
 

@@ -10,7 +10,12 @@ counters, buddyinfo (`nr_free` per zone and order), pagetypeinfo's pageblock cou
   `ZONE_NAMES`, migratetype into the 2.6.24 enum).
 - `events`: `t_s`, `event`, `source` (the agent), and the union of the events' fields
   (`pfn`, `order`, `fallback_order`, `migratetype`, `fallback_migratetype`, `fragmenting`,
-  `change_ownership`, `value`, `detail`); -1 / NaN / "" where a field does not apply.
+  `change_ownership`, `nr_pages`, `value`, `detail`); -1 / NaN / "" where a field does not
+  apply. `pageblock` events are the memory map: one row per pageblock at a snapshot, with
+  `pfn` its first pfn, `order` pageblock_order, `migratetype` its pageblock type,
+  `fallback_migratetype` the requested type most of its foreign pages asked for (-1: none),
+  `nr_pages` its allocated pages and `value` the allocated pages of another mobility than
+  the block's type (the census's `foreign_pages`).
 
 The run's keys (`run_id`, `seed`, ...) are added by the run life cycle (`fragsim.sim.run`).
 """
@@ -27,7 +32,7 @@ __all__ = ["EVENT_INT_FIELDS", "Recorder"]
 
 #: Integer event fields, in column order (-1 where a field does not apply).
 EVENT_INT_FIELDS = ("pfn", "order", "fallback_order", "migratetype", "fallback_migratetype",
-                    "fragmenting", "change_ownership")
+                    "fragmenting", "change_ownership", "nr_pages")
 
 
 class _Names:
@@ -66,7 +71,8 @@ class Recorder:
         self._e_ints: list[tuple[int, ...]] = []
         self._e_value: list[float] = []
         self._e_detail: list[str] = []
-        self._x_chunks: list[tuple[float, int, np.ndarray]] = []  # extfrag rows, bulk
+        # Bulk rows: (t, event code, source code, int rows (n, len(EVENT_INT_FIELDS)), values)
+        self._x_chunks: list[tuple[float, int, int, np.ndarray, np.ndarray]] = []
 
     # --- samples ------------------------------------------------------------------------------
     def sample(self, t: float, metric: str, value: float, zone: int = -1, order: int = -1,
@@ -109,12 +115,34 @@ class Recorder:
         """`mm_page_alloc_extfrag` rows as the node's ring holds them (pfn, alloc_order,
         fallback_order, alloc_migratetype, fallback_migratetype, fragmenting,
         change_ownership)."""
-        if rows.shape[0]:
-            self._x_chunks.append((float(t), self._sources.code(source), rows.copy()))
+        n = rows.shape[0]
+        if n:
+            ints = np.full((n, len(EVENT_INT_FIELDS)), -1, np.int64)
+            k = min(rows.shape[1], len(EVENT_INT_FIELDS) - 1)
+            ints[:, :k] = rows[:, :k]
+            self._x_chunks.append((float(t), self._events.code("mm_page_alloc_extfrag"),
+                                   self._sources.code(source), ints, np.full(n, np.nan)))
+
+    def events_bulk(self, t: float, name: str, source: str, values: np.ndarray,
+                    **fields: np.ndarray) -> None:
+        """Many rows of one event at time `t`: `values` and integer `fields` (arrays of one
+        length, among EVENT_INT_FIELDS; the others are -1)."""
+        unknown = set(fields) - set(EVENT_INT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown event field(s) {sorted(unknown)}: allowed are "
+                             f"{', '.join(EVENT_INT_FIELDS)}")
+        v = np.asarray(values, np.float64).ravel()
+        ints = np.full((v.shape[0], len(EVENT_INT_FIELDS)), -1, np.int64)
+        for i, f in enumerate(EVENT_INT_FIELDS):
+            if f in fields:
+                ints[:, i] = fields[f]
+        if v.shape[0]:
+            self._x_chunks.append((float(t), self._events.code(name),
+                                   self._sources.code(source), ints, v))
 
     @property
     def nr_events(self) -> int:
-        return len(self._e_t) + sum(int(c[2].shape[0]) for c in self._x_chunks)
+        return len(self._e_t) + sum(int(c[3].shape[0]) for c in self._x_chunks)
 
     # --- tables -------------------------------------------------------------------------------
     def samples_frame(self) -> pd.DataFrame:
@@ -136,20 +164,19 @@ class Recorder:
         })
 
     def events_frame(self) -> pd.DataFrame:
-        xf = self._events.code("mm_page_alloc_extfrag") if self._x_chunks else -1
         t = [np.asarray(self._e_t, np.float64)]
         ev = [np.asarray(self._e_event, np.int32)]
         src = [np.asarray(self._e_source, np.int32)]
         ints = [np.asarray(self._e_ints, np.int64).reshape(-1, len(EVENT_INT_FIELDS))]
         val = [np.asarray(self._e_value, np.float64)]
         det: list[Any] = list(self._e_detail)
-        for when, source, rows in self._x_chunks:
+        for when, code, source, rows, values in self._x_chunks:
             n = rows.shape[0]
             t.append(np.full(n, when))
-            ev.append(np.full(n, xf, np.int32))
+            ev.append(np.full(n, code, np.int32))
             src.append(np.full(n, source, np.int32))
-            ints.append(rows[:, :len(EVENT_INT_FIELDS)].astype(np.int64))
-            val.append(np.full(n, np.nan))
+            ints.append(rows)
+            val.append(values)
             det.extend([""] * n)
         all_t = np.concatenate(t)
         order = np.argsort(all_t, kind="stable")

@@ -2,8 +2,9 @@
 
 `run_workload(workload)` builds the environment and the scenario's agents, runs simulated time
 (with samples every `run.sample_interval_h`, the pageblock census every
-`run.census_interval_h`, and for the desktop a `hugepages_get` probe on a copy of the machine
-every `run.probe_interval_h` and at the end), and returns a `RunResult` of three tidy tables
+`run.census_interval_h`, the memory map every `run.map_interval_h` and at the end, and for
+the desktop a `hugepages_get` probe on a copy of the machine every `run.probe_interval_h` and
+at the end), and returns a `RunResult` of three tidy tables
 that share the keys `run_id`, `workload`, `kernel`, `seed`:
 
 - `runs`: one row: the config's headline values, `status` (ok, failed, interrupted), `error`,
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from fragsim.models.mm import probes
-from fragsim.models.mm.census import pageblock_census, pageblock_zones
+from fragsim.models.mm.census import ALLOCATED_COLUMNS, pageblock_census, pageblock_zones
 from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
@@ -105,6 +106,8 @@ class _Sampler:
         self.sample_s = r.sample_interval_h * 3600.0
         self.census_s = r.census_interval_h * 3600.0
         self.probe_s = r.probe_interval_h * 3600.0 if probe else 0.0
+        self.map_s = r.map_interval_h * 3600.0
+        self.last_map = -1.0
         self.probes: list[float] = []
         self.last_sample = -1.0
         self.last_census = -1.0
@@ -116,6 +119,8 @@ class _Sampler:
             self.sample()
         if self.last_census < t:
             self.census()
+        if self.last_map < t:
+            self.memory_map()
 
     def sample(self) -> None:
         t = float(self.env.now)
@@ -140,6 +145,26 @@ class _Sampler:
         rec.sample(t, "swap_used_pages", float(total - free))
         for name in SAMPLED_VMSTAT:
             rec.sample(t, name, float(m.stat(name)))
+
+    def memory_map(self, c: dict[str, np.ndarray] | None = None) -> None:
+        """One `pageblock` event per pageblock: type, allocated and foreign pages (the memory
+        map of `fragsim.analysis.figures.memory_map`; fields in `fragsim.sim.recorder`)."""
+        t = float(self.env.now)
+        self.last_map = t
+        if c is None:
+            self.env.kernel.sync()
+            c = pageblock_census(self.m)
+        by_type = np.stack([c[name] for name in ALLOCATED_COLUMNS], axis=1)
+        own = np.clip(c["migratetype"].astype(np.int64), 0, MIGRATE_TYPES_2_6_24 - 1)
+        foreign = by_type.copy()
+        foreign[np.arange(foreign.shape[0]), own] = 0
+        dominant = np.where(foreign.max(axis=1) > 0, foreign.argmax(axis=1), -1)
+        inside = c["zone"] >= 0
+        self.rec.events_bulk(
+            t, "pageblock", "census", c["foreign_pages"][inside].astype(np.float64),
+            pfn=c["start_pfn"][inside], order=np.full(int(inside.sum()), self.m.pageblock_order),
+            migratetype=c["migratetype"][inside].astype(np.int64),
+            fallback_migratetype=dominant[inside], nr_pages=c["allocated"][inside])
 
     def census(self) -> None:
         """Pageblocks holding unmovable / reclaimable allocations: the mechanism in numbers."""
@@ -186,6 +211,7 @@ class _Sampler:
         next_s = 0.0
         next_c = 0.0
         next_p = self.probe_s if self.probe_s > 0 else float("inf")
+        next_m = self.map_s if self.map_s > 0 else float("inf")
         while True:
             t = float(env.now)
             if self.sample_s > 0 and t >= next_s:
@@ -197,8 +223,11 @@ class _Sampler:
             if t >= next_p and t < until:
                 self.probe()
                 next_p += self.probe_s
+            if t >= next_m and t < until:
+                self.memory_map()
+                next_m += self.map_s
             nxt = min(next_s if self.sample_s > 0 else float("inf"),
-                      next_c if self.census_s > 0 else float("inf"), next_p)
+                      next_c if self.census_s > 0 else float("inf"), next_p, next_m)
             if nxt == float("inf"):
                 return
             yield env.timeout(max(nxt - t, 0.0))

@@ -27,7 +27,7 @@ def test_events_and_extfrag_sorted_by_time() -> None:
     r.extfrag(2.0, rows, "kmalloc")
     f = r.events_frame()
     assert f["event"].tolist() == ["mm_page_alloc_extfrag", "page_allocation_failure"]
-    assert f.iloc[0][list(EVENT_INT_FIELDS)].tolist() == [100, 0, 9, 0, 2, 0, 1]
+    assert f.iloc[0][list(EVENT_INT_FIELDS)].tolist() == [100, 0, 9, 0, 2, 0, 1, -1]
     assert f.iloc[1]["order"] == 4 and f.iloc[1]["pfn"] == -1
     assert f.iloc[1]["detail"] == "mode:0x14" and f.iloc[1]["source"] == "dma"
     assert r.nr_events == 2
@@ -36,3 +36,16 @@ def test_events_and_extfrag_sorted_by_time() -> None:
 def test_unknown_event_field() -> None:
     with pytest.raises(ValueError, match="unknown event field"):
         Recorder().event(0.0, "x", bogus=1)
+
+
+def test_bulk_events_keep_their_name_and_values() -> None:
+    r = Recorder()
+    r.event(1.0, "phase", "stress")
+    r.events_bulk(0.5, "pageblock", "census", np.array([3.0, 0.0]), pfn=np.array([0, 512]),
+                  migratetype=np.array([0, 2]), nr_pages=np.array([10, 0]))
+    f = r.events_frame()
+    assert f["event"].tolist() == ["pageblock", "pageblock", "phase"]
+    assert f["pfn"].tolist()[:2] == [0, 512] and f["nr_pages"].tolist() == [10, 0, -1]
+    assert f["value"].tolist()[:2] == [3.0, 0.0] and f["order"].tolist() == [-1, -1, -1]
+    with pytest.raises(ValueError, match="unknown event field"):
+        r.events_bulk(0.0, "pageblock", "census", np.zeros(1), zone=np.zeros(1))
