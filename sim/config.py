@@ -45,6 +45,9 @@ __all__ = [
     "Workload",
     "builtin_workload_path",
     "load_workload",
+    "parse_override",
+    "schema",
+    "typed_value",
 ]
 
 SCENARIOS: dict[str, Any] = {
@@ -209,6 +212,12 @@ def parse_override(text: str, sections: dict[str, type], where: str = "--set") -
     key = key.strip()
     if not sep or not key:
         raise ValueError(f"{where} {text!r} is not KEY=VALUE (e.g. files.reads_per_min=30)")
+    return key, typed_value(key, raw.strip(), sections, where)
+
+
+def typed_value(key: str, value: Any, sections: dict[str, type], where: str) -> Any:
+    """`value` (a TOML value or a string) as the type of dotted `key`; ValueError naming the
+    key, with the closest allowed key, when the key is unknown or the value of another type."""
     section, dot, name = key.partition(".")
     if not dot or section not in sections:
         allowed = sorted(sections)
@@ -219,7 +228,7 @@ def parse_override(text: str, sections: dict[str, type], where: str = "--set") -
         allowed = sorted(fs)
         raise ValueError(f"{where} {key!r}: unknown key {name!r} of [{section}]"
                          f"{_suggest(name, allowed)}; allowed are {', '.join(allowed)}")
-    return key, _typed(key, raw.strip(), fs[name], where)
+    return _typed(key, value, fs[name], where)
 
 
 def _check(workload: Workload) -> None:
