@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from fragsim import __version__
-from fragsim.sim import inspect_cmd, replay, reproduce_cmd, run_cmd
+from fragsim.sim import inspect_cmd, replay, report_cmd, reproduce_cmd, run_cmd, sweep_cmd
 from fragsim.sim.errors import UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -38,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 parser_class=_Parser)
     run_cmd.add_parser(sub)
     reproduce_cmd.add_parser(sub)
+    sweep_cmd.add_parser(sub)
     replay.add_parser(sub)
     inspect_cmd.add_parser(sub)
+    report_cmd.add_parser(sub)
     return parser
 
 
