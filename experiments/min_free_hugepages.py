@@ -10,29 +10,19 @@ availability per setting with 95% bootstrap intervals, then plots it against the
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
 import fragsim
 from fragsim.analysis import figures, stats
-from fragsim.sim.sweep import load_spec
+from fragsim.experiments._script import sweep_args
 
 SPEC = Path(__file__).parent / "sweeps" / "min-free.toml"
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("results-min-free"))
-    p.add_argument("--workers", type=int)
-    p.add_argument("--scheduler", help="tcp://HOST:PORT or local:N")
-    p.add_argument("--days", type=float, help="simulated days per run (the spec: 2)")
-    p.add_argument("--seeds", type=int, help="seeds per setting (the spec: 3)")
-    args = p.parse_args()
-    spec = load_spec(SPEC)
-    if args.days is not None or args.seeds is not None:
-        spec = spec.with_base({"run.days": args.days} if args.days else {}, seeds=args.seeds)
+    args, spec = sweep_args(__doc__ or "", SPEC, "results-min-free")
     runs, _, _ = fragsim.sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
                                progress=True)
     # `min_free_kbytes` in `runs` is the value the kernel used (the default resolved).

@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from fragsim.sim.config import load_workload
-from fragsim.sim.errors import UsageError
+from fragsim.sim.errors import UsageError, positive_int
 from fragsim.sim.progress import runs_progress, want_progress
 from fragsim.sim.run import RunResult, run_workload
 from fragsim.sim.run_cmd import add_common_options, overrides
@@ -123,25 +123,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _positive(name: str, text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"{name} {text!r} is not an integer") from None
-    if value < 1:
-        raise UsageError(f"{name} {value} must be at least 1")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     from fragsim.analysis import reproduce as rep
 
     if args.min_free_kbytes:
         raise UsageError("--min-free-kbytes is not for reproduce: use --min-free-settings")
-    seeds = _positive("--seeds", args.seeds)
-    workers = _positive("--workers", args.workers) or (os.cpu_count() or 1)
+    seeds = positive_int("--seeds", args.seeds)
+    workers = positive_int("--workers", args.workers) or (os.cpu_count() or 1)
     kernels = tuple(k.strip() for k in args.kernels.split(",") if k.strip())
     text = args.min_free_settings or ",".join(QUICK_MIN_FREE_SETTINGS if args.quick
                                               else MIN_FREE_SETTINGS)

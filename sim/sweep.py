@@ -154,6 +154,20 @@ def _spawn_seeds(root: int, count: int) -> tuple[int, ...]:
     return tuple(int(c.generate_state(1, np.uint32)[0]) for c in children)
 
 
+def _only(table: dict[str, Any], name: str, allowed: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ValueError(f"{where}: unknown key {name}.{key}: allowed are "
+                             f"{', '.join(allowed)}")
+
+
+def _check_levels(label: str, levels: Any, where: str) -> None:
+    if not isinstance(levels, list):
+        raise ValueError(f"{where}: {label} must be a list of levels, not {levels!r}")
+    if not levels:
+        raise ValueError(f"{where}: {label} is empty: give it at least one level")
+
+
 def parse_spec(text: str, source: str = "<spec>") -> Spec:
     """A `Spec` from TOML text; ValueError naming the first thing wrong with it."""
     where = source
@@ -167,10 +181,7 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     head = data.get("sweep")
     if not isinstance(head, dict):
         raise ValueError(f"{where}: needs a [sweep] table with name and workload")
-    for key in head:
-        if key not in _SWEEP_KEYS:
-            raise ValueError(f"{where}: unknown key sweep.{key}: allowed are "
-                             f"{', '.join(_SWEEP_KEYS)}")
+    _only(head, "sweep", _SWEEP_KEYS, where)
     name = head.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ValueError(f"{where}: sweep.name {name!r} is not <area>-<benchmark>-<variant> "
@@ -188,10 +199,7 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
         raise ValueError(f"{where}: factors.coupled must hold tables ([factors.coupled.NAME])")
     grid = _flatten(factors)
     for key, levels in grid.items():
-        if not isinstance(levels, list):
-            raise ValueError(f"{where}: factor {key} must be a list of levels, not {levels!r}")
-        if not levels:
-            raise ValueError(f"{where}: factor {key} is empty: give it at least one level")
+        _check_levels(f"factor {key}", levels, where)
     coupled: dict[str, dict[str, list[Any]]] = {}
     for group, table in coupled_raw.items():
         if not isinstance(table, dict) or not table:
@@ -199,10 +207,7 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
         keys = _flatten(table)
         lengths = set()
         for key, levels in keys.items():
-            if not isinstance(levels, list):
-                raise ValueError(f"{where}: factors.coupled.{group} key {key} must be a list")
-            if not levels:
-                raise ValueError(f"{where}: factors.coupled.{group} key {key} is empty")
+            _check_levels(f"factors.coupled.{group} key {key}", levels, where)
             lengths.add(len(levels))
         if len(lengths) > 1:
             raise ValueError(f"{where}: factors.coupled.{group}: its lists have different "
@@ -220,10 +225,7 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     repl = data.get("replications", {"count": 1, "root_seed": 0})
     if not isinstance(repl, dict):
         raise ValueError(f"{where}: replications must be a table ([replications])")
-    for key in repl:
-        if key not in _REPL_KEYS:
-            raise ValueError(f"{where}: unknown key replications.{key}: allowed are "
-                             f"{', '.join(_REPL_KEYS)}")
+    _only(repl, "replications", _REPL_KEYS, where)
     root_seed: int | None = None
     if "seeds" in repl:
         if "count" in repl or "root_seed" in repl:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fragsim.sim.errors import UsageError
+from fragsim.sim.errors import UsageError, positive_int
 from fragsim.sim.progress import want_progress
 
 __all__ = ["add_parser", "run"]
@@ -41,22 +41,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _workers(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"--workers {text!r} is not an integer") from None
-    if value < 1:
-        raise UsageError(f"--workers {value} must be at least 1")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     from fragsim.sim import sweep as sw
 
-    workers = _workers(args.workers)
+    workers = positive_int("--workers", args.workers)
     if args.scheduler and args.workers:
         raise UsageError("--workers is for the local pool: with --scheduler, size the cluster")
     if args.scheduler:

@@ -28,6 +28,8 @@ TINY_BASE = "\n".join(
 
 def spec_text(factors: str = '"kernel.version" = ["2.6.20", "2.6.24"]', seeds: str = "count = 2",
               days: float = 0.02, extra: str = "", name: str = "pagealloc-desktop-test") -> str:
+    """A tiny desktop sweep; `seeds` is a [replications] line (count = N gets root_seed 7)."""
+    root = "" if seeds.startswith("seeds") else "root_seed = 7"
     return f"""
 [sweep]
 name = "{name}"
@@ -41,20 +43,7 @@ workload = "desktop"
 {factors}
 [replications]
 {seeds}
-root_seed = 7
-""" if "seeds" not in seeds else f"""
-[sweep]
-name = "{name}"
-workload = "desktop"
-[base]
-"run.days" = {days}
-"machine.memory" = "64MiB"
-{TINY_BASE}
-{extra}
-[factors]
-{factors}
-[replications]
-{seeds}
+{root}
 """
 
 
