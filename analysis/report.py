@@ -269,7 +269,7 @@ def _summary(runs: pd.DataFrame, factors: list[str]) -> list[Block]:
         s = s.sort_values("kernel", key=lambda k: k.astype(str).map(_natural), kind="stable")
         for _, r in s.iterrows():
             key = tuple(str(r[c]) for c in by)
-            rows.append([metric, *(_fmt(r[c]) for c in by), _fmt(r["n"]),
+            rows.append([metric, *(_fmt_key(c, r[c]) for c in by), _fmt(r["n"]),
                          _fmt(int(failed.get(key if len(by) > 1 else key[0], 0))),
                          _fmt(r["mean"], 1), _ci(r["ci_low"], r["ci_high"]),
                          _fmt(r["std"], 1)])
@@ -312,7 +312,8 @@ def _paired(runs: pd.DataFrame, factors: list[str]) -> list[Block]:
         rows = []
         for _, r in table.iterrows():
             g = r.get
-            rows.append([*(_fmt(g(c)) for c in ("metric", *factors, "baseline", "against")),
+            rows.append([*(_fmt_key(c, g(c)) for c in ("metric", *factors, "baseline",
+                                                        "against")),
                          _fmt(g("n")), _fmt(g("mean_baseline"), 1), _fmt(g("mean_against"), 1),
                          _fmt(g("mean_diff"), 1),
                          _ci(g("ci_low"), g("ci_high")),
@@ -339,8 +340,14 @@ def _figures(workload: str, runs: pd.DataFrame, samples: pd.DataFrame, events: p
 
     has_metric = not samples.empty and "metric" in samples
     if has_metric and (samples["metric"].astype(str) == "hugepages_pct").any():
+        # One curve per kernel and level of the factors (a band over seeds only).
+        groups = use.assign(group=[", ".join([str(r["kernel"]),
+                                              *(_fmt_key(f, r[f]) for f in factors)])
+                                   for _, r in use.iterrows()])
+        what = ", ".join(["kernel", *factors])
         draw("uptime", "Memory allocatable as huge pages (hugepages_get probes) against uptime, "
-             "by kernel.", lambda: figures.uptime(use, samples, "hugepages_pct", by="kernel"))
+             f"by {what}.", lambda: figures.uptime(groups, samples, "hugepages_pct",
+                                                   by="group"))
     mapped = set()
     if not events.empty and "event" in events:
         mapped = set(events.loc[events["event"].astype(str) == "pageblock", "run_id"].astype(str))
@@ -435,7 +442,8 @@ def _runs_table(runs: pd.DataFrame, src: _Source) -> Table:
               if c in runs]]
     sel = runs.assign(_k=runs["kernel"].astype(str).map(_natural)).sort_values(
         ["workload", "_k", "seed"]).head(_MAX_RUN_ROWS)
-    rows = [[_fmt(r[c], 1) for c in cols] for _, r in sel.iterrows()]
+    rows = [[_fmt_key(c, r[c]) if c in _BYTE_COLUMNS else _fmt(r[c], 1) for c in cols]
+            for _, r in sel.iterrows()]
     more = f" (the first {_MAX_RUN_ROWS})" if runs.shape[0] > _MAX_RUN_ROWS else ""
     return Table(cols, rows, collapsed=f"{runs.shape[0]} runs{more}" if len(rows) > 20 else "")
 
@@ -478,6 +486,18 @@ def _fmt(v: Any, digits: int | None = None) -> str:
             return str(int(x))
         return f"{x:.{2 if digits is None else digits}f}"
     return str(v)
+
+
+#: Columns that hold sizes in bytes (the workload keys with unit "bytes", and `memory_bytes`).
+_BYTE_COLUMNS = frozenset({"memory_bytes", "machine.memory", "machine.swap"})
+
+
+def _fmt_key(col: str, v: Any) -> str:
+    """A cell of column `col`: sizes in bytes as MiB or GiB, the rest as `_fmt`."""
+    if col in _BYTE_COLUMNS and isinstance(v, numbers.Real) and not pd.isna(v) and v > 0:
+        n = int(v)
+        return f"{n >> 30} GiB" if n % (1 << 30) == 0 else f"{n / (1 << 20):g} MiB"
+    return _fmt(v)
 
 
 def _ci(low: Any, high: Any) -> str:
