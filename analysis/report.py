@@ -494,8 +494,9 @@ _BYTE_COLUMNS = frozenset({"memory_bytes", "machine.memory", "machine.swap"})
 
 def _fmt_key(col: str, v: Any) -> str:
     """A cell of column `col`: sizes in bytes as MiB or GiB, the rest as `_fmt`."""
-    if col in _BYTE_COLUMNS and isinstance(v, numbers.Real) and not pd.isna(v) and v > 0:
-        n = int(v)
+    if col in _BYTE_COLUMNS and isinstance(v, numbers.Real) and not pd.isna(v) \
+            and float(v) > 0:
+        n = int(float(v))
         return f"{n >> 30} GiB" if n % (1 << 30) == 0 else f"{n / (1 << 20):g} MiB"
     return _fmt(v)
 

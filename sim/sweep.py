@@ -431,7 +431,8 @@ def _local(runs: list[PlannedRun], workers: int, on_result: OnResult) -> None:
             raise
 
 
-def _dask(runs: list[PlannedRun], scheduler: str, on_result: OnResult) -> None:
+def _dask(runs: list[PlannedRun], scheduler: str, on_result: OnResult,
+          connect_timeout_s: float) -> None:
     try:
         import importlib
 
@@ -449,7 +450,7 @@ def _dask(runs: list[PlannedRun], scheduler: str, on_result: OnResult) -> None:
         client = dd.Client(cluster)
     elif re.match(r"^(tcp|tls|inproc|ws|wss)://[^\s]+$", scheduler):
         try:
-            client = dd.Client(scheduler, timeout=30)
+            client = dd.Client(scheduler, timeout=connect_timeout_s)
         except OSError as exc:
             raise ValueError(f"--scheduler {scheduler!r}: cannot connect: {exc}") from None
     else:
@@ -475,13 +476,13 @@ def _dask(runs: list[PlannedRun], scheduler: str, on_result: OnResult) -> None:
 
 
 def run_sweep(runs: list[PlannedRun], on_result: OnResult, *, workers: int = 1,
-              scheduler: str | None = None) -> None:
+              scheduler: str | None = None, connect_timeout_s: float = 20.0) -> None:
     """Run `runs`, calling `on_result(run, result)` in this process as each one finishes (in
     completion order). A run that fails gives a failed row; only Ctrl-C stops the sweep."""
     if not runs:
         return
     if scheduler:
-        _dask(runs, scheduler, on_result)
+        _dask(runs, scheduler, on_result, connect_timeout_s)
     else:
         _local(runs, max(1, min(workers, len(runs))), on_result)
 
@@ -524,7 +525,8 @@ def sweep(spec: str | Path | Spec, out: str | Path | None = None, *,
           workers: int | None = None, scheduler: str | None = None,
           progress: bool | None = None, retry_failed: bool = False,
           report: Callable[[str], None] | None = None,
-          outcome: SweepOutcome | None = None) -> Tables:
+          outcome: SweepOutcome | None = None,
+          connect_timeout_s: float = 20.0) -> Tables:
     """Run a sweep and return its `runs, samples, events` DataFrames.
 
     `spec` is a spec file or a parsed `Spec`. With `out`, results go into that sweep directory
@@ -532,6 +534,7 @@ def sweep(spec: str | Path | Spec, out: str | Path | None = None, *,
     returned tables are `fragsim.analysis.load(out)` (every run of the sweep, old and new).
     Without `out`, results are kept in memory only. `workers` sizes the local process pool
     (default: the cpus); `scheduler` (`tcp://HOST:PORT` or `local:N`) runs on Dask instead.
+    `connect_timeout_s` bounds the wait for a `tcp://` scheduler.
     `report` receives one-line messages (skips, failures); `outcome` is filled in.
     """
     from fragsim.sim.progress import runs_progress, want_progress
@@ -585,7 +588,8 @@ def sweep(spec: str | Path | Spec, out: str | Path | None = None, *,
             bar.set_postfix(failed=info.failed, refresh=False)
 
     try:
-        run_sweep(todo, on_result, workers=workers or default_workers(), scheduler=scheduler)
+        run_sweep(todo, on_result, workers=workers or default_workers(), scheduler=scheduler,
+                  connect_timeout_s=connect_timeout_s)
     finally:
         info.wall_s = time.perf_counter() - t0
         if bar is not None:

@@ -32,6 +32,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--workers", metavar="N", help="local worker processes (default: cpus)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler: tcp://HOST:PORT, or local:N for a LocalCluster")
+    p.add_argument("--connect-timeout", type=float, default=20.0, metavar="S",
+                   help="seconds to wait for a tcp:// scheduler (default 20)")
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the runs that failed in an earlier invocation")
     p.add_argument("--dry-run", action="store_true", help="print the runs and exit")
@@ -52,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         if not (text.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://"))
                 or (text.startswith("local:") and text[6:].isdigit() and int(text[6:]) >= 1)):
             raise UsageError(f"--scheduler {text!r}: use tcp://HOST:PORT or local:N (N >= 1)")
+    if not args.connect_timeout > 0:
+        raise UsageError(f"--connect-timeout {args.connect_timeout} must be positive")
     spec_path = Path(args.spec)
     if not spec_path.is_file():
         raise UsageError(f"no such sweep spec: {args.spec}")
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         sw.sweep(spec, out, workers=workers, scheduler=args.scheduler,
                  progress=want_progress(args.progress), retry_failed=args.retry_failed,
                  report=lambda text: print(f"fragsim: {text}", file=sys.stderr),
-                 outcome=outcome)
+                 outcome=outcome, connect_timeout_s=args.connect_timeout)
     except KeyboardInterrupt:
         print(f"fragsim: interrupted: {outcome.ran} run(s) of this invocation are in {out}/; "
               "run the same command again to finish the sweep", file=sys.stderr)

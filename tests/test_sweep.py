@@ -284,3 +284,21 @@ def test_sigkill_halfway_then_resume(tmp_path: Path) -> None:
     store = ResultStore(out)
     assert all(store.state(str(k), str(r)).done
                for k, r in zip(runs["kernel"], runs["run_id"], strict=True))
+
+
+def test_dask_scheduler_address(tmp_path: Path) -> None:
+    """`--scheduler tcp://HOST:PORT` runs on a cluster that is already up."""
+    from distributed import LocalCluster
+
+    spec = write_spec(tmp_path, spec_text(seeds="count = 1"))
+    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        outcome = sw.SweepOutcome()
+        runs, _, _ = sw.sweep(spec, tmp_path / "out", scheduler=address, outcome=outcome)
+    assert outcome.ran == 2 and outcome.failed == 0
+    local, _, _ = sw.sweep(spec, tmp_path / "local", workers=1)
+    pd.testing.assert_frame_equal(_normal(runs), _normal(local))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "x"), "--scheduler",
+                 "tcp://127.0.0.1:1", "--connect-timeout", "2"]) == 2
