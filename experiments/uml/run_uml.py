@@ -104,7 +104,7 @@ def boot(uml: str, load: Load, image: Path, hog: Path, snaps: Path, timeout: flo
     pages, which changes the zone's span and pageblock count from run to run.
     """
     snaps.mkdir(parents=True, exist_ok=True)
-    env = {"UML_OUT": snaps, "UML_HOG": hog, "UML_ANON_MIB": load.anon_mib,
+    env = {"UML_OUT": snaps.resolve(), "UML_HOG": hog, "UML_ANON_MIB": load.anon_mib,
            "UML_FORKS": load.forks, "UML_FORK_MIB": load.fork_mib,
            "UML_WRITE_MIB": load.write_mib}
     setarch = shutil.which("setarch")
@@ -170,6 +170,9 @@ def summarize(stages: pd.DataFrame, vmstat: pd.DataFrame) -> pd.DataFrame:
     both = pd.concat([long, counters[long.columns]], ignore_index=True)
     both["stage"] = pd.Categorical(both["stage"], [s for s in STAGES
                                                    if s in set(both["stage"])], ordered=True)
+    # Metrics in table order, so the pageblock types keep the kernel's order.
+    both["metric"] = pd.Categorical(both["metric"], list(dict.fromkeys(both["metric"])),
+                                    ordered=True)
     stats = both.groupby(["stage", "node", "zone", "metric"], observed=True, sort=True)["value"]
     return stats.agg(["mean", "min", "max", "count"]).reset_index()
 
@@ -257,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         print("run_uml: error: --runs must be at least 1", file=sys.stderr)
         return 2
     load = Load(**{name: getattr(args, name) for name in asdict(d)})
+    args.out = args.out.resolve()  # the guest's cwd is /: hand it an absolute path
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         run_all(uml, load, args.runs, args.out, args.timeout, args.aslr)
