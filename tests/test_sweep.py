@@ -302,3 +302,22 @@ def test_dask_scheduler_address(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(_normal(runs), _normal(local))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "x"), "--scheduler",
                  "tcp://127.0.0.1:1", "--connect-timeout", "2"]) == 2
+
+
+def test_workload_file_relative_to_the_spec(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from fragsim.sim.config import builtin_workload_path
+
+    (tmp_path / "w").mkdir()
+    text = builtin_workload_path("desktop").read_text().replace('name = "desktop"',
+                                                                 'name = "my-desktop"')
+    (tmp_path / "w" / "mine.toml").write_text(text)
+    spec = write_spec(tmp_path / "w", spec_text(seeds="count = 1").replace(
+        'workload = "desktop"', 'workload = "mine.toml"'))
+    monkeypatch.chdir(tmp_path)  # elsewhere than the spec: the path is the spec's folder's
+    runs = sw.expand(sw.load_spec(spec))
+    assert {r.workload.name for r in runs} == {"my-desktop"}
+    bad = write_spec(tmp_path, spec_text().replace('workload = "desktop"',
+                                                   'workload = "nowhere.toml"'), "bad.toml")
+    with pytest.raises(ValueError, match="nowhere.toml.*no such workload file"):
+        sw.load_spec(bad)
