@@ -44,7 +44,13 @@ __all__ = [
 
 
 class GFP(IntFlag):
-    """`__GFP_*` bits with their 2.6.24 values."""
+    """`__GFP_*` bits with their 2.6.24 values, plus 2.6.38's `__GFP_NO_KSWAPD`.
+
+    NO_KSWAPD (2.6.38-4.3 `include/linux/gfp.h`, 0x400000u) was added for transparent huge
+    pages: the request does not wake kswapd. 4.4+ says the same by leaving out
+    `__GFP_KSWAPD_RECLAIM` (WAIT here stands for 4.4+'s `__GFP_DIRECT_RECLAIM`), so the model
+    keeps 2.6.24's bits and spells "no kswapd" as this one flag.
+    """
 
     DMA = 0x01
     HIGHMEM = 0x02
@@ -65,6 +71,7 @@ class GFP(IntFlag):
     THISNODE = 0x40000
     RECLAIMABLE = 0x80000
     MOVABLE = 0x100000
+    NO_KSWAPD = 0x400000
 
 
 GFP_ATOMIC = GFP.HIGH

@@ -38,12 +38,14 @@ from fragsim.models.mm.geometry import (
     zone_spans,
 )
 from fragsim.models.mm.gfp import GFP, default_gfp_for, gfp_zone, gfpflags_to_migratetype
+from fragsim.models.mm.huge_memory import THP_DEFRAG_MODES, THP_ENABLED_MODES
 from fragsim.models.mm.jit import entry_point
 from fragsim.models.mm.policy import Policy, get_policy
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, copy_reclaim_state
 from fragsim.models.mm.state import (
     STAT,
     STAT_NAMES,
+    THP_STAT_NAMES,
     new_node,
     new_pages,
     new_zones,
@@ -100,6 +102,12 @@ class MachineConfig:
     dirty_ratio: int = 10
     dirty_background_ratio: int = 5
     radix_tree_node_reclaimable: bool = False
+    #: Transparent huge pages (2.6.38+, `models.mm.huge_memory`): whether the kernel has them
+    #: (a preset fact; no preset up to 2.6.35 does), and the two sysfs knobs the agents' anonymous
+    #: faults follow, /sys/kernel/mm/transparent_hugepage/enabled and .../defrag.
+    thp: bool = False
+    thp_enabled: str = "never"
+    thp_defrag: str = "madvise"
 
     def resolved(self) -> MachineConfig:
         """The config with profile defaults filled in and every value checked."""
@@ -122,6 +130,15 @@ class MachineConfig:
                              "allowed 0..1000")
         if self.writeback_delay < 0:
             raise ValueError(f"writeback_delay {self.writeback_delay} must be >= 0")
+        if self.thp_enabled not in THP_ENABLED_MODES:
+            raise ValueError(f"thp_enabled {self.thp_enabled!r} is unknown: allowed are "
+                             f"{', '.join(THP_ENABLED_MODES)}")
+        if self.thp_defrag not in THP_DEFRAG_MODES:
+            raise ValueError(f"thp_defrag {self.thp_defrag!r} is unknown: allowed are "
+                             f"{', '.join(THP_DEFRAG_MODES)}")
+        if self.thp_enabled != "never" and not self.thp:
+            raise ValueError(f"thp_enabled {self.thp_enabled!r} needs a kernel with transparent "
+                             "huge pages (2.6.38 or later): allowed here is never")
         for name in ("kernelcore", "movablecore", "swap"):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -250,7 +267,8 @@ class Machine:
     def vmstat(self) -> dict[str, int]:
         """Node counters by name (`STAT_NAMES`), plus pgalloc per zone and per-order counts."""
         nd = self.node[0]
-        out = {name: int(nd["stat"][i]) for i, name in enumerate(STAT_NAMES)}
+        out = {name: int(nd["stat"][i]) for i, name in enumerate(STAT_NAMES)
+               if self.config.thp or name not in THP_STAT_NAMES}
         out["nr_free_pages"] = self.free_pages()
         for z in self.populated_zones():
             out[f"pgalloc_{self.zone_name(z).lower()}"] = int(nd["pgalloc_zone"][z])

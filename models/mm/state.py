@@ -42,6 +42,7 @@ __all__ = [
     "PAGE_DTYPE",
     "STAT",
     "STAT_NAMES",
+    "THP_STAT_NAMES",
     "ZONE_DTYPE",
     "new_node",
     "new_pages",
@@ -161,7 +162,13 @@ STAT_NAMES: Final = (
     # per-cpu lists
     "pcp_refill",  # fragsim: rmqueue_bulk calls
     "pcp_drain",  # fragsim: free_pages_bulk calls
+    # transparent huge pages (2.6.38+ vmstat names; shown only on a kernel with THP)
+    "thp_fault_alloc",
+    "thp_fault_fallback",
 )
+#: Counters /proc/vmstat has only with CONFIG_TRANSPARENT_HUGEPAGE (`Machine.vmstat` omits them
+#: on a kernel without THP, as mm/vmstat.c's `vmstat_text` does).
+THP_STAT_NAMES: Final = ("thp_fault_alloc", "thp_fault_fallback")
 NR_STATS: Final = 64
 STAT: Final = {name: i for i, name in enumerate(STAT_NAMES)}
 
