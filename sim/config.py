@@ -34,6 +34,7 @@ from fragsim.models.agents.base import param
 from fragsim.models.agents.desktop import DesktopScenario
 from fragsim.models.agents.stress import StressScenario
 from fragsim.models.mm.geometry import PROFILES, parse_size
+from fragsim.models.mm.huge_memory import THP_DEFRAG_MODES, THP_ENABLED_MODES
 from fragsim.models.mm.profiles import KERNEL_PROFILES
 
 __all__ = [
@@ -75,6 +76,12 @@ class KernelParams:
     version: str = param("2.6.24", "kernel preset: 2.6.20, 2.6.23, 2.6.24, 2.6.35")
     min_free_kbytes: int = param(-1, "/proc/sys/vm/min_free_kbytes; -1: the kernel's "
                                  "default, int_sqrt(lowmem_kbytes * 16)")
+    thp_enabled: str = param("never", "/sys/kernel/mm/transparent_hugepage/enabled: always, "
+                             "madvise or never; anything but never needs a kernel with "
+                             "transparent huge pages (2.6.38+)", added_later=True)
+    thp_defrag: str = param("madvise", "/sys/kernel/mm/transparent_hugepage/defrag: always, "
+                            "defer, defer+madvise, madvise or never (the GFP mask of a huge "
+                            "page fault, 6.1 vma_thp_gfp_mask)", added_later=True)
 
 
 @dataclass(frozen=True)
@@ -129,8 +136,14 @@ class Workload:
         return out
 
     def config_id(self) -> str:
-        """A stable id of the whole config, seed included (12 hex digits of SHA-1)."""
-        text = json.dumps(self.flat(), sort_keys=True, default=str)
+        """A stable id of the whole config, seed included (12 hex digits of SHA-1). Keys
+        marked `added_later` count only when they differ from their default."""
+        flat = self.flat()
+        for section, obj in self.sections.items():
+            for f in fields(obj):
+                if f.metadata.get("added_later") and getattr(obj, f.name) == f.default:
+                    del flat[f"{section}.{f.name}"]
+        text = json.dumps(flat, sort_keys=True, default=str)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def with_values(self, values: dict[str, Any]) -> Workload:
@@ -237,6 +250,15 @@ def _check(workload: Workload) -> None:
     if k.version not in KERNEL_PROFILES:
         raise ValueError(f"kernel.version {k.version!r} is unknown: allowed are "
                          f"{', '.join(KERNEL_PROFILES)}")
+    if k.thp_enabled not in THP_ENABLED_MODES:
+        raise ValueError(f"kernel.thp_enabled {k.thp_enabled!r} is unknown: allowed are "
+                         f"{', '.join(THP_ENABLED_MODES)}")
+    if k.thp_defrag not in THP_DEFRAG_MODES:
+        raise ValueError(f"kernel.thp_defrag {k.thp_defrag!r} is unknown: allowed are "
+                         f"{', '.join(THP_DEFRAG_MODES)}")
+    if k.thp_enabled != "never" and not KERNEL_PROFILES[k.version].get("thp", False):
+        raise ValueError(f"kernel.thp_enabled {k.thp_enabled!r}: kernel {k.version} has no "
+                         "transparent huge pages (2.6.38 or later): allowed is never")
     if k.min_free_kbytes < -1:
         raise ValueError(f"kernel.min_free_kbytes {k.min_free_kbytes} must be >= 0 (or -1 "
                          "for the kernel's default)")

@@ -39,6 +39,8 @@ class Environment(simpy.Environment):
             swap=mp.swap,
             writeback_delay=mp.writeback_delay_s,
             min_free_kbytes=None if kp.min_free_kbytes < 0 else kp.min_free_kbytes,
+            thp_enabled=kp.thp_enabled,
+            thp_defrag=kp.thp_defrag,
         ))
         self.kernel = Kernel(self, self.machine, self.recorder, self.streams)
         cls = SCENARIOS[workload.scenario]

@@ -55,9 +55,16 @@ OWNER_SLAB_BASE = SLAB_OWNER_BASE
 Proc = Generator[simpy.Event, Any, Any]
 
 
-def param(default: Any, doc: str, unit: str = "") -> Any:
-    """A parameter field: its default, its documentation, and its unit ("bytes" for sizes)."""
-    return field(default=default, metadata={"doc": doc, "unit": unit})
+def param(default: Any, doc: str, unit: str = "", added_later: bool = False) -> Any:
+    """A parameter field: its default, its documentation, and its unit ("bytes" for sizes).
+
+    `added_later` marks a key added after run ids were first recorded: while it has its
+    default it is left out of the config id (`Workload.config_id`), so a config written before
+    the key existed keeps its id (and a sweep directory of it stays resumable)."""
+    meta: dict[str, Any] = {"doc": doc, "unit": unit}
+    if added_later:
+        meta["added_later"] = True
+    return field(default=default, metadata=meta)
 
 
 class KernelAPI(Protocol):
