@@ -41,6 +41,7 @@ from fragsim.models.mm.constants import (
     KIND_ANON,
 )
 from fragsim.models.mm.gfp import GFP, GFP_KERNEL
+from fragsim.models.mm.huge_memory import vma_thp_gfp_mask
 from fragsim.models.mm.lru import lru_add_batch, set_dirty_batch
 from fragsim.models.mm.machine import Machine
 from fragsim.models.mm.reclaim_state import reclaim_state
@@ -52,9 +53,12 @@ from fragsim.sim.streams import Streams
 __all__ = ["Kernel"]
 
 _S_ALLOC_FAIL = STAT["alloc_fail"]
+_S_THP_FAULT_ALLOC = STAT["thp_fault_alloc"]
+_S_THP_FAULT_FALLBACK = STAT["thp_fault_fallback"]
 # GFP bits as plain ints: IntFlag arithmetic costs microseconds on this path.
 _WAIT = int(GFP.WAIT)
 _HIGH = int(GFP.HIGH)
+_NO_KSWAPD = int(GFP.NO_KSWAPD)
 
 Handler = Callable[[np.ndarray], None]
 
@@ -283,6 +287,61 @@ class Kernel:
             self.stall_s += attempt.stall_s
             yield self.env.timeout(attempt.stall_s)
         return int(attempt.pfn)
+
+    def thp_fault(self, owner: int, madvised: bool,
+                  source: str = "") -> Generator[simpy.Event, Any, int]:
+        """The huge page allocation of one anonymous fault on an aligned 2 MiB extent (6.1
+        `do_huge_pmd_anonymous_page`): one order-`pageblock_order` (HPAGE_PMD_ORDER, 9 on
+        x86_64) MOVABLE allocation with the mask `vma_thp_gfp_mask` gives for the machine's
+        defrag setting; counts `thp_fault_alloc` or `thp_fault_fallback`. Returns the pfn, or
+        -1 when the caller falls back to order-0 pages.
+
+        With __GFP_WAIT (direct reclaim) it is one `slowpath.alloc_pages` call, so direct
+        compaction (on a preset that has it) and direct reclaim run and their stall is waited.
+        Without it: the freelists at LOW, then (waking kswapd unless __GFP_NO_KSWAPD) at MIN,
+        never ALLOC_HARDER (2.6.38+ `gfp_to_alloc_flags` gives a __GFP_NOMEMALLOC request no
+        ALLOC_HARDER). __GFP_NOWARN: a failure is no `page_allocation_failure` event, but it
+        counts in `alloc_fail` and `allocfail_order_9` like every failed request. The block is
+        not put on the LRU (model limit: a THP is neither reclaimed, split nor migrated)."""
+        m = self.machine
+        cfg = m.config
+        order = m.pageblock_order
+        gfp = int(vma_thp_gfp_mask(cfg.thp_defrag, madvised))
+        high_zone, mt = m.resolve(gfp)
+        nd = m.node[0]
+        self.sync()
+        if gfp & _WAIT:
+            saved = list(m.kswapd_order)
+            attempt = slowpath.alloc_pages(m, order, gfp, owner=owner, kind=KIND_ANON)
+            if gfp & _NO_KSWAPD:
+                # 2.6.24's slow path always wakes kswapd; GFP_TRANSHUGE does not (no
+                # __GFP_KSWAPD_RECLAIM), so its wake-up record is undone.
+                m.kswapd_order = saved
+            self.direct_reclaims += attempt.reclaim_rounds
+            self.drain()
+            if max(m.kswapd_order, default=-1) >= 0:
+                self.kswapd.kick()
+            pfn = int(attempt.pfn)
+            if attempt.stall_s > 0:
+                self.stall_s += attempt.stall_s
+                yield self.env.timeout(attempt.stall_s)
+        else:
+            pfn = m.alloc_request(order, high_zone, mt, ALLOC_WMARK_LOW, owner, KIND_ANON)
+            if pfn < 0:
+                # Only the request's final failure counts (as `slowpath._attempt` does).
+                nd["stat"][_S_ALLOC_FAIL] -= 1
+                nd["fail_order"][order] -= 1
+                if not gfp & _NO_KSWAPD:
+                    self.wake_kswapd(order, high_zone)
+                pfn = m.alloc_request(order, high_zone, mt, ALLOC_WMARK_MIN, owner, KIND_ANON)
+        if pfn >= 0:
+            # Anonymous memory is dirty until swapped out (`Kernel.alloc` does the same).
+            set_dirty_batch(m.pages, np.array([pfn], np.int64), True)
+            nd["stat"][_S_THP_FAULT_ALLOC] += 1
+        else:
+            nd["stat"][_S_THP_FAULT_FALLBACK] += 1
+        self.drain_extfrag(source)
+        return pfn
 
     def drop_caches(self, mode: int) -> int:
         """`echo mode > /proc/sys/vm/drop_caches` (2.6.24 `fs/drop_caches.c`)."""

@@ -50,7 +50,8 @@ from fragsim.models.mm.constants import (
 from fragsim.models.mm.state import KIND_SHIFT
 from fragsim.sim.config import Workload
 
-__all__ = ["RunResult", "SAMPLED_VMSTAT", "run_workload", "write_tables"]
+__all__ = ["SAMPLED_VMSTAT", "SAMPLED_VMSTAT_THP", "RunResult", "run_workload",
+           "write_tables"]
 
 #: vmstat counters sampled every sample interval (cumulative values).
 SAMPLED_VMSTAT = (
@@ -59,6 +60,8 @@ SAMPLED_VMSTAT = (
     "pgsteal", "allocstall", "pswpout", "slabs_scanned", "lumpy_isolated",
     "compact_stall", "compact_success", "pgmigrate_success",
 )
+#: vmstat counters sampled as well when transparent huge pages are on (`kernel.thp_enabled`).
+SAMPLED_VMSTAT_THP = ("thp_fault_alloc", "thp_fault_fallback")
 
 Progress = Callable[[float, float], None]
 
@@ -75,6 +78,11 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return bool(self.runs["status"].iloc[0] == "ok")
+
+
+def _thp_on(m: Any) -> bool:
+    """Whether the run's anonymous faults may try transparent huge pages."""
+    return bool(m.config.thp_enabled != "never")
 
 
 def _kinds(m: Any) -> dict[str, int]:
@@ -111,6 +119,7 @@ class _Sampler:
         self.probes: list[float] = []
         self.last_sample = -1.0
         self.last_census = -1.0
+        self.vmstat_names = SAMPLED_VMSTAT + (SAMPLED_VMSTAT_THP if _thp_on(self.m) else ())
 
     def final(self) -> None:
         """The samples and census at the end of the run, unless just taken."""
@@ -143,7 +152,7 @@ class _Sampler:
         total, free = (int(v) for v in (m.node[0]["total_swap_pages"],
                                         m.node[0]["nr_swap_pages"]))
         rec.sample(t, "swap_used_pages", float(total - free))
-        for name in SAMPLED_VMSTAT:
+        for name in self.vmstat_names:
             rec.sample(t, name, float(m.stat(name)))
 
     def memory_map(self, c: dict[str, np.ndarray] | None = None) -> None:
@@ -311,6 +320,9 @@ def run_workload(workload: Workload, *, progress: Progress | None = None,
                      "pageblock_claimed", "allocstall", "pgscan_kswapd", "pgscan_direct",
                      "pgsteal", "pswpout", "compact_stall"):
             row[name] = int(m.stat(name))
+        if _thp_on(m):
+            for name in SAMPLED_VMSTAT_THP:
+                row[name] = int(m.stat(name))
         row["stall_s"] = float(env.kernel.stall_s)
         row["extfrag_lost"] = int(env.kernel.extfrag_lost)
         samples = env.recorder.samples_frame()

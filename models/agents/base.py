@@ -120,6 +120,12 @@ class KernelAPI(Protocol):
         """One `alloc_pages(gfp, order)` through the whole slow path; the pfn or -1."""
         ...
 
+    def thp_fault(self, owner: int, madvised: bool,
+                  source: str = "") -> Generator[simpy.Event, Any, int]:
+        """The huge page allocation of an anonymous fault on a 2 MiB extent (counts
+        thp_fault_alloc / thp_fault_fallback); the pfn, or -1 to fall back to order-0 pages."""
+        ...
+
     def register_owner(self, lo: int, hi: int,
                        reclaimed: Callable[[np.ndarray], None] | None,
                        migrated: Callable[[np.ndarray], None] | None) -> None:

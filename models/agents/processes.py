@@ -20,6 +20,16 @@ a share of its pages now and then (`touch`, standing for the PTE young bits `pag
 reads, which the model has no page tables for). `exit` frees everything (`do_exit`, `exit_mmap`).
 
 Swapped-out pages are never faulted back in (a swapped page stays in swap until exit).
+
+Transparent huge pages (2.6.38+, when the kernel has them and `kernel.thp_enabled` is not
+never): of a `grow`, each whole 2 MiB extent of a THP-enabled region (every region with
+`always`; the `thp_madvise_share` of it with `madvise`) first tries one huge page
+(`Kernel.thp_fault`, 6.1 `do_huge_pmd_anonymous_page`); an extent whose huge page fails, the
+rest of the grow and every grow under 2 MiB fault order-0 pages (`do_anonymous_page`; a grow's
+remainder stands for extents not wholly inside a VMA, which `transhuge_vma_suitable` refuses).
+A huge page is off the LRU, so never reclaimed or migrated; `shrink` unmaps it whole (no
+split: of the pages to unmap, the huge pages' share is taken as whole 2 MiB extents) and
+`exit` frees it as one order-9 block.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from fragsim.models.agents.owned import OwnerPages
 from fragsim.models.mm import writeback
 from fragsim.models.mm.constants import KIND_ANON, KIND_KERNEL, PG_HEAD, PG_REFERENCED
 from fragsim.models.mm.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL
+from fragsim.models.mm.huge_memory import thp_fault_enabled
 from fragsim.models.mm.lru import LRU_ACTIVE
 from fragsim.models.mm.state import KIND_SHIFT
 
@@ -67,6 +78,11 @@ class TaskParams:
                                "so each costs 1-2 PTE pages)")
     pt_pages_per_mib: float = param(0.75, "further PTE pages per MiB of anonymous memory "
                                     "(one PTE page maps 2 MiB; heaps are sparse)")
+    thp_madvise_share: float = param(0.0, "share of anonymous memory in madvise("
+                                     "MADV_HUGEPAGE) regions (matters with transparent huge "
+                                     "pages on: enabled=madvise, and defrag's madvised masks); "
+                                     "a 2007 desktop's programs madvise nothing",
+                                     added_later=True)
 
 
 class Processes:
@@ -97,6 +113,8 @@ class Processes:
         self.mm_cache = kernel.slab_cache("mm_struct", params.mm_struct_per_page, False)
         self.vma_cache = kernel.slab_cache("vm_area_struct", params.vma_per_page, False)
         self.files_cache = kernel.slab_cache("files_cache", params.files_per_page, False)
+        #: /sys/kernel/mm/transparent_hugepage/enabled of the machine (never: no THP faults).
+        self._thp_enabled = kernel.machine.config.thp_enabled
         kernel.register_owner(OWNER_PROC_BASE, OWNER_SLAB_BASE, self._reclaimed,
                               self._migrated)
 
@@ -191,10 +209,15 @@ class Processes:
         if pages <= 0 or not self.alive[slot]:
             return 0
         p = self.params
-        pfns = yield from self.kernel.alloc(int(pages), 0, int(GFP_HIGHUSER_MOVABLE),
+        pages = int(pages)
+        got = 0
+        if self._thp_enabled != "never":
+            huge, pages = yield from self._thp_faults(slot, pages, source)
+            got += huge
+        pfns = yield from self.kernel.alloc(pages, 0, int(GFP_HIGHUSER_MOVABLE),
                                             self.owner(slot), KIND_ANON, lru=LRU_ACTIVE,
                                             on_alloc=self._linker(slot), source=source)
-        got = int(np.count_nonzero(pfns >= 0))
+        got += int(np.count_nonzero(pfns >= 0))
         self.anon[slot] += got
         mib = (self.anon[slot] + self.swapped[slot]) / _MIB_PAGES
         want_pt = self.base_pt[slot] + math.ceil(mib * p.pt_pages_per_mib)
@@ -207,6 +230,26 @@ class Processes:
             self.objects[slot].append((self.vma_cache, h))
             self.vmas[slot] = want_vmas
         return got
+
+    def _thp_faults(self, slot: int, pages: int, source: str) -> Proc:
+        """The huge page faults of a grow of `pages` (module docstring). Returns (pages faulted
+        in as huge pages, pages left for order-0 faults)."""
+        nr = 1 << self.kernel.machine.pageblock_order  # HPAGE_PMD_NR
+        madv = int(pages * self.params.thp_madvise_share)
+        # (madvised?, pages of such regions) and whole extents of each that try a huge page.
+        regions = ((True, madv), (False, pages - madv))
+        huge = 0
+        owner = self.owner(slot)
+        link = self.op.link
+        for madvised, n in regions:
+            if not thp_fault_enabled(self._thp_enabled, madvised):
+                continue
+            for _ in range(n // nr):
+                pfn = yield from self.kernel.thp_fault(owner, madvised, source)
+                if pfn >= 0:
+                    link(np.array([pfn], np.int64), slot)
+                    huge += nr
+        return huge, pages - huge
 
     def anon_pages(self, slot: int) -> np.ndarray:
         """The process's resident anonymous pages."""
@@ -225,10 +268,16 @@ class Processes:
         anon = self.anon_pages(slot)
         if anon.shape[0] == 0:
             return 0
-        pick = rng.choice(anon, size=min(int(pages), anon.shape[0]), replace=False)
+        m = self.kernel.machine
+        huge = anon[m.pages["order"][anon] > 0]
+        if huge.shape[0]:
+            pick, freed = self._pick_with_thp(anon, huge, int(pages), rng)
+        else:
+            pick = rng.choice(anon, size=min(int(pages), anon.shape[0]), replace=False)
+            freed = int(pick.shape[0])
         self.op.unlink(pick)
         self.kernel.free_lru(pick)
-        self.anon[slot] -= pick.shape[0]
+        self.anon[slot] -= freed
         p = self.params
         mib = (self.anon[slot] + self.swapped[slot]) / _MIB_PAGES
         surplus = int(self.pt[slot]) - int(self.base_pt[slot]
@@ -238,7 +287,23 @@ class Processes:
         surplus = int(self.vmas[slot]) - int(self.base_vmas[slot] + int(mib * p.vmas_per_mib))
         if surplus > 0:
             self._free_vmas(slot, surplus)
-        return int(pick.shape[0])
+        return freed
+
+    def _pick_with_thp(self, anon: np.ndarray, huge: np.ndarray, pages: int,
+                       rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """Heads to unmap for `pages` pages when some of `anon` are huge pages: the huge
+        pages' share of `pages` as whole huge pages (stochastically rounded), the rest as
+        order-0 pages. Returns (heads, pages freed)."""
+        nr = 1 << self.kernel.machine.pageblock_order
+        small = anon[self.kernel.machine.pages["order"][anon] == 0]
+        total = int(small.shape[0]) + nr * int(huge.shape[0])
+        pages = min(pages, total)
+        want = pages * int(huge.shape[0]) / total  # huge pages to unmap, fractional
+        k = min(int(want) + int(rng.random() < want - int(want)), int(huge.shape[0]))
+        n_small = min(pages - k * nr, int(small.shape[0])) if pages > k * nr else 0
+        pick = np.concatenate([rng.choice(huge, size=k, replace=False),
+                               rng.choice(small, size=n_small, replace=False)])
+        return pick, k * nr + n_small
 
     def _free_page_tables(self, slot: int, n: int, rng: np.random.Generator) -> None:
         """Free `n` of the process's PTE pages (order-0 kernel pages; stacks are order 1)."""
