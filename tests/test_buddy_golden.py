@@ -1,5 +1,6 @@
 """Hand-worked sequences through the buddy core; each expected value is derived in comments from
-the kernel algorithm (2.6.24 `mm/page_alloc.c`; 2.6.20 for vanilla), not from running the model.
+the kernel algorithm (2.6.24 `mm/page_alloc.c`; 2.6.20 for vanilla; 2.6.35 for
+`mobility-2.6.35`, whose section runs each scenario on both kernels), not from running the model.
 
 Two geometries:
 
@@ -70,7 +71,7 @@ def small_machine(policy: str = "mobility") -> Machine:
                                  pageblock_order=4, min_free_kbytes=16))
 
 
-def filled_small_machine() -> Machine:
+def filled_small_machine(policy: str = "mobility") -> Machine:
     """S with every MOVABLE pageblock allocated to MOVABLE order-0 pages (RESERVE left free).
 
     Boot leaves MOVABLE order-4 = [112, 96, ..., 16] and RESERVE order-4 = [0]. Each request
@@ -78,7 +79,7 @@ def filled_small_machine() -> Machine:
     take its pages lowest first: 112..127, then 96..111, ..., 16..31. The 112th request sees
     128 - 111 = 17 free pages > low 5, so all succeed.
     """
-    m = small_machine()
+    m = small_machine(policy)
     pfns = m.alloc_many(0, 112, migratetype=MOV)
     expected = [p for block in range(112, 0, -16) for p in range(block, block + 16)]
     assert pfns.tolist() == expected
@@ -503,3 +504,172 @@ def test_grouping_disabled_uses_one_list(make_machine: MakeMachine) -> None:
     assert m.stat("extfrag_fallback") == 0
     check_invariants(m)
 
+
+
+# --- 2.6.35 (`mobility-2.6.35`) against 2.6.24 ----------------------------------------------
+
+M35 = "mobility-2.6.35"
+
+
+def _free_tail_scenario(policy: str) -> Machine:
+    """S filled, then 98, 99, 116..119, 114, 115 freed in that order (2.6.35 `__free_one_page`).
+
+    - 98 (buddy 99 allocated; higher_page 98, higher_buddy 96 allocated): head of order 0.
+      99 merges it: order-1 block 98 (buddy 96 allocated); higher_page 96, higher_buddy 100
+      allocated: head. MOVABLE order 1 = [98].
+    - 116, 117 make the order-1 block 116 (higher_buddy 112 allocated: head); 118 (buddy 119
+      allocated) has higher_page 118, higher_buddy 116 free at order 1: 2.6.35 adds it at the
+      TAIL of order 0 (alone there, so no visible difference); 119 merges all into the order-2
+      block 116 (buddy 112 allocated; higher_buddy 120 allocated: head).
+    - 114 (buddy 115 allocated; higher_buddy 112 not free): head. 115 merges: order-1 block 114;
+      its buddy 112 is allocated, but higher_page 112's buddy 116 is free at order 2, so
+      2.6.35 adds 114 at the TAIL: MOVABLE order 1 = [98, 114]; 2.6.24 at the head: [114, 98].
+    """
+    m = filled_small_machine(policy)
+    for pfn in (98, 99, 116, 117, 118, 119, 114, 115):
+        m.free(pfn)
+    return m
+
+
+def test_free_one_page_tail_when_higher_buddy_is_free() -> None:
+    old, new = _free_tail_scenario("mobility"), _free_tail_scenario(M35)
+    assert free_list(old, 1, MOV) == [114, 98]
+    assert free_list(new, 1, MOV) == [98, 114]
+    for m in (old, new):
+        assert free_list(m, 2, MOV) == [116] and free_list(m, 0, MOV) == []
+    # An order-1 MOVABLE request takes the head: 2.6.24 breaks up the block that was about to
+    # merge, 2.6.35 takes 98 and leaves 114 free.
+    assert old.alloc(1, migratetype=MOV) == 114
+    assert new.alloc(1, migratetype=MOV) == 98
+    # Freeing 112 and 113: on 2.6.35 they merge with 114 (order 1) and 116 (order 2) into the
+    # order-3 block 112 (buddy 120 allocated; higher_buddy 96 allocated: head); on 2.6.24 114 is
+    # allocated, so they stop at the order-1 block 112, whose higher_buddy 116 is free (2.6.24
+    # adds at the head regardless).
+    for m in (old, new):
+        m.free(112)
+        m.free(113)
+    assert [free_list(new, o, MOV) for o in range(4)] == [[], [], [], [112]]
+    assert [free_list(old, o, MOV) for o in range(4)] == [[], [112, 98], [116], []]
+    check_invariants(old)
+    check_invariants(new)
+
+
+def test_free_one_page_tail_needs_a_free_higher_buddy_of_that_order() -> None:
+    # 2.6.35 tests page_is_buddy(higher_page, higher_buddy, order + 1): a free higher buddy of
+    # another order does not count. S filled; free 116 (order-0 block, head of order 0), then
+    # 98 and 99 (order-1 block 98, head of order 1), then 114: its higher_buddy is 112
+    # (allocated). Free 113: buddy 112 allocated; higher_page 112, higher_buddy 114 is free but
+    # at order 0, not 1: head. Order 0 = [113, 114, 116] on both kernels.
+    for policy in ("mobility", M35):
+        m = filled_small_machine(policy)
+        for pfn in (116, 98, 99, 114, 113):
+            m.free(pfn)
+        assert free_list(m, 0, MOV) == [113, 114, 116]
+        assert free_list(m, 1, MOV) == [98]
+        check_invariants(m)
+
+
+def test_free_one_page_max_order_goes_to_the_head() -> None:
+    # A block of MAX_ORDER-1 has no higher buddy: head, as on 2.6.24. Boot therefore gives the
+    # same lists on both kernels (every zone is whole max-order blocks).
+    a = Machine(MachineConfig(memory=64 * MiB, policy="mobility"))
+    b = Machine(MachineConfig(memory=64 * MiB, policy=M35))
+    assert free_list(b, 10, MOV) == free_list(a, 10, MOV) == list(range(15360, 0, -1024))
+    pfn = b.alloc(10, migratetype=MOV)
+    assert pfn == 15360
+    b.free(pfn)
+    assert free_list(b, 10, MOV)[0] == 15360
+
+
+def test_fallback_2_6_35_retypes_the_whole_range() -> None:
+    # UNMOVABLE order 0 on a fresh 64 MiB machine falls back to MOVABLE order-10 block 15360
+    # (pageblocks 30 and 31). move_freepages_block() moves it whole and claims pageblock 30 on
+    # both kernels; current_order 10 >= pageblock_order 9, so 2.6.35's
+    # change_pageblock_range(page, 10, UNMOVABLE) also retypes pageblock 31, which 2.6.24
+    # (current_order == pageblock_order only) leaves MOVABLE.
+    old = Machine(MachineConfig(memory=64 * MiB, policy="mobility"))
+    new = Machine(MachineConfig(memory=64 * MiB, policy=M35))
+    for m in (old, new):
+        assert m.alloc(0, migratetype=UNMOV) == 15360
+        assert [free_list(m, o, UNMOV) for o in range(10)] == [
+            [15360 + (1 << o)] for o in range(10)]
+    assert (old.pageblock_type[30], old.pageblock_type[31]) == (UNMOV, MOV)
+    assert (new.pageblock_type[30], new.pageblock_type[31]) == (UNMOV, UNMOV)
+    assert old.stat("pageblock_claimed") == 1 and new.stat("pageblock_claimed") == 2
+    # 2.6.35's tracepoint gets `migratetype`, already start_migratetype after the move.
+    assert last_extfrag(new) == {"pfn": 15360, "alloc_order": 0, "fallback_order": 10,
+                                 "alloc_migratetype": UNMOV, "fallback_migratetype": UNMOV,
+                                 "fragmenting": 0, "change_ownership": 1}
+    assert last_extfrag(old)["fallback_migratetype"] == MOV
+    # The upper half 15872 (order 9, pageblock 31), taken and freed, goes back by its
+    # pageblock's type: MOVABLE on 2.6.24, UNMOVABLE on 2.6.35 (its buddy 15360 is allocated).
+    for m in (old, new):
+        assert m.alloc(9, migratetype=UNMOV) == 15872
+        m.free(15872)
+    assert free_list(old, 9, MOV) == [15872] and free_list(old, 9, UNMOV) == []
+    assert free_list(new, 9, UNMOV) == [15872] and free_list(new, 9, MOV) == []
+    check_invariants(old)
+    check_invariants(new)
+
+
+def test_fallback_2_6_35_at_pageblock_order_is_one_block() -> None:
+    # S: pageblock_order 4 == MAX_ORDER-1, so change_pageblock_range covers one pageblock and
+    # both kernels claim the same (UNMOVABLE takes MOVABLE order-4 block 112: pageblock 7).
+    for policy in ("mobility", M35):
+        m = small_machine(policy)
+        assert m.alloc(0, migratetype=UNMOV) == 112
+        assert np.flatnonzero(m.pageblock_type == UNMOV).tolist() == [7]
+        assert m.stat("pageblock_claimed") == 1
+
+
+@pytest.mark.parametrize(("policy", "fallback_mt", "change_ownership"), [
+    ("mobility", MOV, 0),  # the list it came from; the pageblock is still MOVABLE
+    (M35, UNMOV, 1),  # 2.6.35: migratetype = start_migratetype once the pages were moved
+])
+def test_extfrag_fields_when_pages_move_without_a_claim(policy: str, fallback_mt: int,
+                                                        change_ownership: int) -> None:
+    # As test_fallback_moves_without_claiming_below_half: free 112..115 (order-2 block 112);
+    # UNMOVABLE order 0 moves the 4 free pages (2 >= 4/2) but 4 < 8 claims nothing. The lists
+    # and pageblock are the same on both kernels; only the event's fields differ.
+    m = filled_small_machine(policy)
+    for pfn in range(112, 116):
+        m.free(pfn)
+    assert m.alloc(0, migratetype=UNMOV) == 112
+    assert m.pageblock_type[7] == MOV
+    assert [free_list(m, o, UNMOV) for o in range(2)] == [[113], [114]]
+    assert last_extfrag(m) == {"pfn": 112, "alloc_order": 0, "fallback_order": 2,
+                               "alloc_migratetype": UNMOV, "fallback_migratetype": fallback_mt,
+                               "fragmenting": 1, "change_ownership": change_ownership}
+    assert m.stat("extfrag_change_ownership") == change_ownership
+
+
+def test_extfrag_fields_small_steal_are_the_same() -> None:
+    # No move (order 1 < 4/2, not RECLAIMABLE): migratetype stays the fallback list's on 2.6.35
+    # too, and change_ownership is 0 on both.
+    for policy in ("mobility", M35):
+        m = filled_small_machine(policy)
+        m.free(114)
+        m.free(115)
+        assert m.alloc(0, migratetype=UNMOV) == 114
+        assert last_extfrag(m)["fallback_migratetype"] == MOV
+        assert last_extfrag(m)["change_ownership"] == 0
+
+
+def test_migrate_reserve_capped_at_two_blocks_on_2_6_35() -> None:
+    # 8192 kB -> pages_min 2048 -> roundup(2048, 512) >> 9 = 4 pageblocks on 2.6.24; 2.6.35's
+    # min(2, reserve) keeps 2: pageblocks 0 and 1, both inside the order-10 block 0, so only
+    # block 0 is on the RESERVE list and 1024 stays MOVABLE.
+    old = Machine(MachineConfig(memory=64 * MiB, policy="mobility"))
+    new = Machine(MachineConfig(memory=64 * MiB, policy=M35))
+    for m in (old, new):
+        m.set_min_free_kbytes(8192)
+    assert np.flatnonzero(old.pageblock_type == RES).tolist() == [0, 1, 2, 3]
+    assert np.flatnonzero(new.pageblock_type == RES).tolist() == [0, 1]
+    assert free_list(old, 10, RES) == [1024, 0]
+    assert free_list(new, 10, RES) == [0]
+    assert free_list(new, 10, MOV) == list(range(15360, 0, -1024))
+    # At the default (1 block wanted) both keep pageblock 0 only.
+    for m in (old, new):
+        m.set_min_free_kbytes(1024)
+        assert np.flatnonzero(m.pageblock_type == RES).tolist() == [0]
+    check_invariants(new)

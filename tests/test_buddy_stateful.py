@@ -1,7 +1,9 @@
 """Hypothesis stateful tests of the buddy core against a pure-Python reference allocator.
 
 `RefAllocator` is written from the kernel text (2.6.24 `mm/page_alloc.c`; with grouping off it
-is 2.6.20's single LIFO list per order) with Python lists as free lists (index 0 = head) and
+is 2.6.20's single LIFO list per order; for `mobility-2.6.35` the 2.6.35 `__free_one_page`
+tail rule, `change_pageblock_range` and `min(2, reserve)`) with Python lists as free lists
+(index 0 = head) and
 dicts for page state; it shares no code with `models.mm`. Boot frees every page one at a time in
 increasing pfn order, as `free_all_bootmem()` does, then sets up MIGRATE_RESERVE. It reads only
 configuration from the machine (zone spans, watermarks, lowmem_reserve, which policy).
@@ -61,9 +63,10 @@ class RefZone:
     """One zone's free_area as Python lists, following the kernel functions by name."""
 
     def __init__(self, start: int, end: int, max_order: int, pbo: int, grouping: bool,
-                 pb_type: list[int]) -> None:
+                 pb_type: list[int], kernel: str = "2.6.24") -> None:
         self.start, self.end = start, end
         self.max_order, self.pbo, self.grouping = max_order, pbo, grouping
+        self.kernel = kernel  # "2.6.35": that kernel's __free_one_page, fallback and reserve
         self.pb_type = pb_type  # shared by every zone, indexed by pfn >> pbo
         self.free_list = [[[] for _ in range(NR_TYPES)] for _ in range(max_order)]
         self.buddy: dict[int, int] = {}  # free head pfn -> order (PageBuddy + page_order)
@@ -78,6 +81,11 @@ class RefZone:
 
     def list_add(self, pfn: int, order: int, mt: int) -> None:
         self.free_list[order][mt].insert(0, pfn)
+        self.buddy[pfn] = order
+        self.list_of[pfn] = mt
+
+    def list_add_tail(self, pfn: int, order: int, mt: int) -> None:
+        self.free_list[order][mt].append(pfn)
         self.buddy[pfn] = order
         self.list_of[pfn] = mt
 
@@ -132,7 +140,12 @@ class RefZone:
                     mt = start_mt
                 self.list_del(pfn)
                 self.nr_free_pages -= 1 << order
-                if current == self.pbo:
+                if self.kernel == "2.6.35":
+                    # Take ownership for orders >= pageblock_order: change_pageblock_range().
+                    if current >= self.pbo:
+                        for i in range(1 << (current - self.pbo)):
+                            self.pb_type[(pfn >> self.pbo) + i] = start_mt
+                elif current == self.pbo:
                     self.pb_type[pfn >> self.pbo] = start_mt
                 self.expand(pfn, order, current, mt)
                 self.fallbacks += 1
@@ -158,11 +171,21 @@ class RefZone:
             self.list_del(buddy)
             pfn &= ~(1 << order)
             order += 1
+        if self.kernel == "2.6.35" and order < self.max_order - 1:
+            # If the buddy of the next-highest order is free, add at the tail.
+            higher_page = pfn & ~(1 << order)
+            higher_buddy = higher_page ^ (1 << (order + 1))
+            if (self.start <= higher_page < self.end and self.start <= higher_buddy < self.end
+                    and self.buddy.get(higher_buddy) == order + 1):
+                self.list_add_tail(pfn, order, mt)
+                return
         self.list_add(pfn, order, mt)
 
     def setup_zone_migrate_reserve(self, pages_min: int) -> None:
         pb = 1 << self.pbo
         reserve = -(-pages_min // pb)  # roundup(pages_min, pageblock_nr_pages) >> order
+        if self.kernel == "2.6.35":
+            reserve = min(2, reserve)
         for pfn in range(self.start, self.end, pb):
             t = self.get_pageblock_migratetype(pfn)
             if reserve > 0 and t == MIGRATE_RESERVE:
@@ -191,7 +214,8 @@ class RefAllocator:
         for z in range(m.zones.shape[0]):
             start, end = int(m.zones[z]["start_pfn"]), int(m.zones[z]["end_pfn"])
             if end > start:
-                zone = RefZone(start, end, max_order, pbo, grouping, self.pb_type)
+                zone = RefZone(start, end, max_order, pbo, grouping, self.pb_type,
+                               m.policy.kernel)
                 for pfn in range(start, end):  # free_all_bootmem(): one page at a time
                     zone.free_one_page(pfn, 0)
                 self.zones[z] = zone
@@ -398,3 +422,10 @@ TestMobilityZones = _case("MobilityZones", memory=32 * MiB, policy="mobility", l
 TestVanillaZones = _case("VanillaZones", memory=32 * MiB, policy="vanilla", layout="zones")
 TestMobilityKernelcore = _case("MobilityKernelcore", memory=32 * MiB, policy="mobility",
                                kernelcore=8 * MiB)
+# 2.6.35 (tail-add of merging buddies, change_pageblock_range, at most 2 RESERVE blocks).
+TestMobility2635_16M = _case("Mobility2635_16M", memory=16 * MiB, policy="mobility-2.6.35")
+# pageblock_order 3 < MAX_ORDER-1 = 4: fallbacks of order 4 retype two pageblocks.
+TestMobility2635SmallBlocks = _case("Mobility2635SmallBlocks", memory=512 * 1024,
+                                    policy="mobility-2.6.35", max_order=5, pageblock_order=3)
+TestMobility2635Zones = _case("Mobility2635Zones", memory=32 * MiB, policy="mobility-2.6.35",
+                              layout="zones")

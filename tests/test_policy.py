@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fragsim.models.mm.buddy import CLAIM_2_6_24, CLAIM_2_6_35
 from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
     MIGRATE_RECLAIMABLE,
@@ -31,10 +32,19 @@ def test_registry() -> None:
     mob = POLICIES["mobility"]
     assert mob.kernel == "2.6.24" and mob.grouping and mob.migrate_reserve
     assert mob.max_reserve_blocks is None
+    assert not mob.free_to_tail and mob.claim_rule == CLAIM_2_6_24 and mob.alloc_retry == "2.6.24"
+    # 2.6.35 mm/page_alloc.c: same fallbacks[], tail-add in __free_one_page,
+    # change_pageblock_range, reserve = min(2, reserve), should_alloc_retry.
+    m35 = POLICIES["mobility-2.6.35"]
+    assert m35.kernel == "2.6.35" and m35.grouping and m35.migrate_reserve
+    assert m35.fallbacks == FALLBACKS_2_6_24
+    assert m35.free_to_tail and m35.claim_rule == CLAIM_2_6_35
+    assert m35.max_reserve_blocks == 2 and m35.alloc_retry == "2.6.35"
 
 
 def test_get_policy_error_names_the_allowed() -> None:
-    with pytest.raises(ValueError, match="unknown policy 'buddy': allowed are mobility, vanilla"):
+    with pytest.raises(ValueError, match="unknown policy 'buddy': allowed are mobility, "
+                                         r"mobility-2\.6\.35, vanilla"):
         get_policy("buddy")
 
 

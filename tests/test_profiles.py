@@ -15,7 +15,7 @@ from fragsim.models.mm.profiles import KERNEL_PROFILES, kernel_profile, machine_
         ("2.6.20", "vanilla", False, False),
         ("2.6.23", "vanilla", True, False),
         ("2.6.24", "mobility", True, False),
-        ("2.6.35", "mobility", True, True),
+        ("2.6.35", "mobility-2.6.35", True, True),
     ],
 )
 def test_presets(kernel: str, policy: str, lumpy: bool, compaction: bool) -> None:

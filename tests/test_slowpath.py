@@ -1,16 +1,19 @@
-"""The slow path (`__alloc_pages` 2.6.24, direct compaction 2.6.35), hand-worked end to end."""
+"""The slow path (`__alloc_pages` 2.6.24, direct compaction and `should_alloc_retry` 2.6.35),
+hand-worked end to end."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fragsim.models.mm import reclaim
 from fragsim.models.mm.constants import KIND_ANON, KIND_FILE, ZONE_NORMAL
 from fragsim.models.mm.gfp import GFP, GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
 from fragsim.models.mm.invariants import check_invariants
-from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm.policy import POLICIES
 from fragsim.models.mm.profiles import machine_config
-from fragsim.models.mm.slowpath import MAX_RETRY_ROUNDS, alloc_pages
+from fragsim.models.mm.slowpath import ALLOC_RETRY_RULES, MAX_RETRY_ROUNDS, alloc_pages
 
 MiB = 1 << 20
 
@@ -100,3 +103,76 @@ def test_direct_compaction_runs_before_reclaim() -> None:
         check_invariants(m)
     assert results["2.6.35"] == (True, 1)
     assert results["2.6.24"][1] == 0
+
+
+# --- should_alloc_retry: 2.6.24 against 2.6.35 ------------------------------------------------
+
+def test_every_policy_names_a_retry_rule() -> None:
+    assert {p.alloc_retry for p in POLICIES.values()} <= set(ALLOC_RETRY_RULES)
+    assert POLICIES["mobility"].alloc_retry == "2.6.24"
+    assert POLICIES["mobility-2.6.35"].alloc_retry == "2.6.35"
+
+
+@pytest.mark.parametrize(("gfp", "order", "pages_reclaimed", "old", "new"), [
+    (GFP_KERNEL, 3, 0, True, True),  # order <= PAGE_ALLOC_COSTLY_ORDER: always
+    (GFP_KERNEL | GFP.NORETRY, 0, 0, False, False),  # __GFP_NORETRY: never
+    (GFP_HIGHUSER_MOVABLE, 9, 0, False, False),  # costly, no __GFP_REPEAT: one round
+    (GFP_HIGHUSER_MOVABLE | GFP.REPEAT, 9, 511, True, True),  # 511 < 1 << 9
+    (GFP_HIGHUSER_MOVABLE | GFP.REPEAT, 9, 512, True, False),  # 2.6.35 stops at 1 << order
+    (GFP_HIGHUSER_MOVABLE | GFP.REPEAT | GFP.NOFAIL, 9, 4096, True, True),  # __GFP_NOFAIL
+    (GFP_HIGHUSER_MOVABLE | GFP.REPEAT | GFP.NORETRY, 9, 0, False, False),
+])
+def test_should_alloc_retry(gfp: int, order: int, pages_reclaimed: int, old: bool,
+                            new: bool) -> None:
+    assert ALLOC_RETRY_RULES["2.6.24"].should_alloc_retry(gfp, order, pages_reclaimed) is old
+    assert ALLOC_RETRY_RULES["2.6.35"].should_alloc_retry(gfp, order, pages_reclaimed) is new
+
+
+def test_did_some_progress() -> None:
+    # 2.6.24 try_to_free_pages returns 1/0; 2.6.35 do_try_to_free_pages returns nr_reclaimed
+    # when it reclaimed anything, else 1 when some zone was not all_unreclaimable.
+    assert ALLOC_RETRY_RULES["2.6.24"].did_some_progress(40, 1) == 1
+    assert ALLOC_RETRY_RULES["2.6.24"].did_some_progress(5, 0) == 0
+    assert ALLOC_RETRY_RULES["2.6.35"].did_some_progress(40, 1) == 40
+    assert ALLOC_RETRY_RULES["2.6.35"].did_some_progress(5, 0) == 5
+    assert ALLOC_RETRY_RULES["2.6.35"].did_some_progress(0, 1) == 1
+
+
+def _unmergeable_cache(policy: str) -> Machine:
+    """64 MiB: every even page anonymous (no swap: never reclaimed), every odd one clean page
+    cache up to the LOW watermark. Reclaim makes progress every round but never an order-1
+    block, so an order-9 request fails however many rounds it gets."""
+    m = Machine(MachineConfig(memory=64 * MiB, policy=policy, lumpy_reclaim=False))
+    pfns = reclaim.alloc_lru_pages(m, m.nr_pages, KIND_ANON, owner=3)
+    pfns = np.sort(pfns[pfns >= 0])
+    reclaim.free_lru_pages(m, pfns[::2])
+    fill_with_cache(m)
+    return m
+
+
+def test_repeat_stops_once_an_order_of_pages_was_reclaimed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rounds: dict[str, list[int]] = {}
+    real = reclaim.try_to_free_pages
+    for policy in ("mobility", "mobility-2.6.35"):
+        m = _unmergeable_cache(policy)
+        got: list[int] = []
+        rounds[policy] = got
+
+        def recording(*args: object, _got: list[int] = got, **kwargs: object) -> int:
+            n = int(real(*args, **kwargs))  # type: ignore[arg-type]
+            _got.append(n)
+            return n
+
+        monkeypatch.setattr(reclaim, "try_to_free_pages", recording)
+        a = alloc_pages(m, 9, GFP_HIGHUSER_MOVABLE | GFP.REPEAT)
+        monkeypatch.setattr(reclaim, "try_to_free_pages", real)
+        assert not a.success and a.reclaim_rounds == len(got)
+        assert all(n > 0 for n in got)
+        check_invariants(m)
+    # 2.6.24 retries __GFP_REPEAT while reclaim makes progress: up to the model's cap.
+    assert len(rounds["mobility"]) == MAX_RETRY_ROUNDS
+    # 2.6.35 stops after the round that brings pages_reclaimed to 1 << 9.
+    total = np.cumsum(rounds["mobility-2.6.35"])
+    assert len(total) < MAX_RETRY_ROUNDS
+    assert total[-1] >= 512 and (len(total) == 1 or total[-2] < 512)

@@ -383,7 +383,9 @@ def free_range_boot(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
     Models `free_all_bootmem()` -> `__free_pages_bootmem()`: pages arrive one aligned block at a
     time, lowest first, and coalesce; the last max-order block freed is at the head of its list.
     Freeing the largest aligned block at each step gives the same lists as page-at-a-time
-    freeing, since each block's last page would complete the same merge.
+    freeing, since each block's last page would complete the same merge. That holds with
+    2.6.35's tail-add too: every zone is whole max-order blocks (`memory_pages`, the zone
+    boundaries), and a block of MAX_ORDER-1 always goes to the head.
     """
     nd = node[0]
     zone = zones[z]

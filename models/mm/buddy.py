@@ -1,4 +1,4 @@
-"""The buddy allocator's free lists, split and merge: `mm/page_alloc.c` of Linux 2.6.24.
+"""The buddy allocator's free lists, split and merge: `mm/page_alloc.c` of Linux 2.6.24 and 2.6.35.
 
 Every function here is compiled with numba and runs unchanged as plain Python when
 `NUMBA_DISABLE_JIT=1` (the tests use that to step through it). Functions take the record arrays of
@@ -9,6 +9,15 @@ Every function here is compiled with numba and runs unchanged as plain Python wh
 - `expand`, `rmqueue_smallest`, `rmqueue_fallback`, `move_freepages_block` and `free_one_page`
   are line-for-line models of `expand`, `__rmqueue_smallest`, `__rmqueue_fallback`,
   `move_freepages_block` and `__free_one_page` of 2.6.24.
+
+Two node flags, set from the policy (`models.mm.policy`), select the 2.6.35 versions of two of
+them (parameters of the compiled code, not version tests):
+
+- `node['claim_rule']` CLAIM_2_6_35: `__rmqueue_fallback` retypes every pageblock of a block of
+  order >= pageblock_order (`change_pageblock_range`), and reports the tracepoint's fields as
+  2.6.35 passes them;
+- `node['free_tail']` 1: `__free_one_page` adds a merged block at the tail of its list when its
+  next-higher-order buddy is free.
 
 Vanilla 2.6.20 runs the same code with `node['grouping'] == 0`: every block lives on the
 UNMOVABLE list of its order, which is the single list per order of that kernel, and there is no
@@ -32,9 +41,12 @@ from fragsim.models.mm.state import EXTFRAG_RING, STAT
 
 __all__ = [
     "CLAIM_2_6_24",
+    "CLAIM_2_6_35",
+    "change_pageblock_range",
     "expand",
     "free_one_page",
     "list_add",
+    "list_add_tail",
     "list_del",
     "list_move",
     "log_extfrag",
@@ -52,7 +64,12 @@ _S_PAGEBLOCK_CLAIMED = STAT["pageblock_claimed"]
 _S_ALLOC_RESERVE = STAT["alloc_reserve"]
 
 #: Claim rules (`node['claim_rule']`): how `__rmqueue_fallback` decides to take a pageblock.
+#: 2.6.24: a block of exactly pageblock_order retypes its one pageblock; the extfrag event
+#: reports the list the block came from and whether the pageblock now has the request's type.
 CLAIM_2_6_24 = 0
+#: 2.6.35: a block of order >= pageblock_order retypes all its pageblocks
+#: (`change_pageblock_range`); the event gets the tracepoint's 2.6.35 arguments.
+CLAIM_2_6_35 = 1
 
 
 @compiled("zones, int", inline=True)
@@ -78,6 +95,28 @@ def list_add(pages: np.ndarray, zone: np.ndarray, order: int, mt: int, pfn: int)
     else:
         zone["tail"][order, mt] = pfn
     zone["head"][order, mt] = pfn
+    pages[pfn]["order"] = order
+    pages[pfn]["mt"] = mt
+    pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_HEAD)) | PG_BUDDY
+    zone["nr_free"][order] += 1
+    zone["nr_free_mt"][order, mt] += 1
+
+
+@compiled("pages, zone, int, int, int", inline=True)
+def list_add_tail(pages: np.ndarray, zone: np.ndarray, order: int, mt: int, pfn: int) -> None:
+    """Add the free block at `pfn` at the tail of `free_area[order].free_list[mt]`.
+
+    Models `list_add_tail(&page->lru, ...)` (2.6.35 `__free_one_page`), `set_page_order()` and
+    `area->nr_free++`.
+    """
+    tail = zone["tail"][order, mt]
+    pages[pfn]["prev"] = tail
+    pages[pfn]["next"] = -1
+    if tail >= 0:
+        pages[tail]["next"] = pfn
+    else:
+        zone["head"][order, mt] = pfn
+    zone["tail"][order, mt] = pfn
     pages[pfn]["order"] = order
     pages[pfn]["mt"] = mt
     pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_HEAD)) | PG_BUDDY
@@ -202,19 +241,50 @@ def log_extfrag(node: np.ndarray, pfn: int, alloc_order: int, fallback_order: in
         node["stat"][_S_EXTFRAG_CHANGE_OWNERSHIP] += 1
 
 
+@compiled("pageblock_type, nd, int, int, int", inline=True)
+def change_pageblock_range(pageblock_type: np.ndarray, node: np.ndarray, pfn: int,
+                           start_order: int, mt: int) -> None:
+    """2.6.35 `change_pageblock_range()`: retype the `2^(start_order - pageblock_order)`
+    pageblocks of the block at `pfn` to `mt` (counting each one that changes as claimed)."""
+    pbo = int(node["pageblock_order"])
+    block = pfn >> pbo
+    for i in range(1 << (start_order - pbo)):
+        if pageblock_type[block + i] != mt:
+            node["stat"][_S_PAGEBLOCK_CLAIMED] += 1
+        pageblock_type[block + i] = mt
+
+
 @compiled("pages, zone, pageblock_type, nd, int, int", inline=True)
 def rmqueue_fallback(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
                      node: np.ndarray, order: int, start_mt: int) -> int:
-    """2.6.24 `__rmqueue_fallback()`: take the largest block from another type's list.
+    """2.6.24 and 2.6.35 `__rmqueue_fallback()`: take the largest block from another type's list.
 
     For current_order from MAX_ORDER-1 down to `order`, for each type in `fallbacks[start_mt]`
     (RESERVE skipped): take the head block. A large block (order >= pageblock_order/2) or a
     RECLAIMABLE request moves the pageblock's free blocks to `start_mt` and claims the pageblock
-    when that moved at least half of it. A block of exactly pageblock_order retypes its pageblock.
-    If no fallback list has anything, MIGRATE_RESERVE is used rather than failing.
+    when that moved at least half of it. If no fallback list has anything, MIGRATE_RESERVE is
+    used rather than failing (2.6.24 here; 2.6.35 `__rmqueue` retries `__rmqueue_smallest` with
+    MIGRATE_RESERVE, the same thing).
+
+    `node['claim_rule']` picks what differs:
+
+    - CLAIM_2_6_24: a block of exactly pageblock_order retypes its pageblock (a larger one
+      retypes none, beyond the claim above). The extfrag event reports the list the block came
+      from and, as change_ownership, whether the pageblock's type is now the request's (the
+      definition of the 3.19+ tracepoint; 2.6.24 has no tracepoint).
+    - CLAIM_2_6_35: "Take ownership for orders >= pageblock_order": every pageblock of the block
+      is retyped (`change_pageblock_range`). The event has the arguments of 2.6.35's
+      `trace_mm_page_alloc_extfrag(page, order, current_order, start_migratetype,
+      migratetype)`: `migratetype` is already start_migratetype when the pageblock's free pages
+      were moved, and change_ownership is `alloc_migratetype == fallback_migratetype`.
+
+    2.6.35 also moves and claims whenever `page_group_by_mobility_disabled`; the model never
+    falls back with grouping off (every request and pageblock is UNMOVABLE, as in 2.6.24), so
+    that clause has no counterpart here.
     """
     max_order = int(node["max_order"])
     pbo = int(node["pageblock_order"])
+    rule = node["claim_rule"]
     fallbacks = node["fallbacks"][start_mt]
     for current_order in range(max_order - 1, order - 1, -1):
         for i in range(fallbacks.shape[0]):
@@ -239,14 +309,22 @@ def rmqueue_fallback(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nda
                 mt = start_mt
             list_del(pages, zone, pfn)
             zone["free_pages"] -= 1 << order
-            if current_order == pbo:
+            if rule == CLAIM_2_6_35:
+                # Take ownership for orders >= pageblock_order.
+                if current_order >= pbo:
+                    change_pageblock_range(pageblock_type, node, pfn, current_order, start_mt)
+            elif current_order == pbo:
                 if pageblock_type[pfn >> pbo] != start_mt:
                     node["stat"][_S_PAGEBLOCK_CLAIMED] += 1
                 pageblock_type[pfn >> pbo] = start_mt
             expand(pages, zone, pfn, order, current_order, mt)
-            log_extfrag(node, pfn, order, current_order, start_mt, fallback_mt,
-                        1 if current_order < pbo else 0,
-                        1 if pageblock_type[pfn >> pbo] == start_mt else 0)
+            if rule == CLAIM_2_6_35:
+                log_extfrag(node, pfn, order, current_order, start_mt, mt,
+                            1 if current_order < pbo else 0, 1 if mt == start_mt else 0)
+            else:
+                log_extfrag(node, pfn, order, current_order, start_mt, fallback_mt,
+                            1 if current_order < pbo else 0,
+                            1 if pageblock_type[pfn >> pbo] == start_mt else 0)
             return int(pfn)
     # Use MIGRATE_RESERVE rather than fail an allocation.
     pfn = rmqueue_smallest(pages, zone, order, MIGRATE_RESERVE, max_order)
@@ -275,11 +353,19 @@ def rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray, nod
 @compiled("pages, zone, pageblock_type, nd, int, int", inline=True)
 def free_one_page(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
                   node: np.ndarray, pfn: int, order: int) -> None:
-    """2.6.24 `__free_one_page()`: merge with free buddies, then add at the head of a list.
+    """2.6.24 and 2.6.35 `__free_one_page()`: merge with free buddies, then add to a list.
 
     The list is that of the freed page's pageblock type (not the allocation's, nor the merged
     block's). Merging crosses pageblocks of different types: a buddy on any list is unlinked.
     A buddy outside the zone never merges (`page_is_buddy` checks the zone).
+
+    2.6.24 adds the result at the head. With `node['free_tail']` (2.6.35): "If this is not the
+    largest possible page, check if the buddy of the next-highest order is free": when
+    `order < MAX_ORDER-1` and `page_is_buddy(higher_page, higher_buddy, order + 1)` (the
+    order+1 block holding the result, `pfn & ~(1 << order)`, and its buddy, both in the zone, the
+    buddy a free block of order+1), the block goes to the TAIL, so it is less likely to be
+    allocated before its own buddy is freed and they merge. 2.6.35's other condition,
+    `pfn_valid_within(buddy)`, always holds: the model has no holes.
     """
     if node["grouping"] != 0:
         mt = pageblock_type[pfn >> node["pageblock_order"]]
@@ -298,4 +384,12 @@ def free_one_page(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarra
         list_del(pages, zone, buddy)
         pfn &= ~(1 << order)
         order += 1
+    if node["free_tail"] != 0 and order < max_order - 1:
+        higher_page = pfn & ~(1 << order)
+        higher_buddy = higher_page ^ (1 << (order + 1))
+        if (start <= higher_page and higher_page < end and start <= higher_buddy
+                and higher_buddy < end and (pages[higher_buddy]["flags"] & PG_BUDDY)
+                and pages[higher_buddy]["order"] == order + 1):
+            list_add_tail(pages, zone, order, mt, pfn)
+            return
     list_add(pages, zone, order, mt, pfn)

@@ -1,12 +1,24 @@
 """Allocator policies as data: which kernel's placement rules the buddy core follows.
 
 A policy answers a few narrow questions, each a field: does the kernel group pages by mobility,
-what is `fallbacks[]`, which steal/claim rule does `__rmqueue_fallback` use, how many
-MIGRATE_RESERVE pageblocks does `setup_zone_migrate_reserve` keep. A later kernel is a new row in
-`POLICIES` (or a new claim rule in `models.mm.buddy`), never a version test in the hot path.
+what is `fallbacks[]`, which steal/claim rule does `__rmqueue_fallback` use, does
+`__free_one_page` put a block that is about to merge at the tail of its list, how many
+MIGRATE_RESERVE pageblocks does `setup_zone_migrate_reserve` keep, and which
+`should_alloc_retry` rule the slow path follows. A later kernel is a new row in `POLICIES` (or a
+new claim rule in `models.mm.buddy`, a new retry rule in `models.mm.slowpath`), never a version
+test in the hot path.
 
 - `vanilla`: Linux 2.6.20, one LIFO free list per order, no pageblock types, no fallback.
 - `mobility`: Linux 2.6.24, grouping pages by mobility (Mel Gorman's anti-fragmentation work).
+- `mobility-2.6.35`: Linux 2.6.35 `mm/page_alloc.c`: the same `fallbacks[]`, and
+  - `__free_one_page`: a merged block below MAX_ORDER-1 whose next-higher-order buddy is free
+    goes to the tail of its list (`free_to_tail`);
+  - `__rmqueue_fallback`: `change_pageblock_range` retypes every pageblock of a block of order
+    >= pageblock_order, and the extfrag event carries 2.6.35's tracepoint arguments
+    (`CLAIM_2_6_35`);
+  - `setup_zone_migrate_reserve`: `reserve = min(2, reserve)` (`max_reserve_blocks`);
+  - `should_alloc_retry`: a costly order with __GFP_REPEAT retries only while fewer than
+    `1 << order` pages were reclaimed (`alloc_retry`).
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fragsim.models.mm.buddy import CLAIM_2_6_24
+from fragsim.models.mm.buddy import CLAIM_2_6_24, CLAIM_2_6_35
 from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
     MIGRATE_RECLAIMABLE,
@@ -31,7 +43,7 @@ __all__ = [
     "get_policy",
 ]
 
-#: 2.6.24 `fallbacks[MIGRATE_TYPES][MIGRATE_TYPES-1]` (mm/page_alloc.c).
+#: 2.6.24 `fallbacks[MIGRATE_TYPES][MIGRATE_TYPES-1]` (mm/page_alloc.c); 2.6.35's is the same.
 FALLBACKS_2_6_24: dict[int, tuple[int, ...]] = {
     MIGRATE_UNMOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE, MIGRATE_RESERVE),
     MIGRATE_RECLAIMABLE: (MIGRATE_UNMOVABLE, MIGRATE_MOVABLE, MIGRATE_RESERVE),
@@ -54,6 +66,11 @@ class Policy:
     migrate_reserve: bool = False
     #: Cap on reserve pageblocks per zone (2.6.32+: 2); None: no cap (2.6.24).
     max_reserve_blocks: int | None = None
+    #: `__free_one_page` adds a block whose next-higher-order buddy is free at the tail of its
+    #: list (2.6.35); False: always at the head (2.6.24).
+    free_to_tail: bool = False
+    #: The slow path's retry rule, a key of `models.mm.slowpath.ALLOC_RETRY_RULES`.
+    alloc_retry: str = "2.6.24"
 
     def fallback_table(self) -> np.ndarray:
         """The table as the compiled core reads it: rows of types, -1 terminated."""
@@ -78,6 +95,19 @@ POLICIES: dict[str, Policy] = {
         fallbacks=FALLBACKS_2_6_24,
         claim_rule=CLAIM_2_6_24,
         migrate_reserve=True,
+    ),
+    "mobility-2.6.35": Policy(
+        name="mobility-2.6.35",
+        kernel="2.6.35",
+        description="grouping pages by mobility as 2.6.35 has it: tail-add of merging buddies, "
+                    "change_pageblock_range, at most 2 RESERVE pageblocks",
+        grouping=True,
+        fallbacks=FALLBACKS_2_6_24,
+        claim_rule=CLAIM_2_6_35,
+        migrate_reserve=True,
+        max_reserve_blocks=2,
+        free_to_tail=True,
+        alloc_retry="2.6.35",
     ),
 }
 

@@ -1,11 +1,14 @@
 """Kernel profiles: named presets of every allocator option, as data.
 
-| profile | policy   | lumpy reclaim | compaction | ZONE_MOVABLE |
-|---------|----------|---------------|------------|--------------|
-| 2.6.20  | vanilla  | no            | no         | no           |
-| 2.6.23  | vanilla  | yes           | no         | available    |
-| 2.6.24  | mobility | yes           | no         | available    |
-| 2.6.35  | mobility | yes           | yes        | available    |
+| profile | policy          | lumpy reclaim | compaction | ZONE_MOVABLE |
+|---------|-----------------|---------------|------------|--------------|
+| 2.6.20  | vanilla         | no            | no         | no           |
+| 2.6.23  | vanilla         | yes           | no         | available    |
+| 2.6.24  | mobility        | yes           | no         | available    |
+| 2.6.35  | mobility-2.6.35 | yes           | yes        | available    |
+
+`mobility-2.6.35` is 2.6.35's own placement (`models.mm.policy`): merging buddies added at the
+tail, `change_pageblock_range`, at most 2 RESERVE pageblocks, `should_alloc_retry`.
 
 Writeback limits (`vm_dirty_ratio`, `dirty_background_ratio`, mm/page-writeback.c): 40/10 in
 2.6.20, 10/5 from 2.6.22, 20/10 in 2.6.35. `radix_tree_node` slabs are UNMOVABLE before 2.6.35
@@ -35,7 +38,7 @@ KERNEL_PROFILES: dict[str, dict[str, Any]] = {
                "dirty_ratio": 10, "dirty_background_ratio": 5},
     "2.6.24": {"policy": "mobility", "lumpy_reclaim": True, "compaction": False,
                "dirty_ratio": 10, "dirty_background_ratio": 5},
-    "2.6.35": {"policy": "mobility", "lumpy_reclaim": True, "compaction": True,
+    "2.6.35": {"policy": "mobility-2.6.35", "lumpy_reclaim": True, "compaction": True,
                "dirty_ratio": 20, "dirty_background_ratio": 10,
                "radix_tree_node_reclaimable": True},
 }

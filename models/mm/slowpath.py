@@ -9,8 +9,12 @@
 5. With compaction (2.6.35 `__alloc_pages_direct_compact`): for order > 0 unless deferred,
    `try_to_compact_pages`, drain the per-cpu lists, retry; on failure `defer_compaction`.
 6. Direct reclaim (`try_to_free_pages`), drain per-cpu lists for order > 0, retry if progress.
-7. Retry from 5 while the 2.6.24 rule says so: order <= PAGE_ALLOC_COSTLY_ORDER, or
-   __GFP_REPEAT, or __GFP_NOFAIL; __GFP_NORETRY never. So a huge page request gets one round.
+7. Retry from 5 while the policy's retry rule (`ALLOC_RETRY_RULES[m.policy.alloc_retry]`)
+   says so. 2.6.24 `__alloc_pages()`: order <= PAGE_ALLOC_COSTLY_ORDER, or __GFP_REPEAT, or
+   __GFP_NOFAIL; __GFP_NORETRY never. So a huge page request gets one round. 2.6.35
+   `should_alloc_retry()`: the same, except that a costly order with __GFP_REPEAT retries only
+   while the pages reclaimed over the call (`pages_reclaimed += did_some_progress`) are fewer
+   than `1 << order`.
 
 Simplifications (also in the README): there is no OOM killer, so a low-order request that
 makes no progress fails instead of killing a task and restarting; and every retry loop is capped
@@ -37,10 +41,14 @@ from fragsim.models.mm.machine import Machine
 from fragsim.models.mm.state import STAT
 
 __all__ = [
+    "ALLOC_RETRY_RULES",
     "CONGESTION_WAIT_S",
     "MAX_RETRY_ROUNDS",
     "RECLAIM_CONGESTION_WAIT_S",
     "AllocAttempt",
+    "AllocRetry",
+    "AllocRetry2624",
+    "AllocRetry2635",
     "alloc_pages",
     "run_kswapd",
     "wakeup_kswapd",
@@ -55,6 +63,61 @@ MAX_RETRY_ROUNDS = 16
 
 # COMPACT_SKIPPED in 2.6.35 mm/compaction.c: compaction did not run.
 _COMPACT_SKIPPED = 0
+
+
+class AllocRetry:
+    """A slow path's answer to two questions after a round of direct reclaim: what counts as
+    progress, and whether to go round again. Subclasses follow one kernel each."""
+
+    def did_some_progress(self, nr_reclaimed: int, ret: int) -> int:
+        """`try_to_free_pages()`'s return, from the pages reclaimed and the 2.6.24 return
+        (`ret`: 1 on the reclaim target, or when some zone was not all_unreclaimable)."""
+        raise NotImplementedError
+
+    def should_alloc_retry(self, gfp: int, order: int, pages_reclaimed: int) -> bool:
+        """Whether to retry; `pages_reclaimed` is the sum of did_some_progress so far."""
+        raise NotImplementedError
+
+
+class AllocRetry2624(AllocRetry):
+    """2.6.24 `__alloc_pages()` (`do_retry`) and `try_to_free_pages()`."""
+
+    def did_some_progress(self, nr_reclaimed: int, ret: int) -> int:
+        return ret
+
+    def should_alloc_retry(self, gfp: int, order: int, pages_reclaimed: int) -> bool:
+        if gfp & GFP.NORETRY:
+            return False
+        return bool(order <= PAGE_ALLOC_COSTLY_ORDER or gfp & (GFP.REPEAT | GFP.NOFAIL))
+
+
+class AllocRetry2635(AllocRetry):
+    """2.6.35 `should_alloc_retry()` and `do_try_to_free_pages()`'s return."""
+
+    def did_some_progress(self, nr_reclaimed: int, ret: int) -> int:
+        # `if (sc->nr_reclaimed) return sc->nr_reclaimed;` then 1 if some zone was not
+        # all_unreclaimable (the 2.6.24 value when nothing was reclaimed).
+        return nr_reclaimed if nr_reclaimed else ret
+
+    def should_alloc_retry(self, gfp: int, order: int, pages_reclaimed: int) -> bool:
+        # Do not loop if specifically requested.
+        if gfp & GFP.NORETRY:
+            return False
+        # order <= PAGE_ALLOC_COSTLY_ORDER means __GFP_NOFAIL in this implementation.
+        if order <= PAGE_ALLOC_COSTLY_ORDER:
+            return True
+        # For a costly order with __GFP_REPEAT, retry until an order of pages at least as large
+        # as the allocation's was reclaimed.
+        if gfp & GFP.REPEAT and pages_reclaimed < (1 << order):
+            return True
+        return bool(gfp & GFP.NOFAIL)
+
+
+#: Retry rules by the name a policy gives (`Policy.alloc_retry`).
+ALLOC_RETRY_RULES: dict[str, AllocRetry] = {
+    "2.6.24": AllocRetry2624(),
+    "2.6.35": AllocRetry2635(),
+}
 
 
 @dataclass
@@ -175,6 +238,8 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
     if gfp & GFP.HIGH:
         alloc_flags |= ALLOC_HIGH
     pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
+    retry = ALLOC_RETRY_RULES[m.policy.alloc_retry]
+    pages_reclaimed = 0
     rounds = 0
     while pfn < 0 and wait and rounds < MAX_RETRY_ROUNDS:
         rounds += 1
@@ -190,7 +255,7 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
         naps = rs.congestion_waits
         reclaimed = int(reclaim.try_to_free_pages(m, order, gfp, high_zone))
         # did_some_progress: pages reclaimed, or some zone not yet all_unreclaimable.
-        progress = rs.last_progress
+        progress = retry.did_some_progress(reclaimed, rs.last_progress)
         attempt.reclaim_rounds += 1
         attempt.nr_reclaimed += reclaimed
         attempt.reclaim_congestion_waits += rs.congestion_waits - naps
@@ -204,9 +269,8 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
             # No progress: the OOM killer does not help orders above PAGE_ALLOC_COSTLY_ORDER
             # (nopage), and for lower orders the model has no OOM killer: fail too.
             break
-        if gfp & GFP.NORETRY:
-            break
-        if not (order <= PAGE_ALLOC_COSTLY_ORDER or gfp & (GFP.REPEAT | GFP.NOFAIL)):
+        pages_reclaimed += progress
+        if not retry.should_alloc_retry(gfp, order, pages_reclaimed):
             break
         attempt.congestion_waits += 1
     attempt.pfn = pfn

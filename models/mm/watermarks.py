@@ -7,7 +7,8 @@
 - `lowmem_reserves`: `setup_per_zone_lowmem_reserve()` with `sysctl_lowmem_reserve_ratio`.
 - `setup_zone_migrate_reserve`: walk pageblocks from the zone start, turning MOVABLE ones into
   RESERVE until `roundup(pages_min, pageblock_nr_pages) >> pageblock_order` exist, and giving
-  back any RESERVE beyond that.
+  back any RESERVE beyond that. 2.6.35 caps the count, `reserve = min(2, reserve)`: the caller
+  (`Machine.set_min_free_kbytes`) applies the policy's `max_reserve_blocks`.
 """
 
 from __future__ import annotations
@@ -107,7 +108,11 @@ def lowmem_reserves(present: list[int]) -> list[list[int]]:
 @compiled("pages, zones, pageblock_type, node, int, int")
 def setup_zone_migrate_reserve(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                                node: np.ndarray, z: int, reserve: int) -> None:
-    """2.6.24 `setup_zone_migrate_reserve()` for zone `z` with `reserve` pageblocks wanted."""
+    """2.6.24 `setup_zone_migrate_reserve()` for zone `z` with `reserve` pageblocks wanted.
+
+    The walk is the same in 2.6.35 (which also skips PageReserved blocks; the model has no
+    reserved memory); its `min(2, reserve)` is applied to `reserve` by the caller.
+    """
     zone = zones[z]
     pbo = node[0]["pageblock_order"]
     pfn = zone["start_pfn"]
