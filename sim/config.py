@@ -34,7 +34,7 @@ from fragsim.models.agents.base import param
 from fragsim.models.agents.desktop import DesktopScenario
 from fragsim.models.agents.stress import StressScenario
 from fragsim.models.mm.geometry import PROFILES, parse_size
-from fragsim.models.mm.huge_memory import THP_DEFRAG_MODES, THP_ENABLED_MODES
+from fragsim.models.mm.huge_memory import check_thp_settings
 from fragsim.models.mm.profiles import KERNEL_PROFILES
 
 __all__ = [
@@ -250,15 +250,8 @@ def _check(workload: Workload) -> None:
     if k.version not in KERNEL_PROFILES:
         raise ValueError(f"kernel.version {k.version!r} is unknown: allowed are "
                          f"{', '.join(KERNEL_PROFILES)}")
-    if k.thp_enabled not in THP_ENABLED_MODES:
-        raise ValueError(f"kernel.thp_enabled {k.thp_enabled!r} is unknown: allowed are "
-                         f"{', '.join(THP_ENABLED_MODES)}")
-    if k.thp_defrag not in THP_DEFRAG_MODES:
-        raise ValueError(f"kernel.thp_defrag {k.thp_defrag!r} is unknown: allowed are "
-                         f"{', '.join(THP_DEFRAG_MODES)}")
-    if k.thp_enabled != "never" and not KERNEL_PROFILES[k.version].get("thp", False):
-        raise ValueError(f"kernel.thp_enabled {k.thp_enabled!r}: kernel {k.version} has no "
-                         "transparent huge pages (2.6.38 or later): allowed is never")
+    check_thp_settings(k.thp_enabled, k.thp_defrag,
+                       bool(KERNEL_PROFILES[k.version].get("thp", False)), k.version, "kernel.")
     if k.min_free_kbytes < -1:
         raise ValueError(f"kernel.min_free_kbytes {k.min_free_kbytes} must be >= 0 (or -1 "
                          "for the kernel's default)")

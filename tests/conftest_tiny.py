@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 from fragsim.sim.config import Workload, load_workload
@@ -26,3 +27,16 @@ def tiny(name: str, overrides: dict[str, Any] | None = None,
          sets: list[str] | None = None) -> Workload:
     base = TINY_DESKTOP if name == "desktop" else TINY_STRESS
     return load_workload(name, overrides, base + (sets or []))
+
+
+def drive(kernel: Any, gen: Generator[Any, Any, Any], horizon_s: float = 1000.0) -> Any:
+    """Run generator `gen` (a kernel call that may yield SimPy events) as a process of the
+    kernel's environment for up to `horizon_s` simulated seconds; its return value."""
+    out: dict[str, Any] = {}
+
+    def wrap() -> Any:
+        out["value"] = yield from gen
+
+    kernel.env.process(wrap())
+    kernel.env.run(until=kernel.env.now + horizon_s)
+    return out["value"]

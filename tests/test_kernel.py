@@ -3,8 +3,6 @@ of reclaim, failures recorded."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import simpy
 
@@ -15,6 +13,7 @@ from fragsim.models.mm.profiles import machine_config
 from fragsim.sim.kernel import Kernel
 from fragsim.sim.recorder import Recorder
 from fragsim.sim.streams import Streams
+from tests.conftest_tiny import drive
 
 OWNER = 1 << 20
 
@@ -25,15 +24,6 @@ def _kernel(memory: int = 32 << 20) -> Kernel:
     return Kernel(env, m, Recorder(), Streams(0))
 
 
-def _run(k: Kernel, gen: Any) -> Any:
-    out: dict[str, Any] = {}
-
-    def wrap() -> Any:
-        out["value"] = yield from gen
-
-    k.env.process(wrap())
-    k.env.run(until=k.env.now + 1000)
-    return out["value"]
 
 
 def test_kswapd_runs_and_owners_hear_of_reclaim() -> None:
@@ -42,7 +32,7 @@ def test_kswapd_runs_and_owners_hear_of_reclaim() -> None:
     told: list[np.ndarray] = []
     k.register_owner(OWNER, OWNER + 100, told.append, None)
     n = m.nr_pages  # more page cache than memory: reclaim must recycle the oldest pages
-    pfns = _run(k, k.alloc(n, 0, int(GFP_HIGHUSER_MOVABLE), OWNER + 1, KIND_FILE, lru=0))
+    pfns = drive(k, k.alloc(n, 0, int(GFP_HIGHUSER_MOVABLE), OWNER + 1, KIND_FILE, lru=0))
     assert (pfns >= 0).sum() == n
     assert k.kswapd.runs > 0 and k.kswapd.reclaimed > 0
     rows = np.concatenate(told)
@@ -55,7 +45,7 @@ def test_on_alloc_sees_every_page_before_reclaim() -> None:
     k = _kernel()
     seen: list[np.ndarray] = []
     n = k.machine.nr_pages
-    _run(k, k.alloc(n, 0, int(GFP_HIGHUSER_MOVABLE), OWNER, KIND_FILE, lru=0,
+    drive(k, k.alloc(n, 0, int(GFP_HIGHUSER_MOVABLE), OWNER, KIND_FILE, lru=0,
                     on_alloc=lambda pfns, idx: seen.append(idx)))
     idx = np.concatenate(seen)
     assert np.array_equal(idx, np.arange(n))
@@ -65,10 +55,10 @@ def test_atomic_failure_is_an_event_and_counted() -> None:
     k = _kernel()
     m = k.machine
     low = int(m.zones[0]["watermark"][WMARK_LOW])
-    _run(k, k.alloc(m.free_pages() - low + 1, 0, int(GFP_KERNEL), 7, KIND_KERNEL))
+    drive(k, k.alloc(m.free_pages() - low + 1, 0, int(GFP_KERNEL), 7, KIND_KERNEL))
     fails = m.stat("alloc_fail")
     # Unreclaimable kernel memory fills the zone: an atomic request of 1000 pages fails.
-    out = _run(k, k.alloc(m.free_pages(), 0, int(GFP_ATOMIC), 7, KIND_KERNEL, source="net"))
+    out = drive(k, k.alloc(m.free_pages(), 0, int(GFP_ATOMIC), 7, KIND_KERNEL, source="net"))
     failed = int((out < 0).sum())
     assert failed > 0 and m.stat("alloc_fail") == fails + failed
     ev = k.recorder.events_frame()
@@ -79,9 +69,9 @@ def test_atomic_failure_is_an_event_and_counted() -> None:
 def test_slab_alloc_grows_through_reclaim() -> None:
     k = _kernel()
     m = k.machine
-    _run(k, k.alloc(m.nr_pages, 0, int(GFP_HIGHUSER_MOVABLE), OWNER, KIND_FILE, lru=0))
+    drive(k, k.alloc(m.nr_pages, 0, int(GFP_HIGHUSER_MOVABLE), OWNER, KIND_FILE, lru=0))
     cache = k.slab_cache("dentry", 20, True)
-    handles = _run(k, k.slab_alloc(cache, 20 * 500))
+    handles = drive(k, k.slab_alloc(cache, 20 * 500))
     assert (handles >= 0).all() and cache.nr_pages == 500
 
 

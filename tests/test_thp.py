@@ -42,7 +42,7 @@ from fragsim.sim.kernel import Kernel
 from fragsim.sim.recorder import Recorder
 from fragsim.sim.run import run_workload
 from fragsim.sim.streams import Streams
-from tests.conftest_tiny import tiny
+from tests.conftest_tiny import drive, tiny
 
 MiB = 1 << 20
 
@@ -59,15 +59,6 @@ def _kernel(enabled: str, defrag: str, memory: int = 64 * MiB) -> Kernel:
     return Kernel(simpy.Environment(), m, Recorder(), Streams(0))
 
 
-def _run(k: Kernel, gen: Any) -> Any:
-    out: dict[str, Any] = {}
-
-    def wrap() -> Any:
-        out["value"] = yield from gen
-
-    k.env.process(wrap())
-    k.env.run(until=k.env.now + 1000)
-    return out["value"]
 
 
 def _fragment(k: Kernel) -> None:
@@ -75,7 +66,7 @@ def _fragment(k: Kernel) -> None:
     other one: plenty of free memory, no free block of order 9."""
     m = k.machine
     n = m.free_pages() - 2 * int(m.zones["watermark"][:, 2].sum())
-    pfns = _run(k, k.alloc(n, 0, int(GFP_HIGHUSER_MOVABLE), 1 << 20, KIND_ANON,
+    pfns = drive(k, k.alloc(n, 0, int(GFP_HIGHUSER_MOVABLE), 1 << 20, KIND_ANON,
                            lru=LRU_ACTIVE))
     pfns = np.sort(pfns[pfns >= 0])
     # What is left of order 9 and up (the MIGRATE_RESERVE block) is pinned by the kernel.
@@ -126,7 +117,7 @@ def test_config_errors_are_one_line(sets: list[str], words: list[str]) -> None:
 
 
 def test_machine_config_refuses_thp_on_a_kernel_without_it() -> None:
-    with pytest.raises(ValueError, match="needs a kernel with transparent huge pages"):
+    with pytest.raises(ValueError, match="has no transparent huge pages"):
         MachineConfig(memory=64 * MiB, thp_enabled="always").resolved()
     with pytest.raises(ValueError, match="allowed are always, defer"):
         MachineConfig(memory=64 * MiB, thp=True, thp_defrag="sometimes").resolved()
@@ -151,7 +142,7 @@ def test_plenty_of_memory_faults_are_order_9_blocks() -> None:
     k = _kernel("always", "never")
     m = k.machine
     before = m.free_pages()
-    pfn = _run(k, k.thp_fault(1 << 25, False))
+    pfn = drive(k, k.thp_fault(1 << 25, False))
     assert pfn >= 0 and pfn % 512 == 0
     assert m.pages["order"][pfn] == 9 and m.pages["flags"][pfn] & PG_HEAD
     assert m.pages["mt"][pfn] >> KIND_SHIFT == KIND_ANON
@@ -168,7 +159,7 @@ def test_fragmented_defrag_never_falls_back_without_reclaim_or_kswapd() -> None:
     names = ("compact_stall", "allocstall", "pgscan_kswapd", "pgscan_direct")
     before = _stats(m, *names)
     m.kswapd_order = [-1] * len(m.kswapd_order)
-    pfn = _run(k, k.thp_fault(1 << 25, True))
+    pfn = drive(k, k.thp_fault(1 << 25, True))
     assert pfn == -1
     assert _stats(m, "thp_fault_alloc", "thp_fault_fallback") == (0, 1)
     assert _stats(m, *names) == before
@@ -183,7 +174,7 @@ def test_fragmented_defrag_always_compacts_directly() -> None:
     _fragment(k)
     stall, allocstall = _stats(m, "compact_stall", "allocstall")
     migrated = m.stat("pgmigrate_success")
-    pfn = _run(k, k.thp_fault(1 << 25, False))
+    pfn = drive(k, k.thp_fault(1 << 25, False))
     # Direct compaction (2.6.35 runs it before direct reclaim) migrates the LRU pages away.
     assert m.stat("compact_stall") == stall + 1 and m.stat("pgmigrate_success") > migrated
     assert m.stat("allocstall") == allocstall
@@ -216,9 +207,9 @@ def test_grow_faults_huge_pages_then_order_0_and_exit_frees_them() -> None:
     k = _kernel("always", "never")
     m = k.machine
     procs = _procs(k)
-    slot = _run(k, procs.spawn())
+    slot = drive(k, procs.spawn())
     free0 = m.free_pages()
-    got = _run(k, procs.grow(slot, 4 * 512 + 100))
+    got = drive(k, procs.grow(slot, 4 * 512 + 100))
     assert got == 4 * 512 + 100 and procs.anon[slot] == got
     anon = procs.anon_pages(slot)
     orders = m.pages["order"][anon]
@@ -239,8 +230,8 @@ def test_madvise_mode_uses_only_the_madvised_share() -> None:
     for share, attempts in ((0.0, 0), (0.5, 2)):
         k = _kernel("madvise", "madvise")
         procs = _procs(k, share)
-        slot = _run(k, procs.spawn())
-        _run(k, procs.grow(slot, 4 * 512))
+        slot = drive(k, procs.spawn())
+        drive(k, procs.grow(slot, 4 * 512))
         m = k.machine
         assert m.stat("thp_fault_alloc") + m.stat("thp_fault_fallback") == attempts
 
@@ -249,9 +240,9 @@ def test_fragmented_fallback_faults_order_0_pages() -> None:
     k = _kernel("always", "never")
     m = k.machine
     procs = _procs(k)
-    slot = _run(k, procs.spawn())
+    slot = drive(k, procs.spawn())
     _fragment(k)
-    got = _run(k, procs.grow(slot, 2 * 512))
+    got = drive(k, procs.grow(slot, 2 * 512))
     assert m.stat("thp_fault_fallback") == 2 and m.stat("thp_fault_alloc") == 0
     anon = procs.anon_pages(slot)
     assert got == 1024 and (m.pages["order"][anon] == 0).all() and anon.shape[0] == 1024

@@ -39,6 +39,7 @@ __all__ = [
     "GFP_TRANSHUGE_LIGHT",
     "THP_DEFRAG_MODES",
     "THP_ENABLED_MODES",
+    "check_thp_settings",
     "thp_fault_enabled",
     "vma_thp_gfp_mask",
 ]
@@ -47,6 +48,23 @@ __all__ = [
 THP_ENABLED_MODES: Final = ("always", "madvise", "never")
 #: /sys/kernel/mm/transparent_hugepage/defrag values (4.6+; 2.6.38-4.5 had always/madvise/never).
 THP_DEFRAG_MODES: Final = ("always", "defer", "defer+madvise", "madvise", "never")
+
+
+
+def check_thp_settings(enabled: str, defrag: str, has_thp: bool, kernel: str,
+                       prefix: str = "") -> None:
+    """ValueError (one line, naming the value and what is allowed) for a bad THP setting, or
+    for THP asked of `kernel` when it has none (THP came in 2.6.38)."""
+    if enabled not in THP_ENABLED_MODES:
+        raise ValueError(f"{prefix}thp_enabled {enabled!r} is unknown: allowed are "
+                         f"{', '.join(THP_ENABLED_MODES)}")
+    if defrag not in THP_DEFRAG_MODES:
+        raise ValueError(f"{prefix}thp_defrag {defrag!r} is unknown: allowed are "
+                         f"{', '.join(THP_DEFRAG_MODES)}")
+    if enabled != "never" and not has_thp:
+        raise ValueError(f"{prefix}thp_enabled {enabled!r}: kernel {kernel} has no transparent "
+                         "huge pages (2.6.38 or later): allowed is never")
+
 
 GFP_TRANSHUGE_LIGHT: Final = ((GFP_HIGHUSER_MOVABLE | GFP.COMP | GFP.NOMEMALLOC | GFP.NOWARN)
                               & ~GFP.WAIT) | GFP.NO_KSWAPD

@@ -38,7 +38,7 @@ from fragsim.models.mm.geometry import (
     zone_spans,
 )
 from fragsim.models.mm.gfp import GFP, default_gfp_for, gfp_zone, gfpflags_to_migratetype
-from fragsim.models.mm.huge_memory import THP_DEFRAG_MODES, THP_ENABLED_MODES
+from fragsim.models.mm.huge_memory import check_thp_settings
 from fragsim.models.mm.jit import entry_point
 from fragsim.models.mm.policy import Policy, get_policy
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, copy_reclaim_state
@@ -130,15 +130,7 @@ class MachineConfig:
                              "allowed 0..1000")
         if self.writeback_delay < 0:
             raise ValueError(f"writeback_delay {self.writeback_delay} must be >= 0")
-        if self.thp_enabled not in THP_ENABLED_MODES:
-            raise ValueError(f"thp_enabled {self.thp_enabled!r} is unknown: allowed are "
-                             f"{', '.join(THP_ENABLED_MODES)}")
-        if self.thp_defrag not in THP_DEFRAG_MODES:
-            raise ValueError(f"thp_defrag {self.thp_defrag!r} is unknown: allowed are "
-                             f"{', '.join(THP_DEFRAG_MODES)}")
-        if self.thp_enabled != "never" and not self.thp:
-            raise ValueError(f"thp_enabled {self.thp_enabled!r} needs a kernel with transparent "
-                             "huge pages (2.6.38 or later): allowed here is never")
+        check_thp_settings(self.thp_enabled, self.thp_defrag, self.thp, "of this config")
         for name in ("kernelcore", "movablecore", "swap"):
             value = getattr(self, name)
             if value is not None and value < 0:
