@@ -38,6 +38,7 @@ from fragsim.models.mm.constants import (
     MIGRATE_UNMOVABLE,
     NR_MIGRATETYPES,
 )
+from fragsim.models.mm.migrate import MIGRATE_ONE_PASS
 
 __all__ = [
     "FALLBACKS_2_6_24",
@@ -77,6 +78,9 @@ class Policy:
     #: Per-cpu lists are one list per MIGRATE_PCPTYPES type, cold pages at the tail (2.6.31+,
     #: `models.mm.pcp`); False: 2.6.24's separate hot and cold lists.
     pcp_sublists: bool = False
+    #: `migrate_pages`' rule, a `models.mm.migrate.MIGRATE_*`: one pass, a page under writeback
+    #: fails (MIGRATE_ONE_PASS); or 2.6.35's 10 passes, waiting on writeback after pass 2.
+    migrate_rule: int = MIGRATE_ONE_PASS
 
     def fallback_table(self) -> np.ndarray:
         """The table as the compiled core reads it: rows of types, -1 terminated."""

@@ -185,6 +185,7 @@ NODE_DTYPE: Final = np.dtype(
         ("grouping", "<i8"),  # 1: group pages by mobility; 0: vanilla or grouping disabled
         ("claim_rule", "<i8"),  # __rmqueue_fallback's steal/claim rule (buddy.CLAIM_*)
         ("free_tail", "<i8"),  # 1: __free_one_page adds a block about to merge at the tail (2.6.35)
+        ("migrate_rule", "<i8"),  # migrate_pages' passes and writeback wait (migrate.MIGRATE_*)
         ("nr_zones", "<i8"),
         ("fallbacks", "i1", (NR_MIGRATETYPES, NR_MIGRATETYPES)),  # -1 terminated rows
         ("stat", "<i8", (NR_STATS,)),
