@@ -22,6 +22,8 @@ test in the hot path.
   - per-cpu lists: one list per MIGRATE_PCPTYPES type with one count, high and batch,
     cold pages at the tail, `free_pcppages_bulk` round robin (`pcp_sublists`,
     `models.mm.pcp`).
+  - `migrate_pages`: up to 10 passes, a page under writeback waited on from pass 3
+    (`migrate_rule`, `models.mm.migrate`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from fragsim.models.mm.constants import (
     MIGRATE_UNMOVABLE,
     NR_MIGRATETYPES,
 )
-from fragsim.models.mm.migrate import MIGRATE_ONE_PASS
+from fragsim.models.mm.migrate import MIGRATE_2_6_35, MIGRATE_ONE_PASS
 
 __all__ = [
     "FALLBACKS_2_6_24",
@@ -119,6 +121,7 @@ POLICIES: dict[str, Policy] = {
         free_to_tail=True,
         alloc_retry="2.6.35",
         pcp_sublists=True,
+        migrate_rule=MIGRATE_2_6_35,
     ),
 }
 
