@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fragsim.models.mm import alloc as _alloc
 from fragsim.models.mm import pcp
@@ -575,3 +577,35 @@ def test_invariants_catch_a_page_on_the_wrong_sublist(pcp35: Machine) -> None:
     m.pages[p]["mt"] = UNMOV
     with pytest.raises(InvariantError, match="lists\\[2\\]"):
         check_invariants(m)
+
+
+_OPS = st.lists(st.tuples(st.booleans(), st.integers(0, 2), st.integers(0, 1), st.booleans(),
+                          st.integers(0, 10**6)), max_size=120)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_OPS)
+@pytest.mark.parametrize("policy", ["mobility", M35])
+def test_random_hot_cold_traffic_keeps_the_lists_sound(make_machine: MakeMachine, policy: str,
+                                                       ops: list[tuple[bool, int, int, bool, int]]
+                                                       ) -> None:
+    # Order-0 allocations of every type and frees on two cpus, hot and cold: after each step
+    # the allocator's invariants hold (both layouts) and no cpu's lists reach `high`
+    # (free_hot_cold_page frees a batch the moment they do; a refill adds at most `batch`).
+    m = make_machine(64 * MiB, policy=policy, pcp=True, nr_cpus=2)
+    zone = m.zones[Z]
+    live: list[int] = []
+    for is_alloc, mt, cpu, cold, pick in ops:
+        if is_alloc or not live:
+            pfn = m.alloc(0, migratetype=mt, cpu=cpu, cold=cold)
+            assert pfn >= 0
+            live.append(pfn)
+        else:
+            assert m.free(live.pop(pick % len(live)), cpu=cpu, cold=cold) == FREE_OK
+        if policy == M35:
+            totals = zone["pcp_count"].sum(axis=1)
+            assert (totals < zone["pcp_high"][0] + zone["pcp_batch"][0]).all()
+        check_invariants(m)
+    assert pcp.drain_pages(m) >= 0 and pcp.pcp_pages(m) == 0
+    check_invariants(m)
