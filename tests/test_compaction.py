@@ -319,3 +319,28 @@ def test_mixed_zone_keeps_every_page_it_cannot_move(make_machine: MakeMachine,
     assert stay.sum() > 0 and m.stat("pgmigrate_fail") > 0
     for field in ("owner", "mt", "order"):
         assert (m.pages[stay][field] == before[stay][field]).all()
+
+
+@pytest.mark.parametrize("policy", ["mobility", "mobility-2.6.35"])
+def test_page_under_writeback_by_migrate_rule(make_machine: MakeMachine, policy: str) -> None:
+    # The fragmented zone with kept page 8 under writeback. Compaction isolates it (an LRU
+    # page); 2.6.35 migrate_pages retries it (-EAGAIN, its target freed) on passes 0-2 and
+    # waits on its writeback on pass 3, so it moves; one pass (the other policies) fails it
+    # and it stays where it is, under writeback, back on the LRU.
+    m = _fragmented(make_machine, policy=policy)
+    m.pages[8]["flags"] |= PG_WRITEBACK
+    compact_zone(m, Z, 9, MIGRATE_MOVABLE)
+    invariants.check_invariants(m)
+    rows, _ = m.take_notifications()
+    moved = {old: new for old, new, _owner in rows.tolist()}
+    if policy == "mobility-2.6.35":
+        assert 8 in moved and not m.pages[8]["flags"] & PG_HEAD
+        assert not m.pages[moved[8]]["flags"] & PG_WRITEBACK
+        assert m.stat("pgmigrate_fail") == 0
+    else:
+        assert 8 not in moved
+        assert m.pages[8]["flags"] & (PG_HEAD | PG_LRU | PG_WRITEBACK) == (
+            PG_HEAD | PG_LRU | PG_WRITEBACK)
+        assert m.stat("pgmigrate_fail") == 1
+    # Unused and -EAGAIN targets went back: the zone holds the same pages as before.
+    assert m.free_pages() == m.nr_pages - 520

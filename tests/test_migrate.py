@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -22,8 +24,9 @@ from fragsim.models.mm.constants import (
     PG_WRITEBACK,
     ZONE_NORMAL,
 )
+from fragsim.models.mm.geometry import MiB
 from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add_batch
-from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.machine import Machine, MachineConfig
 from fragsim.models.mm.migrate import is_migrate_target, migrate_page, migrate_pages, page_movable
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 
@@ -172,4 +175,71 @@ def test_migrate_pages_stops_without_targets(mobility_machine: Machine) -> None:
     assert m.stat("pgmigrate_fail") == 0
     assert all(m.pages[p]["flags"] & PG_LRU for p in pfns[1:])
     assert int(m.node[0]["stat"][STAT["pgmigrate_success"]]) == 1
+    invariants.check_invariants(m)
+
+
+# --- 2.6.35 migrate_pages passes (`mobility-2.6.35`'s migrate_rule) ----------------------------
+# linux-2.6.35.3 mm/migrate.c: `for (pass = 0; pass < 10 && retry; pass++)` calls
+# `unmap_and_move(get_new_page, private, page, pass > 2, offlining)`, which takes a target
+# first, returns -EAGAIN for a page under writeback unless `force`, then
+# `wait_on_page_writeback(page)`; `putback_lru_page(newpage)` frees an unused target.
+
+M35 = "mobility-2.6.35"
+
+
+def _counting_targets(calls: list[int]) -> Callable[[Machine, int], int]:
+    def new_page(m: Machine, old: int) -> int:
+        calls.append(old)
+        return _target(m)
+    return new_page
+
+
+@pytest.mark.parametrize("policy", ["mobility", M35])
+def test_migrate_pages_writeback_page_by_policy(policy: str) -> None:
+    m = Machine(MachineConfig(memory=64 * MiB, policy=policy))
+    good = [_page(m, KIND_ANON, 100 + i) for i in range(2)]
+    stuck = _page(m, KIND_FILE, 200, flags=PG_DIRTY | PG_WRITEBACK)
+    free_before = m.free_pages()
+    calls: list[int] = []
+    moved, failed = migrate_pages(m, [good[0], stuck, good[1]], _counting_targets(calls))
+    rows, _ = m.take_notifications()
+    if policy == M35:
+        # Pass 0: good0 moves, stuck -EAGAIN (target freed), good1 moves; passes 1 and 2:
+        # stuck -EAGAIN again; pass 3 (force): its writeback is waited on and it moves.
+        assert (moved, failed) == (3, 0)
+        assert calls == [good[0], stuck, good[1], stuck, stuck, stuck]
+        assert rows[:, 0].tolist() == [good[0], good[1], stuck]
+        new = int(rows[2, 1])
+        assert m.pages[new]["flags"] & (PG_DIRTY | PG_LRU) == PG_DIRTY | PG_LRU
+        assert not m.pages[new]["flags"] & PG_WRITEBACK
+        assert not m.pages[stuck]["flags"] & PG_HEAD  # the old page is freed
+        assert m.stat("pgmigrate_fail") == 0
+    else:
+        # One pass: the page under writeback fails, its target is freed.
+        assert (moved, failed) == (2, 1)
+        assert calls == [good[0], stuck, good[1]]
+        assert m.pages[stuck]["flags"] & PG_WRITEBACK and m.pages[stuck]["flags"] & PG_LRU
+        assert m.stat("pgmigrate_fail") == 1
+    assert m.free_pages() == free_before  # moves are net zero, unused targets went back
+    invariants.check_invariants(m)
+
+
+def test_2_6_35_permanent_failure_is_not_retried() -> None:
+    m = Machine(MachineConfig(memory=64 * MiB, policy=M35))
+    kernel = _page(m, KIND_KERNEL, 5, lru=False, mt=MIGRATE_UNMOVABLE)
+    calls: list[int] = []
+    assert migrate_pages(m, [kernel], _counting_targets(calls)) == (0, 1)
+    assert calls == [kernel]
+    invariants.check_invariants(m)
+
+
+def test_2_6_35_enomem_during_retries_leaves_the_page() -> None:
+    # Two targets: passes 0 and 1 free them (-EAGAIN); pass 2 gets none: -ENOMEM, the page
+    # stays under writeback on its LRU list, counted neither way.
+    m = Machine(MachineConfig(memory=64 * MiB, policy=M35))
+    stuck = _page(m, KIND_FILE, 9, flags=PG_WRITEBACK)
+    targets = iter([_target(m), _target(m)])
+    assert migrate_pages(m, [stuck], lambda _m, _old: next(targets, -1)) == (0, 0)
+    assert m.pages[stuck]["flags"] & (PG_WRITEBACK | PG_LRU) == PG_WRITEBACK | PG_LRU
+    assert m.stat("pgmigrate_success") == m.stat("pgmigrate_fail") == 0
     invariants.check_invariants(m)

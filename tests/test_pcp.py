@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fragsim.models.mm import alloc as _alloc
 from fragsim.models.mm import pcp
@@ -363,3 +365,247 @@ def test_off_ignores_cpu_and_cold(make_machine: MakeMachine) -> None:
     assert not (a.pages["flags"] & PG_PCP).any()
     assert a.stat("pcp_refill") == 0 and a.stat("pcp_drain") == 0
     check_invariants(a)
+
+
+# --- 2.6.35 per-migratetype lists (`mobility-2.6.35`) against 2.6.24 ---------------------------
+# 2.6.35 mm/page_alloc.c: `struct per_cpu_pages { count, high, batch, lists[MIGRATE_PCPTYPES] }`
+# (include/linux/mmzone.h), free_hot_cold_page, free_pcppages_bulk, rmqueue_bulk,
+# buffered_rmqueue, drain_pages. The 64 MiB zone: batch 3, one high 6 * 3 = 18.
+
+M35 = "mobility-2.6.35"
+UNMOV, RECL, MOV = MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE
+
+
+def sublist(m: Machine, mt: int, cpu: int = 0) -> list[int]:
+    return pcp.pcp_list(m, Z, cpu, mt)
+
+
+@pytest.fixture
+def pcp35(make_machine: MakeMachine) -> Machine:
+    return make_machine(64 * MiB, policy=M35, pcp=True, nr_cpus=2)
+
+
+def test_2_6_35_one_high_and_batch(pcp35: Machine, pcp_machine: Machine) -> None:
+    # setup_pageset(p, 3): high = 6 * batch, batch = max(1, batch); no cold pcp.
+    assert list(pcp35.zones[Z]["pcp_high"]) == [18, 0]
+    assert list(pcp35.zones[Z]["pcp_batch"]) == [3, 0]
+    assert int(pcp35.node[0]["pcp_sublists"]) == 1
+    assert int(pcp_machine.node[0]["pcp_sublists"]) == 0
+
+
+def _buddy_order(make_machine: MakeMachine, policy: str, mt: int, n: int) -> list[int]:
+    ref = make_machine(64 * MiB, policy=policy)
+    return [ref.alloc(0, migratetype=mt) for _ in range(n)]
+
+
+def test_2_6_35_hot_refill_goes_to_the_request_types_list(pcp35: Machine,
+                                                           make_machine: MakeMachine) -> None:
+    # rmqueue_bulk(zone, 0, 3, &pcp->lists[MOVABLE], MOVABLE, 0): list_add after the previous
+    # page, so the list is in buddy order and the head is taken.
+    p = _buddy_order(make_machine, M35, MOV, 3)
+    m = pcp35
+    assert m.alloc(0, migratetype=MOV) == p[0]
+    assert sublist(m, MOV) == p[1:] and sublist(m, UNMOV) == sublist(m, RECL) == []
+    assert all(m.pages[q]["mt"] == MOV for q in p[1:])
+    # Another type has its own list: an UNMOVABLE request refills lists[UNMOVABLE] and leaves
+    # lists[MOVABLE] alone; a MOVABLE one then takes its head without a refill.
+    u = m.alloc(0, migratetype=UNMOV)
+    assert m.stat("pcp_refill") == 2
+    assert len(sublist(m, UNMOV)) == 2 and u not in sublist(m, UNMOV)
+    assert all(m.pages[q]["mt"] == UNMOV for q in sublist(m, UNMOV))
+    assert m.alloc(0, migratetype=MOV) == p[1]
+    assert m.stat("pcp_refill") == 2 and sublist(m, MOV) == p[2:]
+    check_invariants(m)
+
+
+@pytest.mark.parametrize("policy", ["mobility", M35])
+def test_cold_refill_order(make_machine: MakeMachine, policy: str) -> None:
+    # 2.6.24: pcp[1] has its own batch, 3 / 2 = 1: a cold refill is p0 alone, taken at once.
+    # 2.6.35: one batch of 3; list_add_tail(&page->lru, list); list = &page->lru puts p0 at the
+    # tail and each later page before the previous one: [p2, p1, p0]; a cold request takes the
+    # tail. Both hand out p0 first, then p1.
+    p = _buddy_order(make_machine, policy, MOV, 3)
+    m = make_machine(64 * MiB, policy=policy, pcp=True, nr_cpus=2)
+    assert m.alloc(0, migratetype=MOV, cold=True) == p[0]
+    if policy == M35:
+        assert sublist(m, MOV) == [p[2], p[1]]
+        assert hot_list(m) == []  # list 0 is lists[UNMOVABLE] here
+    else:
+        assert cold_list(m) == [] and hot_list(m) == []
+    assert m.alloc(0, migratetype=MOV, cold=True) == p[1]
+    assert m.stat("pcp_refill") == (1 if policy == M35 else 2)
+    check_invariants(m)
+
+
+def _allocated_block(m: Machine, n: int = 64) -> int:
+    """`n` MOVABLE pages allocated, the lists drained: returns the lowest (n-aligned) pfn."""
+    pfns = m.alloc_many(0, n, migratetype=MOV)
+    base = int(pfns.min())
+    assert sorted(pfns.tolist()) == list(range(base, base + n))
+    pcp.drain_pages(m)
+    assert pcp.pcp_pages(m) == 0
+    return base
+
+
+def test_2_6_35_cold_free_goes_to_the_tail_of_its_sublist(pcp35: Machine,
+                                                          pcp_machine: Machine) -> None:
+    # 2.6.35 free_hot_cold_page: `if (cold) list_add_tail(...lists[migratetype]) else
+    # list_add(...)`; 2.6.24 adds at the head of pcp[cold].
+    for m in (pcp35, pcp_machine):
+        base = _allocated_block(m)
+        m.free(base, cold=False)
+        m.free(base + 2, cold=True)
+        m.free(base + 4, cold=False)
+        check_invariants(m)
+    b35 = min(sublist(pcp35, MOV))
+    assert sublist(pcp35, MOV) == [b35 + 4, b35, b35 + 2]
+    b24 = min(hot_list(pcp_machine))
+    assert hot_list(pcp_machine) == [b24 + 4, b24] and cold_list(pcp_machine) == [b24 + 2]
+
+
+def _retype_to_reserve(m: Machine, pfn: int) -> None:
+    """What setup_zone_migrate_reserve does to a MOVABLE pageblock it picks: set its type to
+    MIGRATE_RESERVE and move_freepages_block() its free pages to the RESERVE lists."""
+    from fragsim.models.mm.buddy import move_freepages_block
+    from fragsim.models.mm.constants import MIGRATE_RESERVE
+
+    pbo = m.pageblock_order
+    m.pageblock_type[pfn >> pbo] = MIGRATE_RESERVE
+    move_freepages_block(m.pages, m.zones[Z], pfn, MIGRATE_RESERVE, pbo)
+
+
+def test_2_6_35_reserve_page_goes_to_the_movable_sublist(pcp35: Machine,
+                                                          pcp_machine: Machine) -> None:
+    from fragsim.models.mm.constants import MIGRATE_RESERVE
+
+    # "treat RESERVE as movable pages": the page is queued on lists[MOVABLE] with its saved
+    # type (set_page_private before the remap) RESERVE; draining frees it by that type.
+    m = pcp35
+    base = _allocated_block(m)
+    _retype_to_reserve(m, base)
+    m.free(base + 5)
+    assert sublist(m, MOV) == [base + 5] and m.pages[base + 5]["mt"] == MIGRATE_RESERVE
+    check_invariants(m)
+    pcp.drain_pages(m)
+    assert free_list_of(m, 0, MIGRATE_RESERVE) == [base + 5]
+    # 2.6.24 has no sublists: the page is at the head of pcp[0], queued as RESERVE.
+    m = pcp_machine
+    base = _allocated_block(m)
+    _retype_to_reserve(m, base)
+    m.free(base + 5)
+    assert hot_list(m) == [base + 5] and m.pages[base + 5]["mt"] == MIGRATE_RESERVE
+    check_invariants(m)
+
+
+def free_list_of(m: Machine, order: int, mt: int) -> list[int]:
+    out: list[int] = []
+    pfn = int(m.zones[Z]["head"][order, mt])
+    while pfn >= 0:
+        out.append(pfn)
+        pfn = int(m.pages[pfn]["next"])
+    return out
+
+
+@pytest.mark.parametrize("policy", ["mobility", M35])
+def test_drain_uses_the_saved_type_on_2_6_35(make_machine: MakeMachine, policy: str) -> None:
+    # A MOVABLE page freed to the pcp, then its pageblock made RESERVE, then drained:
+    # 2.6.35 free_pcppages_bulk calls __free_one_page(page, zone, 0, page_private(page)), so it
+    # goes to the MOVABLE list; 2.6.24's __free_one_page reads the pageblock's type now: RESERVE.
+    from fragsim.models.mm.constants import MIGRATE_RESERVE
+
+    m = make_machine(64 * MiB, policy=policy, pcp=True, nr_cpus=2)
+    base = _allocated_block(m)
+    m.free(base + 5)
+    _retype_to_reserve(m, base)
+    assert m.pages[base + 5]["mt"] == MOV  # saved at free
+    pcp.drain_pages(m)
+    got = MOV if policy == M35 else MIGRATE_RESERVE
+    assert free_list_of(m, 0, got) == [base + 5]
+    check_invariants(m)
+
+
+@pytest.mark.parametrize("policy", ["mobility", M35])
+def test_bulk_free_round_robins_over_the_sublists(make_machine: MakeMachine, policy: str) -> None:
+    # 17 MOVABLE pages m0..m16 freed hot, then one page u of an UNMOVABLE pageblock: count 18 >=
+    # high 18 frees batch 3.
+    # 2.6.35 free_pcppages_bulk(zone, 3, pcp): migratetype 0 -> 1 (RECLAIMABLE, empty,
+    # batch_free 1) -> 2 (MOVABLE, batch_free 2): m0, m1 from its tail; then batch_free 1,
+    # migratetype 0 (UNMOVABLE): u. 2.6.24 frees the 3 oldest of the one hot list: m0, m1, m2.
+    m = make_machine(64 * MiB, policy=policy, pcp=True, nr_cpus=2)
+    movable = m.alloc_many(0, 17, migratetype=MOV).tolist()
+    u = m.alloc(0, migratetype=UNMOV)
+    pcp.drain_pages(m)
+    pbo = m.pageblock_order
+    assert m.pageblock_type[u >> pbo] == UNMOV
+    assert all(m.pageblock_type[p >> pbo] == MOV for p in movable)
+    drains0, free0 = m.stat("pcp_drain"), m.free_pages()
+    for p in movable:
+        m.free(p)
+    m.free(u)
+    assert m.stat("pcp_drain") == drains0 + 1 and m.free_pages() == free0 + 3
+    on_lists = [q for lst in range(3) for q in pcp.pcp_list(m, Z, 0, lst)]
+    back = sorted(set(movable + [u]) - set(on_lists))
+    if policy == M35:
+        assert back == sorted([movable[0], movable[1], u])
+        assert sublist(m, MOV) == movable[:1:-1] and sublist(m, UNMOV) == []
+    else:
+        assert back == sorted(movable[:3])
+        assert hot_list(m) == [u] + movable[:2:-1]
+    check_invariants(m)
+
+
+@pytest.mark.parametrize("policy", ["mobility", M35])
+def test_drain_empties_every_list(make_machine: MakeMachine, policy: str) -> None:
+    m = make_machine(64 * MiB, policy=policy, pcp=True, nr_cpus=2)
+    free0 = m.free_pages()
+    pfns = [m.alloc(0, migratetype=mt, cpu=cpu, cold=cold)
+            for mt in (UNMOV, RECL, MOV) for cpu in (0, 1) for cold in (False, True)]
+    for i, p in enumerate(pfns):
+        m.free(p, cpu=i % 2, cold=bool(i % 3 == 0))
+    check_invariants(m)
+    n = pcp.pcp_pages(m)
+    assert n > 0
+    assert pcp.drain_pages(m) == n and pcp.pcp_pages(m) == 0
+    assert m.free_pages() == free0
+    check_invariants(m)
+
+
+def test_invariants_catch_a_page_on_the_wrong_sublist(pcp35: Machine) -> None:
+    m = pcp35
+    m.alloc(0, migratetype=MOV)
+    p = sublist(m, MOV)[0]
+    m.pages[p]["mt"] = UNMOV
+    with pytest.raises(InvariantError, match="lists\\[2\\]"):
+        check_invariants(m)
+
+
+_OPS = st.lists(st.tuples(st.booleans(), st.integers(0, 2), st.integers(0, 1), st.booleans(),
+                          st.integers(0, 10**6)), max_size=120)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_OPS)
+@pytest.mark.parametrize("policy", ["mobility", M35])
+def test_random_hot_cold_traffic_keeps_the_lists_sound(make_machine: MakeMachine, policy: str,
+                                                       ops: list[tuple[bool, int, int, bool, int]]
+                                                       ) -> None:
+    # Order-0 allocations of every type and frees on two cpus, hot and cold: after each step
+    # the allocator's invariants hold (both layouts) and no cpu's lists reach `high`
+    # (free_hot_cold_page frees a batch the moment they do; a refill adds at most `batch`).
+    m = make_machine(64 * MiB, policy=policy, pcp=True, nr_cpus=2)
+    zone = m.zones[Z]
+    live: list[int] = []
+    for is_alloc, mt, cpu, cold, pick in ops:
+        if is_alloc or not live:
+            pfn = m.alloc(0, migratetype=mt, cpu=cpu, cold=cold)
+            assert pfn >= 0
+            live.append(pfn)
+        else:
+            assert m.free(live.pop(pick % len(live)), cpu=cpu, cold=cold) == FREE_OK
+        if policy == M35:
+            totals = zone["pcp_count"].sum(axis=1)
+            assert (totals < zone["pcp_high"][0] + zone["pcp_batch"][0]).all()
+        check_invariants(m)
+    assert pcp.drain_pages(m) >= 0 and pcp.pcp_pages(m) == 0
+    check_invariants(m)

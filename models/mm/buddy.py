@@ -45,6 +45,7 @@ __all__ = [
     "change_pageblock_range",
     "expand",
     "free_one_page",
+    "free_one_page_mt",
     "list_add",
     "list_add_tail",
     "list_del",
@@ -371,6 +372,15 @@ def free_one_page(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarra
         mt = pageblock_type[pfn >> node["pageblock_order"]]
     else:
         mt = 0
+    free_one_page_mt(pages, zone, node, pfn, order, mt)
+
+
+@compiled("pages, zone, nd, int, int, int", inline=True)
+def free_one_page_mt(pages: np.ndarray, zone: np.ndarray, node: np.ndarray, pfn: int,
+                     order: int, mt: int) -> None:
+    """2.6.35 `__free_one_page(page, zone, order, migratetype)`: `free_one_page` onto the lists
+    of a migratetype the caller gives. 2.6.35's `free_pcppages_bulk` passes `page_private`, the
+    type a per-cpu page was queued as, which need not be its pageblock's type by then."""
     zone["free_pages"] += 1 << order
     max_order = node["max_order"]
     start = zone["start_pfn"]

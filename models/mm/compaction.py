@@ -52,13 +52,21 @@ from fragsim.models.mm.constants import (
     PG_BUDDY,
     PG_HEAD,
     PG_LRU,
+    PG_WRITEBACK,
     WMARK_LOW,
 )
 from fragsim.models.mm.gfp import GFP, gfp_zone, gfpflags_to_migratetype
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_add, lru_del
 from fragsim.models.mm.metrics import fragmentation_index
-from fragsim.models.mm.migrate import move_to_new_page, page_movable
+from fragsim.models.mm.migrate import (
+    MIGRATE_2_6_35,
+    MIGRATE_FORCE_PASS,
+    MIGRATE_PASSES,
+    move_to_new_page,
+    page_migratable,
+    page_movable,
+)
 from fragsim.models.mm.reclaim_state import record_migrated
 from fragsim.models.mm.state import STAT
 
@@ -257,42 +265,72 @@ def _isolate_migratepages(pages: np.ndarray, zones: np.ndarray, nd: np.ndarray, 
 def _migrate_isolated(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                       nd: np.ndarray, z: int, cc: np.ndarray, migratelist: np.ndarray,
                       freelist: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """2.6.35 `migrate_pages(&cc->migratepages, compaction_alloc, cc)`, one pass.
+    """2.6.35 `migrate_pages(&cc->migratepages, compaction_alloc, cc)`.
 
     The list is walked from its head (the page isolated last). Each page first gets a target
     (`compaction_alloc`, refilling with `isolate_freepages` when empty; none: -ENOMEM stops the
     walk). A page that cannot move goes back to the head of its LRU list and its target is freed
     (`putback_lru_page` on both). Rows (old, new, owner) go to `rows`, grown when full.
+
+    `node['migrate_rule']` (`models.mm.migrate`): MIGRATE_ONE_PASS walks once and a page under
+    writeback fails; MIGRATE_2_6_35 makes up to 10 passes while some page asked for a retry: a
+    page under writeback is -EAGAIN on passes 0-2 (it stays listed, its target is freed) and
+    from pass 3 (`force`) is waited on (`wait_on_page_writeback`: its writeback ends now) and
+    migrated. Pages still listed at the end go back to the LRU (`putback_lru_pages`).
     """
     zone = zones[z]
-    i = cc[_CC_NR_MIGRATE] - 1
-    while i >= 0:
-        old = migratelist[i]
-        if cc[_CC_NR_FREE] == 0:
-            _isolate_freepages(pages, zones, pageblock_type, nd, z, cc, freelist)
+    n = cc[_CC_NR_MIGRATE]
+    wait = nd["migrate_rule"] == MIGRATE_2_6_35
+    passes = MIGRATE_PASSES if wait else 1
+    enomem = False
+    for pass_ in range(passes):
+        retry = 0
+        i = n - 1
+        while i >= 0:
+            old = migratelist[i]
+            if old < 0:  # migrated or failed for good on an earlier pass: off the list
+                i -= 1
+                continue
             if cc[_CC_NR_FREE] == 0:
-                break
-        cc[_CC_NR_FREE] -= 1
-        new = freelist[cc[_CC_NR_FREE]]
-        if page_movable(pages, old):
-            n = cc[_CC_NR_ROWS]
-            if n == rows.shape[0]:
-                grown = np.empty((2 * n + 64, 3), dtype=np.int64)
-                grown[:n] = rows[:n]
-                rows = grown
-            rows[n, 0] = old
-            rows[n, 1] = new
-            rows[n, 2] = pages[old]["owner"]
-            cc[_CC_NR_ROWS] = n + 1
-            move_to_new_page(pages, zones, pageblock_type, nd, old, new, True)
-        else:
-            nd["stat"][_S_PGMIGRATE_FAIL] += 1
-            _free_target(pages, zones, pageblock_type, nd, z, new)
-            lru_add(pages, zone, old, (pages[old]["flags"] & PG_ACTIVE) != 0)
-        i -= 1
-    while i >= 0:  # -ENOMEM: putback_lru_pages() on the pages not tried
+                _isolate_freepages(pages, zones, pageblock_type, nd, z, cc, freelist)
+                if cc[_CC_NR_FREE] == 0:
+                    enomem = True
+                    break
+            cc[_CC_NR_FREE] -= 1
+            new = freelist[cc[_CC_NR_FREE]]
+            if wait and (pages[old]["flags"] & PG_WRITEBACK) and page_migratable(pages, old):
+                if pass_ < MIGRATE_FORCE_PASS:
+                    # -EAGAIN: try again on a later pass; putback_lru_page(newpage) frees it.
+                    _free_target(pages, zones, pageblock_type, nd, z, new)
+                    retry += 1
+                    i -= 1
+                    continue
+                # wait_on_page_writeback(page)
+                pages[old]["flags"] = pages[old]["flags"] & (0xFF ^ PG_WRITEBACK)
+            if page_movable(pages, old):
+                n_rows = cc[_CC_NR_ROWS]
+                if n_rows == rows.shape[0]:
+                    grown = np.empty((2 * n_rows + 64, 3), dtype=np.int64)
+                    grown[:n_rows] = rows[:n_rows]
+                    rows = grown
+                rows[n_rows, 0] = old
+                rows[n_rows, 1] = new
+                rows[n_rows, 2] = pages[old]["owner"]
+                cc[_CC_NR_ROWS] = n_rows + 1
+                move_to_new_page(pages, zones, pageblock_type, nd, old, new, True)
+            else:
+                nd["stat"][_S_PGMIGRATE_FAIL] += 1
+                _free_target(pages, zones, pageblock_type, nd, z, new)
+                lru_add(pages, zone, old, (pages[old]["flags"] & PG_ACTIVE) != 0)
+            migratelist[i] = -1
+            i -= 1
+        if enomem or retry == 0:
+            break
+    i = n - 1
+    while i >= 0:  # putback_lru_pages() on the pages still listed (-ENOMEM: not tried)
         old = migratelist[i]
-        lru_add(pages, zone, old, (pages[old]["flags"] & PG_ACTIVE) != 0)
+        if old >= 0:
+            lru_add(pages, zone, old, (pages[old]["flags"] & PG_ACTIVE) != 0)
         i -= 1
     cc[_CC_NR_MIGRATE] = 0
     return rows

@@ -21,7 +21,10 @@ for vanilla):
 - per-cpu lists (2.6.24 `struct per_cpu_pageset`, `models.mm.pcp`): each walks from head to tail
   with `prev` links back, every element an order-0 PG_PCP page of the list's zone (neither free
   nor allocated head), its length equal to `pcp_count`; every PG_PCP page is on exactly one
-  list; with the lists off they are empty. Their pages count as allocated for
+  list; with the lists off they are empty. 2.6.24 (hot/cold) uses lists 0 and 1 only; on
+  2.6.35's per-migratetype lists (`node['pcp_sublists']`) a page's saved type (`mt`,
+  `page_private`) is its list's, or MIGRATE_RESERVE on the MOVABLE list
+  (`free_hot_cold_page` remaps RESERVE). Their pages count as allocated for
   free + allocated = present (they are not in NR_FREE_PAGES) but not for vmstat, which counted
   them freed (`free_hot_cold_page` counts PGFREE).
 
@@ -36,6 +39,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fragsim.models.mm.constants import (
+    MIGRATE_MOVABLE,
+    MIGRATE_RESERVE,
     MIGRATE_TYPES_2_6_24,
     MIGRATE_UNMOVABLE,
     PG_BUDDY,
@@ -44,7 +49,7 @@ from fragsim.models.mm.constants import (
     ZONE_NAMES,
 )
 from fragsim.models.mm.jit import compiled
-from fragsim.models.mm.state import STAT
+from fragsim.models.mm.state import MT_MASK, NR_PCP_LISTS, STAT
 
 if TYPE_CHECKING:
     from fragsim.models.mm.machine import Machine
@@ -227,6 +232,21 @@ def _check_pcp_lists(m: Machine) -> None:
         z = int(used[0])
         _fail(f"{_where(m, z)}: per-cpu lists of cpus >= {nr_cpus} hold pages "
               f"(node pcp is {nr_cpus})")
+    if not m.node[0]["pcp_sublists"]:
+        used = np.flatnonzero(zones["pcp_count"][:, :, 2:].sum(axis=(1, 2)))
+        if used.size:
+            _fail(f"{_where(m, int(used[0]))}: 2.6.24 per-cpu lists (hot, cold) but list 2 "
+                  "holds pages")
+        return
+    # 2.6.35: list_id = 1 + (z * cpus + cpu) * NR_PCP_LISTS + migratetype.
+    on_pcp = np.flatnonzero(visited != 0)
+    lst = (visited[on_pcp].astype(np.int64) - 1) % NR_PCP_LISTS
+    mt = pages["mt"][on_pcp].astype(np.int64) & MT_MASK
+    bad = np.flatnonzero((mt != lst) & ~((lst == MIGRATE_MOVABLE) & (mt == MIGRATE_RESERVE)))
+    if bad.size:
+        pfn = int(on_pcp[bad[0]])
+        _fail(f"per-cpu page pfn {pfn} is queued as migratetype {int(mt[bad[0]])} on "
+              f"pcp->lists[{int(lst[bad[0]])}]")
 
 
 def check_invariants(m: Machine) -> None:

@@ -177,6 +177,8 @@ class Machine:
         nd["nr_zones"] = len(spans)
         nd["claim_rule"] = self.policy.claim_rule
         nd["free_tail"] = 1 if self.policy.free_to_tail else 0
+        nd["pcp_sublists"] = 1 if self.policy.pcp_sublists else 0
+        nd["migrate_rule"] = self.policy.migrate_rule
         nd["fallbacks"] = self.policy.fallback_table()
         # build_all_zonelists(): grouping is off when memory is too small to be worth it.
         self.grouping_disabled = nr_pages < (1 << self.pageblock_order) * MIGRATE_TYPES_2_6_24

@@ -19,10 +19,20 @@ is not under writeback. Migrating it moves its contents to a target page and fre
   per-cpu list, and `__alloc_pages_direct_compact` drains that list right after compaction so
   that the freed pages merge; freeing to the buddy at once gives the same free lists.
 
-A page under writeback fails. 2.6.35 `unmap_and_move` skips it on the first three passes and
-then (`force`, pass > 2) sleeps in `wait_on_page_writeback`; a synchronous call of the core
-cannot wait in simulated time, so the model fails it (as asynchronous compaction does from 2.6.38).
-Unmovable, slab, hugetlb, free and per-cpu pages fail too. Counters: `pgmigrate_success`,
+A page under writeback: what happens is the policy's migrate rule (`node['migrate_rule']`, from
+`Policy.migrate_rule`):
+
+- MIGRATE_ONE_PASS (every policy but `mobility-2.6.35`): one pass, and a page under writeback
+  fails (as asynchronous compaction does from 2.6.38);
+- MIGRATE_2_6_35: 2.6.35 `migrate_pages()`: `for (pass = 0; pass < 10 && retry; pass++)` over
+  the pages still listed, `unmap_and_move(..., force = pass > 2)`. A page under writeback is
+  -EAGAIN on passes 0-2 (it stays listed and its target goes back: `putback_lru_page(newpage)`
+  frees it); from pass 3 `wait_on_page_writeback(page)` and it migrates. The core cannot sleep
+  in simulated time, so the wait ends the page's writeback at once, as the synchronous lumpy
+  pass does (`models.mm.vmscan`); the writeback queue then skips the page.
+
+Unmovable, slab, hugetlb, free and per-cpu pages fail at once, whatever the rule (a permanent
+failure: `nr_failed++`). Counters: `pgmigrate_success`,
 `pgmigrate_fail` (3.8 vmstat names). Owners learn where their pages went from `m.migrated`:
 rows (old_pfn, new_pfn, owner).
 
@@ -62,14 +72,26 @@ if TYPE_CHECKING:
     from fragsim.models.mm.machine import Machine
 
 __all__ = [
+    "MIGRATE_2_6_35",
+    "MIGRATE_ONE_PASS",
+    "MIGRATE_PASSES",
+    "MIGRATE_FORCE_PASS",
     "ROW_COLUMNS",
     "is_migrate_target",
     "migrate_page",
     "migrate_pages",
     "move_to_new_page",
     "new_page_movable",
+    "page_migratable",
     "page_movable",
 ]
+
+#: Migrate rules (`node['migrate_rule']`): one pass, writeback fails; or 2.6.35 migrate_pages.
+MIGRATE_ONE_PASS = 0
+MIGRATE_2_6_35 = 1
+#: 2.6.35 `migrate_pages()`: at most 10 passes; `force` (wait on writeback) when pass > 2.
+MIGRATE_PASSES = 10
+MIGRATE_FORCE_PASS = 3
 
 #: Columns of a `m.migrated` row.
 ROW_COLUMNS = ("old_pfn", "new_pfn", "owner")
@@ -81,6 +103,19 @@ _S_PGMIGRATE_FAIL = STAT["pgmigrate_fail"]
 #: Page flags `migrate_page_copy` carries from the old page to the new one.
 _COPIED_FLAGS = PG_REFERENCED | PG_ACTIVE | PG_DIRTY
 _NOT_ALLOCATED = PG_BUDDY | PG_PCP
+
+
+@compiled("pages, int", inline=True)
+def page_migratable(pages: np.ndarray, pfn: int) -> bool:
+    """Whether the page is one `unmap_and_move` can move at all, now or once its writeback is
+    done: allocated order-0 anon or file page (on the LRU or already isolated from it)."""
+    flags = pages[pfn]["flags"]
+    if not (flags & PG_HEAD) or (flags & _NOT_ALLOCATED):
+        return False
+    if pages[pfn]["order"] != 0:
+        return False
+    kind = (pages[pfn]["mt"] >> KIND_SHIFT) & 0x0F
+    return kind in (KIND_ANON, KIND_FILE, KIND_FILE_MAPPED)
 
 
 @compiled("pages, int", inline=True)
@@ -160,28 +195,54 @@ def new_page_movable(m: Machine, old_pfn: int) -> int:
 def migrate_pages(m: Machine, pfns: Iterable[int],
                   new_page_fn: Callable[[Machine, int], int] = new_page_movable
                   ) -> tuple[int, int]:
-    """2.6.35 `migrate_pages(from, get_new_page, ...)`: migrate each pfn in turn (one pass).
+    """2.6.35 `migrate_pages(from, get_new_page, ...)`: migrate the pfns, in list order.
 
     `new_page_fn(m, old_pfn)` returns a target (an allocated order-0 page holding nothing) or
     -1; like `unmap_and_move` returning -ENOMEM, -1 stops the walk and the pages not yet tried
-    stay where they are, counted neither way. A target whose migration failed is freed, as
-    `putback_lru_page(newpage)` frees it. Moved rows are appended to `m.migrated`.
-    Returns (migrated, failed).
+    (and any waiting for a retry) stay where they are, counted neither way. A target whose
+    migration failed is freed, as `putback_lru_page(newpage)` frees it. Moved rows are appended
+    to `m.migrated`. With MIGRATE_ONE_PASS each page is tried once; with MIGRATE_2_6_35 (the
+    policy's `migrate_rule`) a page under writeback is retried on passes 0-2 (each time its
+    target is freed) and waited on from pass 3, up to 10 passes while some page asked for a
+    retry (see the module doc). Returns (migrated, failed): 2.6.35's `nr_failed + retry`.
     """
     rows: list[tuple[int, int, int]] = []
     failed = 0
-    for pfn in pfns:
-        old = int(pfn)
-        new = int(new_page_fn(m, old))
-        if new < 0:
+    wait = int(m.node[0]["migrate_rule"]) == MIGRATE_2_6_35
+    listed = [int(pfn) for pfn in pfns]
+    enomem = False
+    for pass_ in range(MIGRATE_PASSES if wait else 1):
+        retry: list[int] = []
+        for old in listed:
+            new = int(new_page_fn(m, old))
+            if new < 0:  # -ENOMEM: the rest stay where they are
+                enomem = True
+                break
+            valid = 0 <= old < m.nr_pages
+            if (wait and valid and int(m.pages[old]["flags"]) & PG_WRITEBACK
+                    and page_migratable(m.pages, old)):
+                if pass_ < MIGRATE_FORCE_PASS:
+                    # -EAGAIN: putback_lru_page(newpage) frees the target; retry later.
+                    if 0 <= new < m.nr_pages and is_migrate_target(m.pages, new):
+                        free_one(m.pages, m.zones, m.pageblock_type, m.node, new)
+                    retry.append(old)
+                    continue
+                # force: wait_on_page_writeback(page) ends its writeback now.
+                m.pages[old]["flags"] = int(m.pages[old]["flags"]) & (0xFF ^ PG_WRITEBACK)
+            owner = int(m.pages[old]["owner"]) if valid else -1
+            if migrate_page(m.pages, m.zones, m.pageblock_type, m.node, old, new):
+                rows.append((old, new, owner))
+            else:
+                failed += 1
+                if 0 <= new < m.nr_pages and is_migrate_target(m.pages, new):
+                    free_one(m.pages, m.zones, m.pageblock_type, m.node, new)
+        if enomem:
             break
-        owner = int(m.pages[old]["owner"]) if 0 <= old < m.nr_pages else -1
-        if migrate_page(m.pages, m.zones, m.pageblock_type, m.node, old, new):
-            rows.append((old, new, owner))
-        else:
-            failed += 1
-            if 0 <= new < m.nr_pages and is_migrate_target(m.pages, new):
-                free_one(m.pages, m.zones, m.pageblock_type, m.node, new)
+        listed = retry
+        if not retry:
+            break
+    else:
+        failed += len(listed)  # still asking for a retry after the last pass
     if rows:
         record_migrated(m, np.array(rows, dtype=np.int64))
     return len(rows), failed

@@ -19,6 +19,11 @@ test in the hot path.
   - `setup_zone_migrate_reserve`: `reserve = min(2, reserve)` (`max_reserve_blocks`);
   - `should_alloc_retry`: a costly order with __GFP_REPEAT retries only while fewer than
     `1 << order` pages were reclaimed (`alloc_retry`).
+  - per-cpu lists: one list per MIGRATE_PCPTYPES type with one count, high and batch,
+    cold pages at the tail, `free_pcppages_bulk` round robin (`pcp_sublists`,
+    `models.mm.pcp`).
+  - `migrate_pages`: up to 10 passes, a page under writeback waited on from pass 3
+    (`migrate_rule`, `models.mm.migrate`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from fragsim.models.mm.constants import (
     MIGRATE_UNMOVABLE,
     NR_MIGRATETYPES,
 )
+from fragsim.models.mm.migrate import MIGRATE_2_6_35, MIGRATE_ONE_PASS
 
 __all__ = [
     "FALLBACKS_2_6_24",
@@ -71,6 +77,12 @@ class Policy:
     free_to_tail: bool = False
     #: The slow path's retry rule, a key of `models.mm.slowpath.ALLOC_RETRY_RULES`.
     alloc_retry: str = "2.6.24"
+    #: Per-cpu lists are one list per MIGRATE_PCPTYPES type, cold pages at the tail (2.6.31+,
+    #: `models.mm.pcp`); False: 2.6.24's separate hot and cold lists.
+    pcp_sublists: bool = False
+    #: `migrate_pages`' rule, a `models.mm.migrate.MIGRATE_*`: one pass, a page under writeback
+    #: fails (MIGRATE_ONE_PASS); or 2.6.35's 10 passes, waiting on writeback after pass 2.
+    migrate_rule: int = MIGRATE_ONE_PASS
 
     def fallback_table(self) -> np.ndarray:
         """The table as the compiled core reads it: rows of types, -1 terminated."""
@@ -108,6 +120,8 @@ POLICIES: dict[str, Policy] = {
         max_reserve_blocks=2,
         free_to_tail=True,
         alloc_retry="2.6.35",
+        pcp_sublists=True,
+        migrate_rule=MIGRATE_2_6_35,
     ),
 }
 

@@ -38,6 +38,7 @@ __all__ = [
     "MT_MASK",
     "NODE_DTYPE",
     "NR_LRU_LISTS",
+    "NR_PCP_LISTS",
     "NR_STATS",
     "PAGE_DTYPE",
     "STAT",
@@ -61,6 +62,9 @@ LRU_ACTIVE_FILE: Final = 3
 
 #: Capacity for per-cpu page lists.
 MAX_CPUS: Final = 8
+#: Lists per cpu and zone: 2.6.24 `pcp[2]` (hot, cold) uses the first two; 2.6.35
+#: `pcp.lists[MIGRATE_PCPTYPES]` (unmovable, reclaimable, movable) all three.
+NR_PCP_LISTS: Final = 3
 
 PAGE_DTYPE: Final = np.dtype(
     [
@@ -98,10 +102,12 @@ ZONE_DTYPE: Final = np.dtype(
         # compaction deferral (2.6.35 struct zone)
         ("compact_considered", "<i8"),
         ("compact_defer_shift", "<i8"),
-        # per-cpu page lists (2.6.24 struct per_cpu_pageset: pcp[0] hot, pcp[1] cold)
-        ("pcp_head", "<i4", (MAX_CPUS, 2)),
-        ("pcp_tail", "<i4", (MAX_CPUS, 2)),
-        ("pcp_count", "<i8", (MAX_CPUS, 2)),
+        # per-cpu page lists: 2.6.24 struct per_cpu_pageset, pcp[0] hot and pcp[1] cold, each
+        # with its high and batch; or 2.6.35 pcp.lists[migratetype] (node pcp_sublists), one
+        # high and batch in slot 0; pcp_count per list (2.6.35's pcp->count is their sum)
+        ("pcp_head", "<i4", (MAX_CPUS, NR_PCP_LISTS)),
+        ("pcp_tail", "<i4", (MAX_CPUS, NR_PCP_LISTS)),
+        ("pcp_count", "<i8", (MAX_CPUS, NR_PCP_LISTS)),
         ("pcp_high", "<i8", (2,)),
         ("pcp_batch", "<i8", (2,)),
     ]
@@ -179,6 +185,7 @@ NODE_DTYPE: Final = np.dtype(
         ("grouping", "<i8"),  # 1: group pages by mobility; 0: vanilla or grouping disabled
         ("claim_rule", "<i8"),  # __rmqueue_fallback's steal/claim rule (buddy.CLAIM_*)
         ("free_tail", "<i8"),  # 1: __free_one_page adds a block about to merge at the tail (2.6.35)
+        ("migrate_rule", "<i8"),  # migrate_pages' passes and writeback wait (migrate.MIGRATE_*)
         ("nr_zones", "<i8"),
         ("fallbacks", "i1", (NR_MIGRATETYPES, NR_MIGRATETYPES)),  # -1 terminated rows
         ("stat", "<i8", (NR_STATS,)),
@@ -189,6 +196,7 @@ NODE_DTYPE: Final = np.dtype(
         ("extfrag_count", "<i8"),  # events written to the ring so far (monotonic)
         ("extfrag", "<i8", (EXTFRAG_RING, len(EXTFRAG_FIELDS))),
         ("pcp", "<i8"),  # per-cpu page lists: number of cpus that have them; 0: off
+        ("pcp_sublists", "<i8"),  # 1: 2.6.35 per-migratetype pcp lists; 0: 2.6.24 hot/cold
         # swap space (2.6.24 mm/swapfile.c): total_swap_pages and nr_swap_pages (free slots)
         ("total_swap_pages", "<i8"),
         ("nr_swap_pages", "<i8"),
