@@ -98,6 +98,10 @@ ZONE_DTYPE: Final = np.dtype(
         # compaction deferral (2.6.35 struct zone)
         ("compact_considered", "<i8"),
         ("compact_defer_shift", "<i8"),
+        # 4.4+ (6.1 struct zone): pages in MIGRATE_HIGHATOMIC pageblocks, and which
+        # zone_watermark_ok this zone follows (alloc.WMARK_RULE_*)
+        ("nr_reserved_highatomic", "<i8"),
+        ("wmark_rule", "<i8"),
         # per-cpu page lists (2.6.24 struct per_cpu_pageset: pcp[0] hot, pcp[1] cold)
         ("pcp_head", "<i4", (MAX_CPUS, 2)),
         ("pcp_tail", "<i4", (MAX_CPUS, 2)),
@@ -178,7 +182,8 @@ NODE_DTYPE: Final = np.dtype(
         ("pageblock_order", "<i8"),
         ("grouping", "<i8"),  # 1: group pages by mobility; 0: vanilla or grouping disabled
         ("claim_rule", "<i8"),  # __rmqueue_fallback's steal/claim rule (buddy.CLAIM_*)
-        ("free_tail", "<i8"),  # 1: __free_one_page adds a block about to merge at the tail (2.6.35)
+        ("free_tail", "<i8"),  # __free_one_page's tail rule (buddy.FREE_*)
+        ("highatomic", "<i8"),  # 1: MIGRATE_HIGHATOMIC reserves (4.4+) instead of RESERVE
         ("nr_zones", "<i8"),
         ("fallbacks", "i1", (NR_MIGRATETYPES, NR_MIGRATETYPES)),  # -1 terminated rows
         ("stat", "<i8", (NR_STATS,)),
