@@ -194,13 +194,15 @@ class Machine:
         nd["nr_zones"] = len(spans)
         nd["claim_rule"] = self.policy.claim_rule
         nd["free_tail"] = self.policy.free_rule
-        nd["highatomic"] = 1 if self.policy.highatomic else 0
         self.zones["wmark_rule"] = self.policy.wmark_rule
         nd["fallbacks"] = self.policy.fallback_table()
         # build_all_zonelists(): grouping is off when memory is too small to be worth it.
         self.grouping_disabled = nr_pages < (1 << self.pageblock_order) * MIGRATE_TYPES_2_6_24
         grouping = self.policy.grouping and not self.grouping_disabled
         nd["grouping"] = 1 if grouping else 0
+        # MIGRATE_HIGHATOMIC reserves need grouping: with it disabled the model keeps 2.6.24's
+        # single list per order (6.1 would still reserve HIGHATOMIC pageblocks then).
+        nd["highatomic"] = 1 if self.policy.highatomic and grouping else 0
         # memmap_init_zone(): every pageblock starts MOVABLE (UNMOVABLE when not grouping).
         self.pageblock_type[:] = MIGRATE_MOVABLE if grouping else MIGRATE_UNMOVABLE
         self._boot()
