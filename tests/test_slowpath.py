@@ -220,3 +220,23 @@ def test_6_1_gives_the_reserve_back_before_failing(gfp: int, order: int,
     assert ALLOC_RETRY_RULES["6.1"].retry_before_failing(m, gfp, order, 2, 2) is given_back
     assert bool(m.pageblock_type[0] == 2) is given_back
     check_invariants(m)
+
+
+def test_6_1_order0_request_gets_the_reserve_back_before_failing() -> None:
+    # S 6.1 with pageblock 0 reserved HIGHATOMIC (free there: 2 at order 1, 4 at 2, 8 at 3),
+    # every other page allocated as unmovable kernel memory (nothing to reclaim). GFP_KERNEL
+    # order 0: __zone_watermark_ok counts the 16 reserved pages as unusable (14 - 16 <= min),
+    # and no fallbacks[] row reaches HIGHATOMIC, so every attempt fails and reclaim frees
+    # nothing. Before failing, should_reclaim_retry unreserves (force): pageblock 0 becomes
+    # UNMOVABLE, its free blocks move to the tails of the UNMOVABLE lists, and the retry's
+    # get_page_from_freelist passes MIN (14 > 4) and takes the smallest: 2 (order 1, split).
+    from fragsim.models.mm.constants import ALLOC_NO_WATERMARKS
+
+    m = _reserved_small_machine()
+    while m.alloc(0, migratetype=0, alloc_flags=ALLOC_NO_WATERMARKS) >= 0:
+        pass
+    assert m.free_pages() == 14
+    a = alloc_pages(m, 0, GFP_KERNEL)
+    assert a.pfn == 2 and not a.fast_path and a.reclaim_rounds >= 1
+    assert m.pageblock_type[0] == 0 and int(m.zones[2]["nr_reserved_highatomic"]) == 0
+    check_invariants(m)

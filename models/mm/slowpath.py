@@ -131,7 +131,8 @@ class AllocRetry2635(AllocRetry):
 class AllocRetry61(AllocRetry2635):
     """6.1: 2.6.35's retry decision (the model keeps it; 6.1's `should_reclaim_retry` counts
     MAX_RECLAIM_RETRIES rounds without progress and asks whether reclaiming everything would
-    pass the MIN watermark), plus 6.1's two uses of `unreserve_highatomic_pageblock`:
+    pass the MIN watermark), 6.1's progress (pages reclaimed only, mm/vmscan.c
+    `do_try_to_free_pages`), plus 6.1's two uses of `unreserve_highatomic_pageblock`:
 
     - `__alloc_pages_direct_reclaim`: "If an allocation failed after direct reclaim, it could be
       because pages are pinned on the per-cpu lists or in high alloc reserves. Shrink them and
@@ -141,6 +142,11 @@ class AllocRetry61(AllocRetry2635):
       reaches it only for requests it may retry: not __GFP_NORETRY, and a costly order only with
       __GFP_RETRY_MAYFAIL (the model's __GFP_REPEAT).
     """
+
+    def did_some_progress(self, nr_reclaimed: int, ret: int) -> int:
+        # 6.1 do_try_to_free_pages: sc->nr_reclaimed, else 1 only when reclaim stopped for
+        # compaction (compaction_ready, not modelled); "some zone still reclaimable" is gone.
+        return nr_reclaimed
 
     def retry_after_reclaim(self, m: Machine, high_zone: int, mt: int) -> bool:
         from fragsim.models.mm.highatomic import unreserve_highatomic_pageblock
@@ -320,16 +326,21 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
         elif gfp & GFP.FS and not gfp & GFP.NORETRY:
             # No progress: the OOM killer does not help orders above PAGE_ALLOC_COSTLY_ORDER
             # (nopage), and for lower orders the model has no OOM killer: fail too.
-            if retry.retry_before_failing(m, gfp, order, high_zone, mt):
-                attempt.congestion_waits += 1
-                continue
-            break
+            if not retry.retry_before_failing(m, gfp, order, high_zone, mt):
+                break
+            # 6.1 `goto retry`: get_page_from_freelist first, then another round.
+            pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
+            if pfn >= 0:
+                break
+            attempt.congestion_waits += 1
+            continue
         pages_reclaimed += progress
         if not retry.should_alloc_retry(gfp, order, pages_reclaimed):
-            if retry.retry_before_failing(m, gfp, order, high_zone, mt):
-                attempt.congestion_waits += 1
-                continue
-            break
+            if not retry.retry_before_failing(m, gfp, order, high_zone, mt):
+                break
+            pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
+            if pfn >= 0:
+                break
         attempt.congestion_waits += 1
     attempt.pfn = pfn
     if pfn < 0:
