@@ -73,7 +73,7 @@ class MachineParams:
 class KernelParams:
     """The kernel (only `version` differs between the kernels of one comparison)."""
 
-    version: str = param("2.6.24", "kernel preset: 2.6.20, 2.6.23, 2.6.24, 2.6.35")
+    version: str = param("2.6.24", "kernel preset: 2.6.20, 2.6.23, 2.6.24, 2.6.35, 6.1")
     min_free_kbytes: int = param(-1, "/proc/sys/vm/min_free_kbytes; -1: the kernel's "
                                  "default, int_sqrt(lowmem_kbytes * 16)")
     thp_enabled: str = param("never", "/sys/kernel/mm/transparent_hugepage/enabled: always, "
@@ -82,6 +82,9 @@ class KernelParams:
     thp_defrag: str = param("madvise", "/sys/kernel/mm/transparent_hugepage/defrag: always, "
                             "defer, defer+madvise, madvise or never (the GFP mask of a huge "
                             "page fault, 6.1 vma_thp_gfp_mask)", added_later=True)
+    watermark_scale_factor: int = param(-1, "/proc/sys/vm/watermark_scale_factor (1..3000, "
+                                        "4.6+); -1: the kernel's default (10 on 6.1, none "
+                                        "before 4.6)", added_later=True)
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,14 @@ def _check(workload: Workload) -> None:
                          f"{', '.join(KERNEL_PROFILES)}")
     check_thp_settings(k.thp_enabled, k.thp_defrag,
                        bool(KERNEL_PROFILES[k.version].get("thp", False)), k.version, "kernel.")
+    if k.watermark_scale_factor != -1:
+        if "watermark_scale_factor" not in KERNEL_PROFILES[k.version]:
+            raise ValueError(f"kernel.watermark_scale_factor {k.watermark_scale_factor}: kernel "
+                             f"{k.version} has no watermark_scale_factor (4.6 or later): "
+                             "allowed is -1")
+        if not 1 <= k.watermark_scale_factor <= 3000:
+            raise ValueError(f"kernel.watermark_scale_factor {k.watermark_scale_factor} is out "
+                             "of range: allowed 1..3000 (or -1 for the kernel's default)")
     if k.min_free_kbytes < -1:
         raise ValueError(f"kernel.min_free_kbytes {k.min_free_kbytes} must be >= 0 (or -1 "
                          "for the kernel's default)")

@@ -31,8 +31,12 @@ class Environment(simpy.Environment):
         self.recorder = Recorder()
         mp = workload.machine
         kp = workload.kernel
+        # Kernel sysctls at -1 keep the preset's value (and a preset without one its absence).
+        sysctls = ({} if kp.watermark_scale_factor < 0
+                   else {"watermark_scale_factor": kp.watermark_scale_factor})
         self.machine = Machine(machine_config(
             kp.version,
+            **sysctls,
             memory=mp.memory,
             profile=mp.profile,
             layout=mp.layout,

@@ -2,7 +2,9 @@
 
 `RefAllocator` is written from the kernel text (2.6.24 `mm/page_alloc.c`; with grouping off it
 is 2.6.20's single LIFO list per order; for `mobility-2.6.35` the 2.6.35 `__free_one_page`
-tail rule, `change_pageblock_range` and `min(2, reserve)`) with Python lists as free lists
+tail rule, `change_pageblock_range` and `min(2, reserve)`; for `mobility-6.1` 6.1's
+`__rmqueue_fallback`/`steal_suitable_fallback`, `__free_one_page` with `buddy_merge_likely`,
+FPI_TO_TAIL at boot, MIGRATE_HIGHATOMIC and `__zone_watermark_ok`) with Python lists as free lists
 (index 0 = head) and
 dicts for page state; it shares no code with `models.mm`. Boot frees every page one at a time in
 increasing pfn order, as `free_all_bootmem()` does, then sets up MIGRATE_RESERVE. It reads only
@@ -57,6 +59,7 @@ FALLBACKS = {
     MIGRATE_MOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE),
 }
 NR_TYPES = 5
+HIGHATOMIC = 3  # 6.1 MIGRATE_HIGHATOMIC, in RESERVE's slot
 
 
 class RefZone:
@@ -74,6 +77,7 @@ class RefZone:
         self.nr_free_pages = 0
         self.fallbacks = 0
         self.reserve_allocs = 0
+        self.nr_reserved_highatomic = 0  # 6.1
 
     def get_pageblock_migratetype(self, pfn: int) -> int:
         # 2.6.24 returns UNMOVABLE whenever page_group_by_mobility_disabled.
@@ -110,6 +114,8 @@ class RefZone:
         return -1
 
     def move_freepages_block(self, pfn: int, mt: int) -> int:
+        """2.6.24 to the list heads; 6.1 `move_to_free_list()`, a list_move_tail. (6.1 also
+        counts PageLRU pages as movable: this test allocates none.)"""
         start = pfn & ~((1 << self.pbo) - 1)
         end = start + (1 << self.pbo) - 1
         if start < self.start:
@@ -123,12 +129,89 @@ class RefZone:
                 continue
             order = self.buddy[p]
             self.list_del(p)
-            self.list_add(p, order, mt)
+            if self.kernel == "6.1":
+                self.list_add_tail(p, order, mt)
+            else:
+                self.list_add(p, order, mt)
             p += 1 << order
             moved += 1 << order
         return moved
 
+    # --- 6.1 ---------------------------------------------------------------------------------
+    def find_suitable_fallback(self, order: int, start_mt: int) -> tuple[int, bool]:
+        if not any(self.free_list[order][t] for t in range(NR_TYPES)):  # area->nr_free == 0
+            return -1, False
+        for mt in FALLBACKS[start_mt]:
+            if not self.free_list[order][mt]:
+                continue
+            # can_steal_fallback()
+            can_steal = (order >= self.pbo or order >= self.pbo // 2
+                         or start_mt in (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE))
+            return mt, can_steal
+        return -1, False
+
+    def steal_suitable_fallback(self, pfn: int, start_type: int, whole_block: bool) -> None:
+        current_order = self.buddy[pfn]
+        old_block_type = self.pb_type[pfn >> self.pbo]
+        single_page = True
+        if old_block_type != HIGHATOMIC:
+            if current_order >= self.pbo:
+                for i in range(1 << (current_order - self.pbo)):
+                    self.pb_type[(pfn >> self.pbo) + i] = start_type
+            elif whole_block:
+                free_pages = self.move_freepages_block(pfn, start_type)
+                movable_pages = 0
+                if start_type == MIGRATE_MOVABLE:
+                    alike_pages = movable_pages
+                elif old_block_type == MIGRATE_MOVABLE:
+                    alike_pages = (1 << self.pbo) - (free_pages + movable_pages)
+                else:
+                    alike_pages = 0
+                if free_pages:
+                    if free_pages + alike_pages >= 1 << (self.pbo - 1):
+                        self.pb_type[pfn >> self.pbo] = start_type
+                    single_page = False
+        if single_page:
+            order = self.buddy[pfn]
+            self.list_del(pfn)
+            self.list_add_tail(pfn, order, start_type)
+
+    def rmqueue_fallback_6_1(self, order: int, start_mt: int) -> int:
+        found = None
+        for current in range(self.max_order - 1, order - 1, -1):
+            fallback_mt, can_steal = self.find_suitable_fallback(current, start_mt)
+            if fallback_mt == -1:
+                continue
+            if not can_steal and start_mt == MIGRATE_MOVABLE and current > order:
+                for smallest in range(order, self.max_order):
+                    fallback_mt, can_steal = self.find_suitable_fallback(smallest, start_mt)
+                    if fallback_mt != -1:
+                        found = (smallest, fallback_mt, can_steal)
+                        break
+            else:
+                found = (current, fallback_mt, can_steal)
+            break
+        if found is None:
+            return -1
+        current, fallback_mt, can_steal = found
+        page = self.free_list[current][fallback_mt][0]
+        self.steal_suitable_fallback(page, start_mt, can_steal)
+        self.fallbacks += 1
+        return self.rmqueue_smallest(order, start_mt)
+
+    def reserve_highatomic_pageblock(self, pfn: int) -> None:
+        max_managed = (self.end - self.start) // 100 + (1 << self.pbo)
+        if self.nr_reserved_highatomic >= max_managed or not self.grouping:
+            return  # (the model keeps no reserves with grouping disabled)
+        if self.pb_type[pfn >> self.pbo] in (MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE,
+                                              MIGRATE_MOVABLE):
+            self.nr_reserved_highatomic += 1 << self.pbo
+            self.pb_type[pfn >> self.pbo] = HIGHATOMIC
+            self.move_freepages_block(pfn, HIGHATOMIC)
+
     def rmqueue_fallback(self, order: int, start_mt: int) -> int:
+        if self.kernel == "6.1":
+            return self.rmqueue_fallback_6_1(order, start_mt)
         for current in range(self.max_order - 1, order - 1, -1):
             for mt in FALLBACKS[start_mt]:
                 if not self.free_list[current][mt]:
@@ -155,23 +238,38 @@ class RefZone:
             self.reserve_allocs += 1
         return pfn
 
-    def rmqueue(self, order: int, mt: int) -> int:
+    def rmqueue(self, order: int, mt: int, flags: int = 0) -> int:
         if not self.grouping:
             return self.rmqueue_smallest(order, MIGRATE_UNMOVABLE)
+        if self.kernel == "6.1" and order > 0 and flags & ALLOC_HARDER:
+            # 6.1.0 rmqueue_buddy(): the HIGHATOMIC reserve first.
+            pfn = self.rmqueue_smallest(order, HIGHATOMIC)
+            if pfn >= 0:
+                return pfn
         pfn = self.rmqueue_smallest(order, mt)
         return pfn if pfn >= 0 else self.rmqueue_fallback(order, mt)
 
-    def free_one_page(self, pfn: int, order: int) -> None:
+    def free_one_page(self, pfn: int, order: int, to_tail: bool = False) -> None:
         mt = self.get_pageblock_migratetype(pfn)
         self.nr_free_pages += 1 << order
         while order < self.max_order - 1:
             buddy = pfn ^ (1 << order)
             if not self.start <= buddy < self.end or self.buddy.get(buddy) != order:
                 break
+            if self.kernel == "6.1" and order >= self.pbo and self.grouping:
+                buddy_mt = self.get_pageblock_migratetype(buddy)
+                mergeable = (MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE)
+                if mt != buddy_mt and (mt not in mergeable or buddy_mt not in mergeable):
+                    break
             self.list_del(buddy)
             pfn &= ~(1 << order)
             order += 1
-        if self.kernel == "2.6.35" and order < self.max_order - 1:
+        if to_tail:  # FPI_TO_TAIL
+            self.list_add_tail(pfn, order, mt)
+            return
+        # 6.1 buddy_merge_likely(): false from order >= MAX_ORDER - 2.
+        limit = {"2.6.35": self.max_order - 1, "6.1": self.max_order - 2}.get(self.kernel, 0)
+        if order < limit:
             # If the buddy of the next-highest order is free, add at the tail.
             higher_page = pfn & ~(1 << order)
             higher_buddy = higher_page ^ (1 << (order + 1))
@@ -217,7 +315,7 @@ class RefAllocator:
                 zone = RefZone(start, end, max_order, pbo, grouping, self.pb_type,
                                m.policy.kernel)
                 for pfn in range(start, end):  # free_all_bootmem(): one page at a time
-                    zone.free_one_page(pfn, 0)
+                    zone.free_one_page(pfn, 0, to_tail=m.policy.kernel == "6.1")
                 self.zones[z] = zone
         self.setup_reserve()
 
@@ -230,6 +328,8 @@ class RefAllocator:
     def zone_watermark_ok(self, z: int, order: int, mark: int, classzone: int,
                           flags: int) -> bool:
         zone, rec = self.zones[z], self.m.zones[z]
+        if zone.kernel == "6.1":
+            return self.zone_watermark_ok_6_1(z, order, mark, classzone, flags)
         free = zone.nr_free_pages - (1 << order) + 1
         min_ = mark
         if flags & ALLOC_HIGH:
@@ -245,6 +345,30 @@ class RefAllocator:
                 return False
         return True
 
+    def zone_watermark_ok_6_1(self, z: int, order: int, mark: int, classzone: int,
+                              flags: int) -> bool:
+        """6.1.0 `__zone_watermark_ok()` (`alloc_harder` is ALLOC_HARDER here)."""
+        zone, rec = self.zones[z], self.m.zones[z]
+        free = zone.nr_free_pages - ((1 << order) - 1)
+        if not flags & ALLOC_HARDER:
+            free -= zone.nr_reserved_highatomic
+        min_ = mark
+        if flags & ALLOC_HIGH:
+            min_ -= min_ // 2
+        if flags & ALLOC_HARDER:
+            min_ -= min_ // 4
+        if free <= min_ + int(rec["lowmem_reserve"][classzone]):
+            return False
+        if order == 0:
+            return True
+        for o in range(order, self.m.max_order):
+            lists = zone.free_list[o]
+            if any(lists[t] for t in (MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE)):
+                return True
+            if flags & ALLOC_HARDER and lists[HIGHATOMIC]:
+                return True
+        return False
+
     def alloc(self, order: int, high_zone: int, mt: int, flags: int) -> int:
         zonelist = [z for z in range(high_zone, -1, -1) if z in self.zones]
         for z in zonelist:
@@ -254,9 +378,11 @@ class RefAllocator:
                            wm[1] if flags & ALLOC_WMARK_LOW else wm[2])
                 if not self.zone_watermark_ok(z, order, mark, zonelist[0], flags):
                     continue
-            pfn = self.zones[z].rmqueue(order, mt)
+            pfn = self.zones[z].rmqueue(order, mt, flags)
             if pfn >= 0:
                 self.allocated[pfn] = order
+                if self.zones[z].kernel == "6.1" and order > 0 and flags & ALLOC_HARDER:
+                    self.zones[z].reserve_highatomic_pageblock(pfn)
                 return pfn
         return -1
 
@@ -429,3 +555,11 @@ TestMobility2635SmallBlocks = _case("Mobility2635SmallBlocks", memory=512 * 1024
                                     policy="mobility-2.6.35", max_order=5, pageblock_order=3)
 TestMobility2635Zones = _case("Mobility2635Zones", memory=32 * MiB, policy="mobility-2.6.35",
                               layout="zones")
+# 6.1 (find_suitable_fallback/steal_suitable_fallback, buddy_merge_likely, FPI_TO_TAIL boot,
+# MIGRATE_HIGHATOMIC, __zone_watermark_ok).
+TestMobility61_16M = _case("Mobility61_16M", memory=16 * MiB, policy="mobility-6.1")
+TestMobility61SmallBlocks = _case("Mobility61SmallBlocks", memory=512 * 1024,
+                                  policy="mobility-6.1", max_order=5, pageblock_order=3)
+TestMobility61Zones = _case("Mobility61Zones", memory=32 * MiB, policy="mobility-6.1",
+                            layout="zones")
+TestMobility61Tiny = _case("Mobility61Tiny", memory=8 * MiB, policy="mobility-6.1")

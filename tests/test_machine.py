@@ -27,7 +27,8 @@ from tests.conftest import MakeMachine
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"policy": "nope"}, "unknown policy 'nope': allowed are mobility, mobility-2.6.35, vanilla"),
+    ({"policy": "nope"}, "unknown policy 'nope': allowed are mobility, mobility-2.6.35, "
+                         "mobility-6.1, vanilla"),
     ({"profile": "sparc"}, "unknown machine profile 'sparc'"),
     ({"layout": "numa"}, "unknown layout 'numa': allowed are flat, zones"),
     ({"max_order": 1}, "max-order 1 is out of range: allowed 2..16"),

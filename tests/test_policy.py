@@ -44,7 +44,7 @@ def test_registry() -> None:
 
 def test_get_policy_error_names_the_allowed() -> None:
     with pytest.raises(ValueError, match="unknown policy 'buddy': allowed are mobility, "
-                                         r"mobility-2\.6\.35, vanilla"):
+                                         r"mobility-2\.6\.35, mobility-6\.1, vanilla"):
         get_policy("buddy")
 
 
@@ -124,3 +124,24 @@ def test_exhaustion_fails_cleanly(machine: Machine) -> None:
     assert machine.free_pages() == 0
     assert machine.stat("alloc_fail") == 10
     check_invariants(machine)
+
+
+def test_mobility_6_1() -> None:
+    # 6.1 mm/page_alloc.c: fallbacks[] without MIGRATE_RESERVE ("The other migratetypes do not
+    # have fallbacks"), no RESERVE pageblocks, HIGHATOMIC reserves, the 4.4+ type names.
+    from fragsim.models.mm.alloc import WMARK_RULE_6_1
+    from fragsim.models.mm.buddy import CLAIM_6_1, FREE_6_1
+    from fragsim.models.mm.policy import FALLBACKS_6_1
+
+    m61 = POLICIES["mobility-6.1"]
+    assert m61.kernel == "6.1" and m61.grouping and not m61.migrate_reserve
+    assert m61.fallbacks == FALLBACKS_6_1
+    assert FALLBACKS_6_1 == {
+        MIGRATE_UNMOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE),
+        MIGRATE_MOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE),
+        MIGRATE_RECLAIMABLE: (MIGRATE_UNMOVABLE, MIGRATE_MOVABLE),
+    }
+    assert m61.claim_rule == CLAIM_6_1 and m61.free_rule == FREE_6_1 and m61.free_to_tail
+    assert m61.highatomic and m61.wmark_rule == WMARK_RULE_6_1 and m61.alloc_retry == "6.1"
+    assert [name for _, name in m61.migratetype_names] == [
+        "Unmovable", "Movable", "Reclaimable", "HighAtomic", "Isolate"]

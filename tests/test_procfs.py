@@ -199,3 +199,28 @@ def test_views_do_not_change_the_machine(mobility_one_page: Machine) -> None:
                  procfs.unusable_index, procfs.vmstat):
         view(mobility_one_page)
     assert np.array_equal(before, mobility_one_page.zones)
+
+
+def test_pagetypeinfo_6_1_names_and_order() -> None:
+    # 4.4+ migratetype_names[] (no CMA): Unmovable, Movable, Reclaimable, HighAtomic, Isolate.
+    # 6.1 boots to the tail, so one MOVABLE page comes from the order-10 block at 0 and expand
+    # leaves one block of each order 0..9; 15 order-10 blocks stay. No RESERVE pageblock.
+    m = Machine(MachineConfig(memory=64 << 20, policy="mobility-6.1"))
+    assert m.alloc(0, migratetype=2) == 0
+    expected = (
+        "Page block order: 9\n"
+        "Pages per block:  512\n"
+        "\n"
+        "Free pages count per migrate type at order "
+        "      0      1      2      3      4      5      6      7      8      9     10 \n"
+        "Node    0, zone   Normal, type    Unmovable " + ZERO11 + "\n"
+        "Node    0, zone   Normal, type      Movable "
+        "     1      1      1      1      1      1      1      1      1      1     15 \n"
+        "Node    0, zone   Normal, type  Reclaimable " + ZERO11 + "\n"
+        "Node    0, zone   Normal, type   HighAtomic " + ZERO11 + "\n"
+        "Node    0, zone   Normal, type      Isolate " + ZERO11 + "\n"
+        "\n"
+        "Number of blocks type     Unmovable      Movable  Reclaimable   HighAtomic      Isolate \n"
+        "Node 0, zone   Normal            0           32            0            0            0 \n"
+    )
+    assert procfs.pagetypeinfo(m) == expected

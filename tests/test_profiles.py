@@ -16,6 +16,7 @@ from fragsim.models.mm.profiles import KERNEL_PROFILES, kernel_profile, machine_
         ("2.6.23", "vanilla", True, False),
         ("2.6.24", "mobility", True, False),
         ("2.6.35", "mobility-2.6.35", True, True),
+        ("6.1", "mobility-6.1", False, True),
     ],
 )
 def test_presets(kernel: str, policy: str, lumpy: bool, compaction: bool) -> None:
@@ -48,3 +49,12 @@ def test_zone_movable_needs_2_6_23() -> None:
         machine_config("2.6.20", memory=256 << 20, kernelcore=64 << 20)
     m = Machine(machine_config("2.6.23", memory=256 << 20, kernelcore=64 << 20))
     assert m.present_pages(ZONE_MOVABLE) == (256 - 64) << 8
+
+
+def test_6_1_kernel_facts() -> None:
+    # 6.1: lumpy reclaim gone (3.5), dirty ratios 20/10 (mm/page-writeback.c), radix-tree
+    # nodes RECLAIMABLE, transparent huge pages (2.6.38), watermark_scale_factor 10 (4.6).
+    cfg = machine_config("6.1", memory=64 << 20)
+    assert (cfg.dirty_ratio, cfg.dirty_background_ratio) == (20, 10)
+    assert cfg.radix_tree_node_reclaimable and cfg.thp and cfg.watermark_scale_factor == 10
+    assert machine_config("2.6.35", memory=64 << 20).watermark_scale_factor is None

@@ -176,3 +176,67 @@ def test_repeat_stops_once_an_order_of_pages_was_reclaimed(
     total = np.cumsum(rounds["mobility-2.6.35"])
     assert len(total) < MAX_RETRY_ROUNDS
     assert total[-1] >= 512 and (len(total) == 1 or total[-2] < 512)
+
+
+# --- 6.1: HIGHATOMIC pageblocks given back by the slow path -----------------------------------
+
+def _reserved_small_machine() -> Machine:
+    """512 KiB 6.1 (MAX_ORDER 5, pageblock_order 4): an atomic order-1 UNMOVABLE request makes
+    pageblock 0 HIGHATOMIC (reserve_highatomic_pageblock; the zone's limit is one pageblock)."""
+    from fragsim.models.mm.constants import ALLOC_HARDER, ALLOC_WMARK_MIN
+
+    m = Machine(MachineConfig(memory=512 * 1024, policy="mobility-6.1", max_order=5,
+                              pageblock_order=4, min_free_kbytes=16))
+    assert m.alloc(1, migratetype=0, alloc_flags=ALLOC_WMARK_MIN | ALLOC_HARDER) == 0
+    assert m.pageblock_type[0] == 3 and int(m.zones[2]["nr_reserved_highatomic"]) == 16
+    return m
+
+
+def test_retry_rules_before_6_1_never_touch_reserves() -> None:
+    m = _reserved_small_machine()
+    for name in ("2.6.24", "2.6.35"):
+        assert not ALLOC_RETRY_RULES[name].retry_after_reclaim(m, 2, 0)
+        assert not ALLOC_RETRY_RULES[name].retry_before_failing(m, GFP_KERNEL, 0, 2, 0)
+    assert m.pageblock_type[0] == 3
+
+
+def test_6_1_direct_reclaim_keeps_the_last_reserved_pageblock() -> None:
+    # __alloc_pages_direct_reclaim: unreserve_highatomic_pageblock(ac, false) keeps a zone's
+    # last pageblock; the caller still drains and retries once.
+    m = _reserved_small_machine()
+    assert ALLOC_RETRY_RULES["6.1"].retry_after_reclaim(m, 2, 0)
+    assert m.pageblock_type[0] == 3
+
+
+@pytest.mark.parametrize(("gfp", "order", "given_back"), [
+    (GFP_KERNEL, 0, True),  # should_reclaim_retry: "Before OOM, exhaust highatomic_reserve"
+    (GFP_KERNEL | GFP.NORETRY, 0, False),  # __GFP_NORETRY goes to nopage first
+    (GFP_HIGHUSER_MOVABLE, 9, False),  # costly without __GFP_RETRY_MAYFAIL: nopage
+    (GFP_HIGHUSER_MOVABLE | GFP.REPEAT, 4, True),
+])
+def test_6_1_gives_the_reserve_back_before_failing(gfp: int, order: int,
+                                                   given_back: bool) -> None:
+    m = _reserved_small_machine()
+    assert ALLOC_RETRY_RULES["6.1"].retry_before_failing(m, gfp, order, 2, 2) is given_back
+    assert bool(m.pageblock_type[0] == 2) is given_back
+    check_invariants(m)
+
+
+def test_6_1_order0_request_gets_the_reserve_back_before_failing() -> None:
+    # S 6.1 with pageblock 0 reserved HIGHATOMIC (free there: 2 at order 1, 4 at 2, 8 at 3),
+    # every other page allocated as unmovable kernel memory (nothing to reclaim). GFP_KERNEL
+    # order 0: __zone_watermark_ok counts the 16 reserved pages as unusable (14 - 16 <= min),
+    # and no fallbacks[] row reaches HIGHATOMIC, so every attempt fails and reclaim frees
+    # nothing. Before failing, should_reclaim_retry unreserves (force): pageblock 0 becomes
+    # UNMOVABLE, its free blocks move to the tails of the UNMOVABLE lists, and the retry's
+    # get_page_from_freelist passes MIN (14 > 4) and takes the smallest: 2 (order 1, split).
+    from fragsim.models.mm.constants import ALLOC_NO_WATERMARKS
+
+    m = _reserved_small_machine()
+    while m.alloc(0, migratetype=0, alloc_flags=ALLOC_NO_WATERMARKS) >= 0:
+        pass
+    assert m.free_pages() == 14
+    a = alloc_pages(m, 0, GFP_KERNEL)
+    assert a.pfn == 2 and not a.fast_path and a.reclaim_rounds >= 1
+    assert m.pageblock_type[0] == 0 and int(m.zones[2]["nr_reserved_highatomic"]) == 0
+    check_invariants(m)

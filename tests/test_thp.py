@@ -106,6 +106,8 @@ def test_gfp_masks_follow_vma_thp_gfp_mask() -> None:
                                   "always, defer, defer+madvise, madvise, never"]),
     (["kernel.version=2.6.35", "kernel.thp_enabled=always"], ["kernel 2.6.35", "2.6.38"]),
     (["kernel.version=2.6.20", "kernel.thp_enabled=madvise"], ["kernel 2.6.20"]),
+    (["kernel.watermark_scale_factor=20"], ["kernel 2.6.24", "4.6", "allowed is -1"]),
+    (["kernel.version=6.1", "kernel.watermark_scale_factor=0"], ["1..3000"]),
 ])
 def test_config_errors_are_one_line(sets: list[str], words: list[str]) -> None:
     with pytest.raises(ValueError) as err:

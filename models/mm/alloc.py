@@ -22,7 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from fragsim.models.mm.buddy import free_one_page, rmqueue, zone_of_pfn
+from fragsim.models.mm.buddy import (
+    FREE_6_1,
+    free_one_page,
+    free_one_page_fpi,
+    rmqueue_flags,
+    zone_of_pfn,
+)
 from fragsim.models.mm.constants import (
     ALLOC_HARDER,
     ALLOC_HIGH,
@@ -32,6 +38,8 @@ from fragsim.models.mm.constants import (
     FREE_NOT_ALLOCATED,
     FREE_OK,
     FREE_OUT_OF_RANGE,
+    MIGRATE_HIGHATOMIC,
+    MIGRATE_PCPTYPES,
     PG_BUDDY,
     PG_HEAD,
     PG_LRU,
@@ -39,6 +47,7 @@ from fragsim.models.mm.constants import (
     WMARK_LOW,
     WMARK_MIN,
 )
+from fragsim.models.mm.highatomic import reserve_highatomic_pageblock
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_del
 from fragsim.models.mm.pcp import buffered_rmqueue, free_hot_cold_page
@@ -46,6 +55,8 @@ from fragsim.models.mm.prefetch import prefetch
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 
 __all__ = [
+    "WMARK_RULE_2_6_24",
+    "WMARK_RULE_6_1",
     "alloc_batch",
     "alloc_batch_pcp",
     "alloc_one",
@@ -59,6 +70,7 @@ __all__ = [
     "prep_new_page",
     "wmark_of",
     "zone_watermark_ok",
+    "zone_watermark_ok_6_1",
 ]
 
 _S_PGALLOC = STAT["pgalloc"]
@@ -67,16 +79,25 @@ _S_ALLOC_SUCCESS = STAT["alloc_success"]
 _S_ALLOC_FAIL = STAT["alloc_fail"]
 _S_FREE_UNMATCHED = STAT["free_unmatched"]
 
+#: `zone['wmark_rule']`: which `zone_watermark_ok` a zone follows. 2.6.24: every order below
+#: the request's is unusable and halves the mark.
+WMARK_RULE_2_6_24 = 0
+#: 6.1 `__zone_watermark_ok`: the HIGHATOMIC reserve is unusable except for ALLOC_HARDER, and
+#: an order > 0 request only needs one free block of its order or above on a usable list.
+WMARK_RULE_6_1 = 1
+
 
 @compiled("zone, int, int, int, int", inline=True)
 def zone_watermark_ok(zone: np.ndarray, order: int, mark: int, classzone_idx: int,
                       alloc_flags: int) -> bool:
-    """2.6.24 `zone_watermark_ok()`, exactly.
+    """2.6.24 `zone_watermark_ok()`, exactly; 6.1's when `zone['wmark_rule']` says so.
 
     `free = NR_FREE_PAGES - 2^order + 1`; `min = mark`, halved for ALLOC_HIGH, less a quarter for
     ALLOC_HARDER; fail if `free <= min + lowmem_reserve[classzone_idx]`; then for each lower
     order, that order's free pages become unusable and `min` halves.
     """
+    if zone["wmark_rule"] == WMARK_RULE_6_1:
+        return zone_watermark_ok_6_1(zone, order, mark, classzone_idx, alloc_flags)
     min_ = mark
     free_pages = zone["free_pages"] - (1 << order) + 1
     if alloc_flags & ALLOC_HIGH:
@@ -91,6 +112,41 @@ def zone_watermark_ok(zone: np.ndarray, order: int, mark: int, classzone_idx: in
         if free_pages <= min_:
             return False
     return True
+
+
+@compiled("zone, int, int, int, int", inline=True)
+def zone_watermark_ok_6_1(zone: np.ndarray, order: int, mark: int, classzone_idx: int,
+                          alloc_flags: int) -> bool:
+    """6.1 `__zone_watermark_ok()` (the 6.1.0 form, ALLOC_HARDER for its `alloc_harder`).
+
+    `free = NR_FREE_PAGES - (2^order - 1)`, less `nr_reserved_highatomic` unless ALLOC_HARDER;
+    `min` halved for ALLOC_HIGH, less a quarter for ALLOC_HARDER; fail if `free <= min +
+    lowmem_reserve`. Order 0 then passes; a higher order passes when some order from it up has
+    a free block on an UNMOVABLE, RECLAIMABLE or MOVABLE list, or (ALLOC_HARDER) on the
+    HIGHATOMIC list. (`zone_watermark_fast`'s order-0 shortcut gives the same answers.)
+    """
+    min_ = mark
+    free_pages = zone["free_pages"] - ((1 << order) - 1)
+    harder = alloc_flags & ALLOC_HARDER
+    if not harder:
+        free_pages -= zone["nr_reserved_highatomic"]
+    if alloc_flags & ALLOC_HIGH:
+        min_ -= min_ // 2
+    if harder:
+        min_ -= min_ // 4
+    if free_pages <= min_ + zone["lowmem_reserve"][classzone_idx]:
+        return False
+    if order == 0:
+        return True
+    for o in range(order, zone["nr_free"].shape[0]):
+        if zone["nr_free"][o] == 0:
+            continue
+        for mt in range(MIGRATE_PCPTYPES):
+            if zone["nr_free_mt"][o, mt] != 0:
+                return True
+        if harder and zone["nr_free_mt"][o, MIGRATE_HIGHATOMIC] != 0:
+            return True
+    return False
 
 
 @compiled("int", inline=True)
@@ -152,6 +208,15 @@ def _count_pgalloc(nd: np.ndarray, z: int, order: int) -> None:
     nd["pgalloc_zone"][z] += 1 << order
 
 
+@compiled("pages, zone, pageblock_type, nd, int, int, int", inline=True)
+def _highatomic_after_alloc(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
+                            nd: np.ndarray, pfn: int, order: int, alloc_flags: int) -> None:
+    """6.1 `get_page_from_freelist()`: "If this is a high-order atomic allocation then check if
+    the pageblock should be reserved for the future" (kernels with `node['highatomic']`)."""
+    if nd["highatomic"] != 0 and order > 0 and (alloc_flags & ALLOC_HARDER):
+        reserve_highatomic_pageblock(pages, zone, pageblock_type, nd, pfn)
+
+
 @compiled("pages, zones, pageblock_type, nd, int, int, int, int, int, int", inline=True)
 def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                            nd: np.ndarray, order: int, high_zone: int, mt: int,
@@ -168,9 +233,11 @@ def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type:
         if cpu >= 0 and order == 0 and nd["pcp"] != 0:
             pfn = buffered_rmqueue(pages, zones[z], pageblock_type, nd, mt, cpu, cold)
         else:
-            pfn = rmqueue(pages, zones[z], pageblock_type, nd, order, mt)
+            pfn = rmqueue_flags(pages, zones[z], pageblock_type, nd, order, mt, alloc_flags)
         if pfn >= 0:
             _count_pgalloc(nd, z, order)
+            _highatomic_after_alloc(pages, zones[z], pageblock_type, nd, pfn, order,
+                                    alloc_flags)
             return pfn
         z = _zonelist_next(zones, z - 1, classzone_idx, order, alloc_flags)
     return -1
@@ -185,9 +252,11 @@ def _buddy_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_ty
     classzone_idx = _classzone(zones, high_zone)
     z = _zonelist_next(zones, high_zone, classzone_idx, order, alloc_flags)
     while z >= 0:
-        pfn = rmqueue(pages, zones[z], pageblock_type, nd, order, mt)
+        pfn = rmqueue_flags(pages, zones[z], pageblock_type, nd, order, mt, alloc_flags)
         if pfn >= 0:
             _count_pgalloc(nd, z, order)
+            _highatomic_after_alloc(pages, zones[z], pageblock_type, nd, pfn, order,
+                                    alloc_flags)
             return pfn
         z = _zonelist_next(zones, z - 1, classzone_idx, order, alloc_flags)
     return -1
@@ -385,15 +454,19 @@ def free_range_boot(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
     Freeing the largest aligned block at each step gives the same lists as page-at-a-time
     freeing, since each block's last page would complete the same merge. That holds with
     2.6.35's tail-add too: every zone is whole max-order blocks (`memory_pages`, the zone
-    boundaries), and a block of MAX_ORDER-1 always goes to the head.
+    boundaries), and a block of MAX_ORDER-1 always goes to the head. 6.1 frees boot memory
+    with FPI_TO_TAIL (`memblock_free_pages` -> `__free_pages_core`, since 5.10), so there every
+    block goes to the tail and the lowest max-order block heads its list.
     """
     nd = node[0]
     zone = zones[z]
     max_order = nd["max_order"]
+    # 6.1 `__free_pages_core()` frees with FPI_TO_TAIL.
+    to_tail = 1 if nd["free_tail"] == FREE_6_1 else 0
     pfn = start
     while pfn < end:
         order = max_order - 1
         while order > 0 and ((pfn & ((1 << order) - 1)) != 0 or pfn + (1 << order) > end):
             order -= 1
-        free_one_page(pages, zone, pageblock_type, nd, pfn, order)
+        free_one_page_fpi(pages, zone, pageblock_type, nd, pfn, order, to_tail)
         pfn += 1 << order

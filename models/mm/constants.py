@@ -1,8 +1,12 @@
 """Kernel constants shared by the allocator core: migrate types, zones, page flags, alloc flags.
 
 The internal migratetype numbering is the 2.6.24 enum (`include/linux/mmzone.h`): UNMOVABLE 0,
-RECLAIMABLE 1, MOVABLE 2, RESERVE 3, ISOLATE 4. Later kernels' types (HIGHATOMIC, CMA) get the
-next numbers; views that print a later kernel's order map through `MODERN_TRACE_MIGRATETYPE`.
+RECLAIMABLE 1, MOVABLE 2, RESERVE 3, ISOLATE 4. Slot 3 is the kernel's reserve: MIGRATE_RESERVE
+up to 4.3, MIGRATE_HIGHATOMIC from 4.4 (which replaced it; the two never coexist), so
+`MIGRATE_HIGHATOMIC == MIGRATE_RESERVE` and a policy says which one its kernel has and how to
+name it (`Policy.migratetype_names`, in the kernel's own order for /proc/pagetypeinfo). CMA,
+which the model does not use, has a number of its own (6). Traces in the modern numbering map
+through `MODERN_TRACE_MIGRATETYPE`.
 Zone numbering follows `enum zone_type` with every zone configured: DMA 0, DMA32 1, NORMAL 2,
 HIGHMEM 3, MOVABLE 4; a profile simply leaves some of them empty.
 """
@@ -35,10 +39,12 @@ __all__ = [
     "MAX_ORDER_MAX",
     "MAX_ORDER_MIN",
     "MIGRATETYPE_NAMES_2_6_24",
+    "MIGRATETYPE_NAMES_4_4",
     "MIGRATE_CMA",
     "MIGRATE_HIGHATOMIC",
     "MIGRATE_ISOLATE",
     "MIGRATE_MOVABLE",
+    "MIGRATE_PCPTYPES",
     "MIGRATE_RECLAIMABLE",
     "MIGRATE_RESERVE",
     "MIGRATE_TYPES_2_6_24",
@@ -85,8 +91,12 @@ MIGRATE_RECLAIMABLE: Final = 1
 MIGRATE_MOVABLE: Final = 2
 MIGRATE_RESERVE: Final = 3
 MIGRATE_ISOLATE: Final = 4
-MIGRATE_HIGHATOMIC: Final = 5
+#: 4.4+: the high-order atomic reserve, in the reserve's slot (see above).
+MIGRATE_HIGHATOMIC: Final = MIGRATE_RESERVE
 MIGRATE_CMA: Final = 6
+#: The types with per-cpu lists and normal merging (`MIGRATE_PCPTYPES`, `migratetype_is_mergeable`
+#: in 6.1): UNMOVABLE, RECLAIMABLE and MOVABLE, internal 0..2.
+MIGRATE_PCPTYPES: Final = 3
 #: Array capacity for migrate types (list heads are sized by this).
 NR_MIGRATETYPES: Final = 8
 #: The 2.6.24 MIGRATE_TYPES (the number of real free lists per order in that kernel).
@@ -94,6 +104,12 @@ MIGRATE_TYPES_2_6_24: Final = 5
 
 #: Names as /proc/pagetypeinfo prints them in 2.6.24-3.x, in that kernel's order.
 MIGRATETYPE_NAMES_2_6_24: Final = ("Unmovable", "Reclaimable", "Movable", "Reserve", "Isolate")
+#: /proc/pagetypeinfo of 4.4+ (`migratetype_names[]`, CONFIG_MEMORY_ISOLATION, no CMA): (internal
+#: type, name) in the kernel's enum order, UNMOVABLE 0, MOVABLE 1, RECLAIMABLE 2, HIGHATOMIC 3,
+#: ISOLATE 4.
+MIGRATETYPE_NAMES_4_4: Final = ((MIGRATE_UNMOVABLE, "Unmovable"), (MIGRATE_MOVABLE, "Movable"),
+                                (MIGRATE_RECLAIMABLE, "Reclaimable"),
+                                (MIGRATE_HIGHATOMIC, "HighAtomic"), (MIGRATE_ISOLATE, "Isolate"))
 #: Modern ftrace `migratetype=` numbering (4.4+): 0 Unmovable, 1 Movable, 2 Reclaimable,
 #: 3 HighAtomic.
 MODERN_TRACE_MIGRATETYPE: Final = {

@@ -38,8 +38,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fragsim.models.mm.buddy import FREE_6_1
 from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
+    MIGRATE_PCPTYPES,
     MIGRATE_RESERVE,
     MIGRATE_TYPES_2_6_24,
     MIGRATE_UNMOVABLE,
@@ -333,6 +335,14 @@ def check_invariants(m: Machine) -> None:
     inside = buddy < n
     cand, buddy = cand[inside], buddy[inside]
     merge = (zid[buddy] == fzone[cand]) & is_free[buddy] & (orders[buddy] == forder[cand])
+    if int(m.node[0]["free_tail"]) == FREE_6_1 and m.grouping:
+        # 6.1 __free_one_page: at order >= pageblock_order, pageblocks of different types merge
+        # only when both are mergeable (not HIGHATOMIC or ISOLATE).
+        pbo = m.pageblock_order
+        mt_a = m.pageblock_type[fheads[cand] >> pbo]
+        mt_b = m.pageblock_type[buddy >> pbo]
+        merge &= ~((forder[cand] >= pbo) & (mt_a != mt_b)
+                   & ((mt_a >= MIGRATE_PCPTYPES) | (mt_b >= MIGRATE_PCPTYPES)))
     bad = np.flatnonzero(merge)
     if bad.size:
         i = cand[bad[0]]

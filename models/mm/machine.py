@@ -52,6 +52,7 @@ from fragsim.models.mm.state import (
     state_bytes,
 )
 from fragsim.models.mm.watermarks import (
+    WATERMARK_SCALE_FACTOR_RANGE,
     default_min_free_kbytes,
     lowmem_reserves,
     setup_zone_migrate_reserve,
@@ -108,6 +109,9 @@ class MachineConfig:
     thp: bool = False
     thp_enabled: str = "never"
     thp_defrag: str = "madvise"
+    #: /proc/sys/vm/watermark_scale_factor (4.6+; the 6.1 preset sets its default, 10); None:
+    #: a kernel without it, whose low/high watermarks are min + min/4 and min + min/2.
+    watermark_scale_factor: int | None = None
 
     def resolved(self) -> MachineConfig:
         """The config with profile defaults filled in and every value checked."""
@@ -131,6 +135,11 @@ class MachineConfig:
         if self.writeback_delay < 0:
             raise ValueError(f"writeback_delay {self.writeback_delay} must be >= 0")
         check_thp_settings(self.thp_enabled, self.thp_defrag, self.thp, "of this config")
+        if self.watermark_scale_factor is not None:
+            lo, hi = WATERMARK_SCALE_FACTOR_RANGE
+            if not lo <= self.watermark_scale_factor <= hi:
+                raise ValueError(f"watermark_scale_factor {self.watermark_scale_factor} is out "
+                                 f"of range: allowed {lo}..{hi}")
         for name in ("kernelcore", "movablecore", "swap"):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -176,14 +185,18 @@ class Machine:
         nd["pageblock_order"] = self.pageblock_order
         nd["nr_zones"] = len(spans)
         nd["claim_rule"] = self.policy.claim_rule
-        nd["free_tail"] = 1 if self.policy.free_to_tail else 0
+        nd["free_tail"] = self.policy.free_rule
         nd["pcp_sublists"] = 1 if self.policy.pcp_sublists else 0
         nd["migrate_rule"] = self.policy.migrate_rule
+        self.zones["wmark_rule"] = self.policy.wmark_rule
         nd["fallbacks"] = self.policy.fallback_table()
         # build_all_zonelists(): grouping is off when memory is too small to be worth it.
         self.grouping_disabled = nr_pages < (1 << self.pageblock_order) * MIGRATE_TYPES_2_6_24
         grouping = self.policy.grouping and not self.grouping_disabled
         nd["grouping"] = 1 if grouping else 0
+        # MIGRATE_HIGHATOMIC reserves need grouping: with it disabled the model keeps 2.6.24's
+        # single list per order (6.1 would still reserve HIGHATOMIC pageblocks then).
+        nd["highatomic"] = 1 if self.policy.highatomic and grouping else 0
         # memmap_init_zone(): every pageblock starts MOVABLE (UNMOVABLE when not grouping).
         self.pageblock_type[:] = MIGRATE_MOVABLE if grouping else MIGRATE_UNMOVABLE
         self._boot()
@@ -226,7 +239,8 @@ class Machine:
             raise ValueError(f"min_free_kbytes {kbytes} must be >= 0")
         self.min_free_kbytes = kbytes
         present = [self.present_pages(z) for z in range(self.zones.shape[0])]
-        marks = zone_watermarks(present, kbytes, self.movable_is_highmem)
+        marks = zone_watermarks(present, kbytes, self.movable_is_highmem,
+                                self.config.watermark_scale_factor)
         reserves = lowmem_reserves(present)
         pbo = self.pageblock_order
         for z in range(self.zones.shape[0]):

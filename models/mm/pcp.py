@@ -268,9 +268,9 @@ def free_pages_bulk(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndar
     nd["stat"][_S_PCP_DRAIN] += 1
 
 
-@compiled("pages, zone, nd, int, int")
-def free_pcppages_bulk(pages: np.ndarray, zone: np.ndarray, nd: np.ndarray, count: int,
-                       cpu: int) -> None:
+@compiled("pages, zone, pageblock_type, nd, int, int")
+def free_pcppages_bulk(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
+                       nd: np.ndarray, count: int, cpu: int) -> None:
     """2.6.35 `free_pcppages_bulk(zone, count, pcp)`: free `count` pages of `cpu`'s sublists.
 
     "Remove pages from lists in a round-robin fashion": `migratetype` starts at 0 and is
@@ -307,7 +307,7 @@ def free_pcppages_bulk(pages: np.ndarray, zone: np.ndarray, nd: np.ndarray, coun
             pfn = zone["pcp_tail"][cpu, migratetype]
             private = int(pages[pfn]["mt"])
             _pcp_del(pages, zone, cpu, migratetype, pfn)
-            free_one_page_mt(pages, zone, nd, pfn, 0, private)
+            free_one_page_mt(pages, zone, pageblock_type, nd, pfn, 0, private, 0)
             count -= 1
             if count == 0:
                 break
@@ -390,7 +390,7 @@ def free_hot_cold_page(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.n
         if mt == MIGRATE_ISOLATE:
             zone["all_unreclaimable"] = 0
             zone["pages_scanned"] = 0
-            free_one_page_mt(pages, zone, nd, pfn, 0, mt)
+            free_one_page_mt(pages, zone, pageblock_type, nd, pfn, 0, mt, 0)
             return
         lst = MIGRATE_MOVABLE
     if cold != 0:
@@ -398,7 +398,7 @@ def free_hot_cold_page(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.n
     else:
         _pcp_add_after(pages, zone, cpu, lst, -1, pfn, mt)
     if _pcp_total(zone, cpu) >= zone["pcp_high"][0]:
-        free_pcppages_bulk(pages, zone, nd, zone["pcp_batch"][0], cpu)
+        free_pcppages_bulk(pages, zone, pageblock_type, nd, zone["pcp_batch"][0], cpu)
 
 
 @compiled("pages, zones, pageblock_type, node")
@@ -420,7 +420,7 @@ def drain_all_local_pages(pages: np.ndarray, zones: np.ndarray, pageblock_type: 
                 continue
             if nd["pcp_sublists"] != 0:
                 count = _pcp_total(zone, cpu)
-                free_pcppages_bulk(pages, zone, nd, count, cpu)
+                free_pcppages_bulk(pages, zone, pageblock_type, nd, count, cpu)
                 drained += count
                 continue
             for cold in range(2):

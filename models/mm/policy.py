@@ -12,18 +12,27 @@ test in the hot path.
 - `mobility`: Linux 2.6.24, grouping pages by mobility (Mel Gorman's anti-fragmentation work).
 - `mobility-2.6.35`: Linux 2.6.35 `mm/page_alloc.c`: the same `fallbacks[]`, and
   - `__free_one_page`: a merged block below MAX_ORDER-1 whose next-higher-order buddy is free
-    goes to the tail of its list (`free_to_tail`);
+    goes to the tail of its list (`FREE_2_6_35`);
   - `__rmqueue_fallback`: `change_pageblock_range` retypes every pageblock of a block of order
     >= pageblock_order, and the extfrag event carries 2.6.35's tracepoint arguments
     (`CLAIM_2_6_35`);
   - `setup_zone_migrate_reserve`: `reserve = min(2, reserve)` (`max_reserve_blocks`);
   - `should_alloc_retry`: a costly order with __GFP_REPEAT retries only while fewer than
-    `1 << order` pages were reclaimed (`alloc_retry`).
+    `1 << order` pages were reclaimed (`alloc_retry`);
   - per-cpu lists: one list per MIGRATE_PCPTYPES type with one count, high and batch,
     cold pages at the tail, `free_pcppages_bulk` round robin (`pcp_sublists`,
-    `models.mm.pcp`).
+    `models.mm.pcp`);
   - `migrate_pages`: up to 10 passes, a page under writeback waited on from pass 3
     (`migrate_rule`, `models.mm.migrate`).
+- `mobility-6.1`: Linux 6.1 `mm/page_alloc.c` (6.1.y, read at unifreq/linux-6.1.y 07badeaa):
+  - `fallbacks[]` without MIGRATE_RESERVE (`FALLBACKS_6_1`), and no RESERVE pageblocks;
+  - `__rmqueue_fallback` with `find_suitable_fallback`, `can_steal_fallback`,
+    `steal_suitable_fallback` and the smallest-block path of movable requests (`CLAIM_6_1`);
+  - `__free_one_page` with `buddy_merge_likely`, no merging of HIGHATOMIC/ISOLATE pageblocks
+    past pageblock_order, boot frees to the tail (`FREE_6_1`);
+  - MIGRATE_HIGHATOMIC reserves (`highatomic`, `models.mm.highatomic`) and 6.1's
+    `__zone_watermark_ok` (`wmark_rule`); the type names of 4.4+ (`migratetype_names`);
+  - the slow path gives HIGHATOMIC pageblocks back (`alloc_retry` "6.1").
 """
 
 from __future__ import annotations
@@ -32,18 +41,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fragsim.models.mm.buddy import CLAIM_2_6_24, CLAIM_2_6_35
+from fragsim.models.mm.alloc import WMARK_RULE_2_6_24, WMARK_RULE_6_1
+from fragsim.models.mm.buddy import (
+    CLAIM_2_6_24,
+    CLAIM_2_6_35,
+    CLAIM_6_1,
+    FREE_2_6_24,
+    FREE_2_6_35,
+    FREE_6_1,
+)
 from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
     MIGRATE_RECLAIMABLE,
     MIGRATE_RESERVE,
     MIGRATE_UNMOVABLE,
+    MIGRATETYPE_NAMES_2_6_24,
+    MIGRATETYPE_NAMES_4_4,
     NR_MIGRATETYPES,
 )
 from fragsim.models.mm.migrate import MIGRATE_2_6_35, MIGRATE_ONE_PASS
 
 __all__ = [
     "FALLBACKS_2_6_24",
+    "FALLBACKS_6_1",
     "POLICIES",
     "Policy",
     "get_policy",
@@ -56,6 +76,14 @@ FALLBACKS_2_6_24: dict[int, tuple[int, ...]] = {
     MIGRATE_MOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE, MIGRATE_RESERVE),
     MIGRATE_RESERVE: (MIGRATE_RESERVE,),
 }
+#: 6.1 `fallbacks[MIGRATE_TYPES][3]`: "The other migratetypes do not have fallbacks."
+FALLBACKS_6_1: dict[int, tuple[int, ...]] = {
+    MIGRATE_UNMOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE),
+    MIGRATE_MOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE),
+    MIGRATE_RECLAIMABLE: (MIGRATE_UNMOVABLE, MIGRATE_MOVABLE),
+}
+#: /proc/pagetypeinfo names of 2.6.24-4.3 as (internal type, name), in that kernel's order.
+_NAMES_2_6_24 = tuple(enumerate(MIGRATETYPE_NAMES_2_6_24))
 
 
 @dataclass(frozen=True)
@@ -72,9 +100,9 @@ class Policy:
     migrate_reserve: bool = False
     #: Cap on reserve pageblocks per zone (2.6.32+: 2); None: no cap (2.6.24).
     max_reserve_blocks: int | None = None
-    #: `__free_one_page` adds a block whose next-higher-order buddy is free at the tail of its
-    #: list (2.6.35); False: always at the head (2.6.24).
-    free_to_tail: bool = False
+    #: Where `__free_one_page` adds a merged block (`models.mm.buddy.FREE_*`): always at the
+    #: head (2.6.24), at the tail when the next-higher-order buddy is free (2.6.35), 6.1's rules.
+    free_rule: int = FREE_2_6_24
     #: The slow path's retry rule, a key of `models.mm.slowpath.ALLOC_RETRY_RULES`.
     alloc_retry: str = "2.6.24"
     #: Per-cpu lists are one list per MIGRATE_PCPTYPES type, cold pages at the tail (2.6.31+,
@@ -83,6 +111,17 @@ class Policy:
     #: `migrate_pages`' rule, a `models.mm.migrate.MIGRATE_*`: one pass, a page under writeback
     #: fails (MIGRATE_ONE_PASS); or 2.6.35's 10 passes, waiting on writeback after pass 2.
     migrate_rule: int = MIGRATE_ONE_PASS
+    #: MIGRATE_HIGHATOMIC reserves made by high-order atomic allocations (4.4+).
+    highatomic: bool = False
+    #: `zone_watermark_ok` (`models.mm.alloc.WMARK_RULE_*`).
+    wmark_rule: int = WMARK_RULE_2_6_24
+    #: (internal type, name) in /proc/pagetypeinfo's order.
+    migratetype_names: tuple[tuple[int, str], ...] = _NAMES_2_6_24
+
+    @property
+    def free_to_tail(self) -> bool:
+        """Whether `__free_one_page` ever adds a block at the tail of its list."""
+        return self.free_rule != FREE_2_6_24
 
     def fallback_table(self) -> np.ndarray:
         """The table as the compiled core reads it: rows of types, -1 terminated."""
@@ -118,10 +157,25 @@ POLICIES: dict[str, Policy] = {
         claim_rule=CLAIM_2_6_35,
         migrate_reserve=True,
         max_reserve_blocks=2,
-        free_to_tail=True,
+        free_rule=FREE_2_6_35,
         alloc_retry="2.6.35",
         pcp_sublists=True,
         migrate_rule=MIGRATE_2_6_35,
+    ),
+    "mobility-6.1": Policy(
+        name="mobility-6.1",
+        kernel="6.1",
+        description="grouping pages by mobility as 6.1 has it: find_suitable_fallback and "
+                    "steal_suitable_fallback, buddy_merge_likely, MIGRATE_HIGHATOMIC reserves",
+        grouping=True,
+        fallbacks=FALLBACKS_6_1,
+        claim_rule=CLAIM_6_1,
+        migrate_reserve=False,
+        free_rule=FREE_6_1,
+        alloc_retry="6.1",
+        highatomic=True,
+        wmark_rule=WMARK_RULE_6_1,
+        migratetype_names=MIGRATETYPE_NAMES_4_4,
     ),
 }
 

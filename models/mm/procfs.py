@@ -2,7 +2,9 @@
 
 - `buddyinfo`: /proc/buddyinfo (`frag_show_print`, unchanged from 2.6.20 to today).
 - `pagetypeinfo`: /proc/pagetypeinfo as 2.6.24 prints it (`pagetypeinfo_show`,
-  `pagetypeinfo_showfree_print`, `pagetypeinfo_showblockcount_print`).
+  `pagetypeinfo_showfree_print`, `pagetypeinfo_showblockcount_print`), with the type names
+  and order of the machine's kernel (`Policy.migratetype_names`: 4.4+ prints Unmovable,
+  Movable, Reclaimable, HighAtomic, Isolate; the model has no CMA).
 - `extfrag_index`, `unusable_index`: debugfs `extfrag/extfrag_index` and `extfrag/unusable_index`
   as 2.6.35 added them (`extfrag_show_print`, `unusable_show_print`; both `"%d.%03d "`).
 - `vmstat`: /proc/vmstat lines (`vmstat_show`) for the model's counters.
@@ -18,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fragsim.models.mm.constants import MIGRATE_TYPES_2_6_24, MIGRATETYPE_NAMES_2_6_24
+from fragsim.models.mm.constants import MIGRATE_TYPES_2_6_24
 from fragsim.models.mm.machine import Machine
 from fragsim.models.mm.metrics import format_index, fragmentation_index
 from fragsim.models.mm.metrics import unusable_index as _unusable_index
@@ -51,7 +53,8 @@ def buddyinfo(m: Machine) -> str:
 
 
 def pageblock_counts(m: Machine, z: int) -> np.ndarray:
-    """Pageblocks of each 2.6.24 migratetype in zone `z` (`pagetypeinfo_showblockcount_print`).
+    """Pageblocks of each internal migratetype (0..4) in zone `z`
+    (`pagetypeinfo_showblockcount_print`).
 
     Like the kernel, steps from `zone_start_pfn` by `pageblock_nr_pages` and reads the type of
     the pageblock holding each pfn.
@@ -63,7 +66,8 @@ def pageblock_counts(m: Machine, z: int) -> np.ndarray:
 
 
 def pagetypeinfo(m: Machine) -> str:
-    """/proc/pagetypeinfo in the 2.6.24 format (type names Unmovable .. Isolate).
+    """/proc/pagetypeinfo in the 2.6.24 format, the types named and ordered as the machine's
+    kernel has them (2.6.24: Unmovable, Reclaimable, Movable, Reserve, Isolate).
 
     Free counts per type come from `nr_free_mt` (the kernel counts list entries). A vanilla
     machine (or one with grouping disabled for lack of memory) prints as a 2.6.24 kernel with
@@ -78,21 +82,22 @@ def pagetypeinfo(m: Machine) -> str:
         "".join(f"{o:6d} " for o in range(m.max_order)),  # "%6d "
         "\n",
     ]
+    types = m.policy.migratetype_names
     zones = m.populated_zones()
     for z in zones:
         nr_free_mt = m.zones[z]["nr_free_mt"]
-        for mt in range(MIGRATE_TYPES_2_6_24):
+        for mt, name in types:
             # "Node %4d, zone %8s, type %12s " then "%6lu " per order
-            out.append(f"Node {NODE_ID:4d}, zone {m.zone_name(z):>8}, "
-                       f"type {MIGRATETYPE_NAMES_2_6_24[mt]:>12} ")
+            out.append(f"Node {NODE_ID:4d}, zone {m.zone_name(z):>8}, type {name:>12} ")
             out.append("".join(f"{int(nr_free_mt[o, mt]):6d} " for o in range(m.max_order)))
             out.append("\n")
     out.append(f"\n{'Number of blocks type ':<23}")  # "\n%-23s"
-    out.append("".join(f"{name:>12} " for name in MIGRATETYPE_NAMES_2_6_24))  # "%12s "
+    out.append("".join(f"{name:>12} " for _, name in types))  # "%12s "
     out.append("\n")
     for z in zones:
         counts = pageblock_counts(m, z)
-        out.append(_zone_prefix(m, z) + "".join(f"{int(c):12d} " for c in counts) + "\n")
+        out.append(_zone_prefix(m, z)
+                   + "".join(f"{int(counts[mt]):12d} " for mt, _ in types) + "\n")
     return "".join(out)
 
 

@@ -6,14 +6,20 @@
 | 2.6.23  | vanilla         | yes           | no         | available    |
 | 2.6.24  | mobility        | yes           | no         | available    |
 | 2.6.35  | mobility-2.6.35 | yes           | yes        | available    |
+| 6.1     | mobility-6.1    | no (3.5)      | yes        | available    |
 
 `mobility-2.6.35` is 2.6.35's own placement (`models.mm.policy`): merging buddies added at the
 tail, `change_pageblock_range`, at most 2 RESERVE pageblocks, `should_alloc_retry`.
+`mobility-6.1` is 6.1's (`find_suitable_fallback`/`steal_suitable_fallback`,
+`buddy_merge_likely`, MIGRATE_HIGHATOMIC instead of RESERVE, 6.1 `__zone_watermark_ok`). The 6.1
+preset also has `watermark_scale_factor` 10 (4.6), transparent huge pages (2.6.38; the sysfs
+knobs keep the model's defaults, `never`/`madvise`), and 2.6.35's direct compaction as the
+model has it (no kcompactd, no proactive compaction, no watermark boosting).
 
 Writeback limits (`vm_dirty_ratio`, `dirty_background_ratio`, mm/page-writeback.c): 40/10 in
-2.6.20, 10/5 from 2.6.22, 20/10 in 2.6.35. `radix_tree_node` slabs are UNMOVABLE before 2.6.35
-(`lib/radix-tree.c` asks for __GFP_RECLAIMABLE, but 2.6.24 `cache_grow()` masks it off) and
-RECLAIMABLE in 2.6.35 (SLAB_RECLAIM_ACCOUNT).
+2.6.20, 10/5 from 2.6.22, 20/10 in 2.6.35 and 6.1. `radix_tree_node` slabs are UNMOVABLE before
+2.6.35 (`lib/radix-tree.c` asks for __GFP_RECLAIMABLE, but 2.6.24 `cache_grow()` masks it off)
+and RECLAIMABLE from 2.6.35 (SLAB_RECLAIM_ACCOUNT).
 
 Per-cpu lists exist in every version; they are off by default in the presets (a probe or replay
 asks for them) because they matter for realism more than for fragmentation. Any option can be
@@ -41,6 +47,9 @@ KERNEL_PROFILES: dict[str, dict[str, Any]] = {
     "2.6.35": {"policy": "mobility-2.6.35", "lumpy_reclaim": True, "compaction": True,
                "dirty_ratio": 20, "dirty_background_ratio": 10,
                "radix_tree_node_reclaimable": True},
+    "6.1": {"policy": "mobility-6.1", "lumpy_reclaim": False, "compaction": True,
+            "dirty_ratio": 20, "dirty_background_ratio": 10,
+            "radix_tree_node_reclaimable": True, "thp": True, "watermark_scale_factor": 10},
 }
 
 _NO_ZONE_MOVABLE = {"2.6.20"}

@@ -10,6 +10,8 @@
    `try_to_compact_pages`, drain the per-cpu lists, retry; on failure `defer_compaction`.
 6. Direct reclaim (`try_to_free_pages`), drain per-cpu lists for order > 0, retry if progress.
 7. Retry from 5 while the policy's retry rule (`ALLOC_RETRY_RULES[m.policy.alloc_retry]`)
+   (6.1: after a failed attempt, and before giving up, HIGHATOMIC pageblocks are given back:
+   `AllocRetry61`)
    says so. 2.6.24 `__alloc_pages()`: order <= PAGE_ALLOC_COSTLY_ORDER, or __GFP_REPEAT, or
    __GFP_NOFAIL; __GFP_NORETRY never. So a huge page request gets one round. 2.6.35
    `should_alloc_retry()`: the same, except that a costly order with __GFP_REPEAT retries only
@@ -49,6 +51,7 @@ __all__ = [
     "AllocRetry",
     "AllocRetry2624",
     "AllocRetry2635",
+    "AllocRetry61",
     "alloc_pages",
     "run_kswapd",
     "wakeup_kswapd",
@@ -77,6 +80,18 @@ class AllocRetry:
     def should_alloc_retry(self, gfp: int, order: int, pages_reclaimed: int) -> bool:
         """Whether to retry; `pages_reclaimed` is the sum of did_some_progress so far."""
         raise NotImplementedError
+
+    def retry_after_reclaim(self, m: Machine, high_zone: int, mt: int) -> bool:
+        """After a reclaim round that made progress but whose attempt failed: whether to drain
+        the per-cpu lists and try once more (6.1 `__alloc_pages_direct_reclaim`). None before
+        6.1."""
+        return False
+
+    def retry_before_failing(self, m: Machine, gfp: int, order: int, high_zone: int,
+                             mt: int) -> bool:
+        """When the slow path is about to give up: whether something was freed for it to go
+        round again (6.1 `should_reclaim_retry`'s last resort). None before 6.1."""
+        return False
 
 
 class AllocRetry2624(AllocRetry):
@@ -113,10 +128,50 @@ class AllocRetry2635(AllocRetry):
         return bool(gfp & GFP.NOFAIL)
 
 
+class AllocRetry61(AllocRetry2635):
+    """6.1: 2.6.35's retry decision (the model keeps it; 6.1's `should_reclaim_retry` counts
+    MAX_RECLAIM_RETRIES rounds without progress and asks whether reclaiming everything would
+    pass the MIN watermark), 6.1's progress (pages reclaimed only, mm/vmscan.c
+    `do_try_to_free_pages`), plus 6.1's two uses of `unreserve_highatomic_pageblock`:
+
+    - `__alloc_pages_direct_reclaim`: "If an allocation failed after direct reclaim, it could be
+      because pages are pinned on the per-cpu lists or in high alloc reserves. Shrink them and
+      try again": unreserve (keeping one pageblock per zone), drain, one more attempt;
+    - `should_reclaim_retry`: "Before OOM, exhaust highatomic_reserve": when the retry is not
+      viable, unreserve with `force`, and go round again if a pageblock was given back. 6.1
+      reaches it only for requests it may retry: not __GFP_NORETRY, and a costly order only with
+      __GFP_RETRY_MAYFAIL (the model's __GFP_REPEAT).
+    """
+
+    def did_some_progress(self, nr_reclaimed: int, ret: int) -> int:
+        # 6.1 do_try_to_free_pages: sc->nr_reclaimed, else 1 only when reclaim stopped for
+        # compaction (compaction_ready, not modelled); "some zone still reclaimable" is gone.
+        return nr_reclaimed
+
+    def retry_after_reclaim(self, m: Machine, high_zone: int, mt: int) -> bool:
+        from fragsim.models.mm.highatomic import unreserve_highatomic_pageblock
+
+        unreserve_highatomic_pageblock(m.pages, m.zones, m.pageblock_type, m.node, high_zone,
+                                       mt, 0)
+        return True
+
+    def retry_before_failing(self, m: Machine, gfp: int, order: int, high_zone: int,
+                             mt: int) -> bool:
+        if gfp & GFP.NORETRY:
+            return False
+        if order > PAGE_ALLOC_COSTLY_ORDER and not gfp & GFP.REPEAT:
+            return False
+        from fragsim.models.mm.highatomic import unreserve_highatomic_pageblock
+
+        return bool(unreserve_highatomic_pageblock(m.pages, m.zones, m.pageblock_type, m.node,
+                                                   high_zone, mt, 1))
+
+
 #: Retry rules by the name a policy gives (`Policy.alloc_retry`).
 ALLOC_RETRY_RULES: dict[str, AllocRetry] = {
     "2.6.24": AllocRetry2624(),
     "2.6.35": AllocRetry2635(),
+    "6.1": AllocRetry61(),
 }
 
 
@@ -263,15 +318,29 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
             _drain_pcp(m)
         if progress:
             pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
+            if pfn < 0 and retry.retry_after_reclaim(m, high_zone, mt):
+                _drain_pcp(m)
+                pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
             if pfn >= 0:
                 break
         elif gfp & GFP.FS and not gfp & GFP.NORETRY:
             # No progress: the OOM killer does not help orders above PAGE_ALLOC_COSTLY_ORDER
             # (nopage), and for lower orders the model has no OOM killer: fail too.
-            break
+            if not retry.retry_before_failing(m, gfp, order, high_zone, mt):
+                break
+            # 6.1 `goto retry`: get_page_from_freelist first, then another round.
+            pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
+            if pfn >= 0:
+                break
+            attempt.congestion_waits += 1
+            continue
         pages_reclaimed += progress
         if not retry.should_alloc_retry(gfp, order, pages_reclaimed):
-            break
+            if not retry.retry_before_failing(m, gfp, order, high_zone, mt):
+                break
+            pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
+            if pfn >= 0:
+                break
         attempt.congestion_waits += 1
     attempt.pfn = pfn
     if pfn < 0:

@@ -102,6 +102,10 @@ ZONE_DTYPE: Final = np.dtype(
         # compaction deferral (2.6.35 struct zone)
         ("compact_considered", "<i8"),
         ("compact_defer_shift", "<i8"),
+        # 4.4+ (6.1 struct zone): pages in MIGRATE_HIGHATOMIC pageblocks, and which
+        # zone_watermark_ok this zone follows (alloc.WMARK_RULE_*)
+        ("nr_reserved_highatomic", "<i8"),
+        ("wmark_rule", "<i8"),
         # per-cpu page lists: 2.6.24 struct per_cpu_pageset, pcp[0] hot and pcp[1] cold, each
         # with its high and batch; or 2.6.35 pcp.lists[migratetype] (node pcp_sublists), one
         # high and batch in slot 0; pcp_count per list (2.6.35's pcp->count is their sum)
@@ -184,8 +188,9 @@ NODE_DTYPE: Final = np.dtype(
         ("pageblock_order", "<i8"),
         ("grouping", "<i8"),  # 1: group pages by mobility; 0: vanilla or grouping disabled
         ("claim_rule", "<i8"),  # __rmqueue_fallback's steal/claim rule (buddy.CLAIM_*)
-        ("free_tail", "<i8"),  # 1: __free_one_page adds a block about to merge at the tail (2.6.35)
+        ("free_tail", "<i8"),  # __free_one_page's tail rule (buddy.FREE_*)
         ("migrate_rule", "<i8"),  # migrate_pages' passes and writeback wait (migrate.MIGRATE_*)
+        ("highatomic", "<i8"),  # 1: MIGRATE_HIGHATOMIC reserves (4.4+) instead of RESERVE
         ("nr_zones", "<i8"),
         ("fallbacks", "i1", (NR_MIGRATETYPES, NR_MIGRATETYPES)),  # -1 terminated rows
         ("stat", "<i8", (NR_STATS,)),

@@ -3,7 +3,10 @@
 - `default_min_free_kbytes`: `init_per_zone_pages_min()`, `int_sqrt(lowmem_kbytes * 16)`
   clamped to [128, 65536].
 - `zone_watermarks`: `setup_per_zone_pages_min()`: pages_min split over zones by size (highmem
-  zones get a small fixed min), `low = min + tmp/4`, `high = min + tmp/2`.
+  zones get a small fixed min), `low = min + tmp/4`, `high = min + tmp/2`. With a
+  `watermark_scale_factor` (4.6+; 6.1 `__setup_per_zone_wmarks`): the gap is
+  `max(tmp/4, managed * watermark_scale_factor / 10000)`, `low = min + gap`,
+  `high = min + 2 * gap`.
 - `lowmem_reserves`: `setup_per_zone_lowmem_reserve()` with `sysctl_lowmem_reserve_ratio`.
 - `setup_zone_migrate_reserve`: walk pageblocks from the zone start, turning MOVABLE ones into
   RESERVE until `roundup(pages_min, pageblock_nr_pages) >> pageblock_order` exist, and giving
@@ -32,6 +35,7 @@ from fragsim.models.mm.jit import compiled
 
 __all__ = [
     "SWAP_CLUSTER_MAX",
+    "WATERMARK_SCALE_FACTOR_RANGE",
     "default_min_free_kbytes",
     "is_highmem",
     "lowmem_reserve_ratios",
@@ -59,9 +63,20 @@ def is_highmem(ztype: int, movable_is_highmem: bool) -> bool:
     return ztype == ZONE_HIGHMEM or (ztype == ZONE_MOVABLE and movable_is_highmem)
 
 
-def zone_watermarks(present: list[int], min_free_kbytes: int,
-                    movable_is_highmem: bool) -> list[tuple[int, int, int]]:
-    """2.6.24 `setup_per_zone_pages_min()`: (pages_min, pages_low, pages_high) per zone type."""
+#: /proc/sys/vm/watermark_scale_factor's range in 6.1 (SYSCTL_ONE .. SYSCTL_THREE_THOUSAND).
+WATERMARK_SCALE_FACTOR_RANGE = (1, 3000)
+
+
+def zone_watermarks(present: list[int], min_free_kbytes: int, movable_is_highmem: bool,
+                    watermark_scale_factor: int | None = None) -> list[tuple[int, int, int]]:
+    """2.6.24 `setup_per_zone_pages_min()`: (pages_min, pages_low, pages_high) per zone type.
+
+    With `watermark_scale_factor` (None: the kernel has none, before 4.6), 6.1
+    `__setup_per_zone_wmarks()`: "Set the kswapd watermarks distance according to the scale
+    factor in proportion to available memory, but ensure a minimum size on small systems":
+    `tmp = max(tmp >> 2, mult_frac(managed, watermark_scale_factor, 10000))`, low = min + tmp,
+    high = min + tmp * 2 (managed pages are the present pages here).
+    """
     pages_min = min_free_kbytes >> (PAGE_SHIFT - 10)
     lowmem_pages = sum(p for z, p in enumerate(present) if not is_highmem(z, movable_is_highmem))
     marks = []
@@ -73,7 +88,11 @@ def zone_watermarks(present: list[int], min_free_kbytes: int,
             zmin = min(max(zone_present // 1024, SWAP_CLUSTER_MAX), 128)
         else:
             zmin = tmp
-        marks.append((zmin, zmin + (tmp >> 2), zmin + (tmp >> 1)))
+        if watermark_scale_factor is None:
+            marks.append((zmin, zmin + (tmp >> 2), zmin + (tmp >> 1)))
+        else:
+            gap = max(tmp >> 2, zone_present * watermark_scale_factor // 10000)
+            marks.append((zmin, zmin + gap, zmin + 2 * gap))
     return marks
 
 
