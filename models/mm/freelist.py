@@ -49,6 +49,17 @@ def zone_of_pfn(zones: np.ndarray, pfn: int) -> int:
 
 
 @compiled("pages, zone, int, int, int", inline=True)
+def _set_free(pages: np.ndarray, zone: np.ndarray, order: int, mt: int, pfn: int) -> None:
+    """`set_page_order()`, PageBuddy and `area->nr_free++` of a block just linked into
+    `free_area[order].free_list[mt]`."""
+    pages[pfn]["order"] = order
+    pages[pfn]["mt"] = mt
+    pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_HEAD)) | PG_BUDDY
+    zone["nr_free"][order] += 1
+    zone["nr_free_mt"][order, mt] += 1
+
+
+@compiled("pages, zone, int, int, int", inline=True)
 def list_add(pages: np.ndarray, zone: np.ndarray, order: int, mt: int, pfn: int) -> None:
     """Add the free block at `pfn` at the head of `free_area[order].free_list[mt]`.
 
@@ -62,11 +73,7 @@ def list_add(pages: np.ndarray, zone: np.ndarray, order: int, mt: int, pfn: int)
     else:
         zone["tail"][order, mt] = pfn
     zone["head"][order, mt] = pfn
-    pages[pfn]["order"] = order
-    pages[pfn]["mt"] = mt
-    pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_HEAD)) | PG_BUDDY
-    zone["nr_free"][order] += 1
-    zone["nr_free_mt"][order, mt] += 1
+    _set_free(pages, zone, order, mt, pfn)
 
 
 @compiled("pages, zone, int, int, int", inline=True)
@@ -84,11 +91,7 @@ def list_add_tail(pages: np.ndarray, zone: np.ndarray, order: int, mt: int, pfn:
     else:
         zone["head"][order, mt] = pfn
     zone["tail"][order, mt] = pfn
-    pages[pfn]["order"] = order
-    pages[pfn]["mt"] = mt
-    pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_HEAD)) | PG_BUDDY
-    zone["nr_free"][order] += 1
-    zone["nr_free_mt"][order, mt] += 1
+    _set_free(pages, zone, order, mt, pfn)
 
 
 @compiled("pages, zone, int", inline=True)

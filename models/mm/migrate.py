@@ -122,13 +122,7 @@ def page_migratable(pages: np.ndarray, pfn: int) -> bool:
 def page_movable(pages: np.ndarray, pfn: int) -> bool:
     """Whether `unmap_and_move` can move the page now: allocated order-0 anon or file page, not
     under writeback (on the LRU or already isolated from it)."""
-    flags = pages[pfn]["flags"]
-    if not (flags & PG_HEAD) or (flags & _NOT_ALLOCATED) or (flags & PG_WRITEBACK):
-        return False
-    if pages[pfn]["order"] != 0:
-        return False
-    kind = (pages[pfn]["mt"] >> KIND_SHIFT) & 0x0F
-    return kind in (KIND_ANON, KIND_FILE, KIND_FILE_MAPPED)
+    return not (pages[pfn]["flags"] & PG_WRITEBACK) and page_migratable(pages, pfn)
 
 
 @compiled("pages, int", inline=True)

@@ -141,6 +141,16 @@ def setup_pagesets(m: Machine) -> None:
 
 
 # --- list primitives (compiled) -----------------------------------------------------------------
+@compiled("pages, zone, int, int, int, int", inline=True)
+def _set_pcp(pages: np.ndarray, zone: np.ndarray, cpu: int, lst: int, pfn: int, mt: int) -> None:
+    """Mark `pfn`, just linked into list `lst` of `cpu`, an order-0 PG_PCP page queued as `mt`
+    (`set_page_private`), and count it."""
+    pages[pfn]["order"] = 0
+    pages[pfn]["mt"] = mt
+    pages[pfn]["flags"] = PG_PCP
+    zone["pcp_count"][cpu, lst] += 1
+
+
 @compiled("pages, zone, int, int, int, int, int", inline=True)
 def _pcp_add_after(pages: np.ndarray, zone: np.ndarray, cpu: int, lst: int, after: int,
                    pfn: int, mt: int) -> None:
@@ -158,10 +168,7 @@ def _pcp_add_after(pages: np.ndarray, zone: np.ndarray, cpu: int, lst: int, afte
         pages[nxt]["prev"] = pfn
     else:
         zone["pcp_tail"][cpu, lst] = pfn
-    pages[pfn]["order"] = 0
-    pages[pfn]["mt"] = mt
-    pages[pfn]["flags"] = PG_PCP
-    zone["pcp_count"][cpu, lst] += 1
+    _set_pcp(pages, zone, cpu, lst, pfn, mt)
 
 
 @compiled("pages, zone, int, int, int, int, int", inline=True)
@@ -181,10 +188,7 @@ def _pcp_add_before(pages: np.ndarray, zone: np.ndarray, cpu: int, lst: int, bef
         pages[prv]["next"] = pfn
     else:
         zone["pcp_head"][cpu, lst] = pfn
-    pages[pfn]["order"] = 0
-    pages[pfn]["mt"] = mt
-    pages[pfn]["flags"] = PG_PCP
-    zone["pcp_count"][cpu, lst] += 1
+    _set_pcp(pages, zone, cpu, lst, pfn, mt)
 
 
 @compiled("pages, zone, int, int, int", inline=True)
