@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from scipy import stats
 
-from fragsim.models.mm.constants import MIGRATETYPE_NAMES_2_6_24, ZONE_NAMES
+from fragsim.models.mm.constants import ZONE_NAMES
+from fragsim.models.mm.profiles import migratetype_labels
 
 __all__ = ["MIGRATETYPE_COLORS", "buddyinfo_heatmap", "extfrag", "memory_map", "save",
            "uptime"]
@@ -286,6 +287,7 @@ def memory_map(runs: pd.DataFrame, events: pd.DataFrame, run_ids: str | Sequence
                  layout="constrained")
     axes = fig.subplots(1, len(ids), squeeze=False)[0]
     present: set[int] = set()
+    labels: dict[int, list[str]] = {}
     for ax, rid, snap in zip(axes, ids, snaps, strict=True):
         img, counts = _map_image(snap, columns, cell)
         ax.imshow(img, interpolation="nearest", aspect="equal")
@@ -308,7 +310,11 @@ def memory_map(runs: pd.DataFrame, events: pd.DataFrame, run_ids: str | Sequence
         ax.set_xticks([])
         present |= set(np.unique(_ints(snap["migratetype"])).tolist())
         present |= set(np.unique(_ints(snap["fallback_migratetype"])).tolist())
-    handles = [Patch(facecolor=MIGRATETYPE_COLORS[i], label=MIGRATETYPE_NAMES_2_6_24[i])
+        # Slot names follow each run's kernel: slot 3 is Reserve up to 4.3, HighAtomic on 6.1.
+        for i, name in enumerate(migratetype_labels(kernel)):
+            if name not in labels.setdefault(i, []):
+                labels[i].append(name)
+    handles = [Patch(facecolor=MIGRATETYPE_COLORS[i], label="/".join(labels[i]))
                for i in sorted(present) if 0 <= i < len(MIGRATETYPE_COLORS)]
     handles.append(Patch(facecolor=_FREE, edgecolor="0.6", label="free pages"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8,

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["TABLES", "frame", "load"]
+__all__ = ["TABLES", "frame", "load", "migratetype_names"]
 
 #: The tables of a result directory, in the order `load` returns them.
 TABLES = ("runs", "samples", "events")
@@ -141,3 +141,22 @@ def frame(table: pa.Table) -> pd.DataFrame:
     # Parquet files written from pandas carry pandas metadata (index, dtypes); the unified
     # table's own schema is the truth, and the index is a plain range.
     return table.replace_schema_metadata(None).to_pandas(types_mapper=_arrow_dtype)
+
+
+def migratetype_names(table: pd.DataFrame, column: str = "migratetype") -> pd.Series:
+    """The names of `table[column]` (internal migratetype slots, as the `samples` and `events`
+    tables hold them) by each row's `kernel`: slot 3 is `HighAtomic` on 6.1 and `Reserve`
+    before (`fragsim.models.mm.profiles.migratetype_labels`); -1 (no migratetype) is missing.
+    A table without `kernel` is named with the 2.6.24 names. Returns a string Series."""
+    from fragsim.models.mm.profiles import migratetype_labels
+
+    codes = pd.to_numeric(table[column]).fillna(-1).astype("int64").to_numpy()
+    kernels = (table["kernel"].astype("string").fillna("") if "kernel" in table.columns
+               else pd.Series([""] * len(table), index=table.index, dtype="string"))
+    out = pd.Series(pd.NA, index=table.index, dtype="string")
+    for kernel in pd.unique(kernels):
+        names = migratetype_labels(str(kernel))
+        rows = (kernels == kernel).to_numpy()
+        for slot, name in enumerate(names):
+            out[rows & (codes == slot)] = name
+    return out

@@ -7,7 +7,9 @@ counters, buddyinfo (`nr_free` per zone and order), pagetypeinfo's pageblock cou
 
 - `samples` (long form): `t_s`, `metric`, `zone`, `order`, `migratetype`, `value`. A column
   that does not apply to a metric is -1 (zone/order/migratetype are indices: zone into
-  `ZONE_NAMES`, migratetype into the 2.6.24 enum).
+  `ZONE_NAMES`, migratetype the internal slot 0..4, which the run's policy names:
+  `Policy.migratetype_labels`, slot 3 `Reserve` up to 4.3 and `HighAtomic` on 6.1;
+  `fragsim.analysis.results.migratetype_names` turns a column into those names).
 - `events`: `t_s`, `event`, `source` (the agent), and the union of the events' fields
   (`pfn`, `order`, `fallback_order`, `migratetype`, `fallback_migratetype`, `fragmenting`,
   `change_ownership`, `nr_pages`, `value`, `detail`); -1 / NaN / "" where a field does not

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from fragsim.models.mm import probes
-from fragsim.models.mm.census import ALLOCATED_COLUMNS, pageblock_census, pageblock_zones
+from fragsim.models.mm.census import allocated_columns, pageblock_census, pageblock_zones
 from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
@@ -163,7 +163,7 @@ class _Sampler:
         if c is None:
             self.env.kernel.sync()
             c = pageblock_census(self.m)
-        by_type = np.stack([c[name] for name in ALLOCATED_COLUMNS], axis=1)
+        by_type = np.stack([c[name] for name in allocated_columns(self.m.policy)], axis=1)
         own = np.clip(c["migratetype"].astype(np.int64), 0, MIGRATE_TYPES_2_6_24 - 1)
         foreign = by_type.copy()
         foreign[np.arange(foreign.shape[0]), own] = 0

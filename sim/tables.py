@@ -2,8 +2,9 @@
 
 Each frame is the long form of one kernel view (`models.mm.procfs`, `models.mm.census`), built
 once from numpy columns: zone names and migratetype names are categoricals whose categories
-keep the kernel's order (`zone_names[]`, 2.6.24 `migratetype_names[]`), so sorting and grouping
-line up with /proc/buddyinfo and /proc/pagetypeinfo.
+keep the kernel's order (`zone_names[]`, and the internal migratetype slots 0..4 named by the
+machine's policy, `Policy.migratetype_labels`: slot 3 is `Reserve` up to 4.3 and `HighAtomic` on
+6.1), so sorting and grouping line up with /proc/buddyinfo and /proc/pagetypeinfo.
 
 - `free_blocks_frame`: zone, order, migratetype, nr_free (pagetypeinfo's free lists);
 - `buddyinfo_frame`: zone, order, nr_free, free_pages (/proc/buddyinfo);
@@ -19,18 +20,30 @@ import pandas as pd
 from fragsim.models.mm.census import free_blocks, pageblock_census
 from fragsim.models.mm.constants import MIGRATETYPE_NAMES_2_6_24, ZONE_NAMES
 from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.policy import Policy
 
 __all__ = [
     "MIGRATETYPE_DTYPE",
     "ZONE_DTYPE",
     "buddyinfo_frame",
     "free_blocks_frame",
+    "migratetype_dtype",
     "pageblock_census_frame",
     "vmstat_frame",
 ]
 
 ZONE_DTYPE = pd.CategoricalDtype(list(ZONE_NAMES), ordered=True)
+#: The migratetype categorical of 2.6.24-4.3 (slot 3 `Reserve`); `migratetype_dtype` gives a
+#: policy's own.
 MIGRATETYPE_DTYPE = pd.CategoricalDtype(list(MIGRATETYPE_NAMES_2_6_24), ordered=True)
+
+
+def migratetype_dtype(policy: Policy | None = None) -> pd.CategoricalDtype:
+    """The ordered migratetype categorical whose codes are the internal slots 0..4, named by
+    `policy.migratetype_labels` (None: the 2.6.24 names)."""
+    if policy is None or policy.migratetype_labels == MIGRATETYPE_NAMES_2_6_24:
+        return MIGRATETYPE_DTYPE
+    return pd.CategoricalDtype(list(policy.migratetype_labels), ordered=True)
 
 
 def _zone_column(codes: np.ndarray) -> pd.Categorical:
@@ -38,8 +51,8 @@ def _zone_column(codes: np.ndarray) -> pd.Categorical:
     return pd.Categorical.from_codes(codes.astype(np.int64), dtype=ZONE_DTYPE)
 
 
-def _migratetype_column(codes: np.ndarray) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes.astype(np.int64), dtype=MIGRATETYPE_DTYPE)
+def _migratetype_column(codes: np.ndarray, policy: Policy) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes.astype(np.int64), dtype=migratetype_dtype(policy))
 
 
 def free_blocks_frame(m: Machine) -> pd.DataFrame:
@@ -48,7 +61,7 @@ def free_blocks_frame(m: Machine) -> pd.DataFrame:
     return pd.DataFrame({
         "zone": _zone_column(cols["zone"]),
         "order": cols["order"],
-        "migratetype": _migratetype_column(cols["migratetype"]),
+        "migratetype": _migratetype_column(cols["migratetype"], m.policy),
         "nr_free": cols["nr_free"],
     })
 
@@ -71,7 +84,7 @@ def pageblock_census_frame(m: Machine) -> pd.DataFrame:
     cols = pageblock_census(m)
     frame = pd.DataFrame(cols)
     frame["zone"] = _zone_column(cols["zone"])
-    frame["migratetype"] = _migratetype_column(cols["migratetype"])
+    frame["migratetype"] = _migratetype_column(cols["migratetype"], m.policy)
     return frame
 
 

@@ -11,8 +11,10 @@ Columns (`pageblock_census`), one row per pageblock:
 - `pageblock`, `start_pfn`, `zone` (index into `ZONE_NAMES`), `migratetype` (pageblock type);
 - `free`: pages in free blocks (PG_BUDDY heads); a free block larger than a pageblock counts in
   every pageblock it covers;
-- `allocated_<type>` for the five 2.6.24 types (lower-case names), and `allocated` in all:
-  pages of allocated blocks (PG_HEAD heads) by their requested migratetype;
+- `allocated_<type>` for the five internal types (lower-case names of the machine's policy,
+  `Policy.migratetype_labels`: slot 3 is `allocated_reserve` up to 4.3 and
+  `allocated_highatomic` on 6.1), and `allocated` in all: pages of allocated blocks (PG_HEAD
+  heads) by their requested migratetype;
 - `mixed`: allocated pages of at least two distinct requested types;
 - `foreign_pages`: allocated pages whose requested type is not the pageblock's type. No
   exception is made for RESERVE or ISOLATE pageblocks: no request asks for those types, so every
@@ -33,18 +35,22 @@ from fragsim.models.mm.constants import (
     PG_HEAD,
 )
 from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.policy import Policy
 from fragsim.models.mm.state import MT_MASK
 
 __all__ = [
     "ALLOCATED_COLUMNS",
     "CENSUS_COLUMNS",
     "FREE_BLOCK_COLUMNS",
+    "allocated_columns",
+    "census_columns",
     "free_blocks",
     "pageblock_census",
     "pageblock_zones",
 ]
 
-#: `allocated_<type>` column names, in 2.6.24 migratetype order.
+#: `allocated_<type>` column names, in 2.6.24 migratetype order (`allocated_columns` gives a
+#: policy's own).
 ALLOCATED_COLUMNS: tuple[str, ...] = tuple(
     f"allocated_{name.lower()}" for name in MIGRATETYPE_NAMES_2_6_24
 )
@@ -52,6 +58,16 @@ CENSUS_COLUMNS: tuple[str, ...] = (
     "pageblock", "start_pfn", "zone", "migratetype", "free", *ALLOCATED_COLUMNS, "allocated",
     "mixed", "foreign_pages",
 )
+
+
+def allocated_columns(policy: Policy) -> tuple[str, ...]:
+    """`allocated_<type>` names of the internal slots 0..4 as `policy` names them."""
+    return tuple(f"allocated_{name.lower()}" for name in policy.migratetype_labels)
+
+
+def census_columns(policy: Policy) -> tuple[str, ...]:
+    """`pageblock_census`'s columns, in order, on a machine of `policy`."""
+    return (*CENSUS_COLUMNS[:5], *allocated_columns(policy), *CENSUS_COLUMNS[10:])
 FREE_BLOCK_COLUMNS: tuple[str, ...] = ("zone", "order", "migratetype", "nr_free")
 
 
@@ -120,7 +136,7 @@ def pageblock_census(m: Machine) -> dict[str, np.ndarray]:
         "migratetype": m.pageblock_type.copy(),
         "free": free,
     }
-    for mt, name in enumerate(ALLOCATED_COLUMNS):
+    for mt, name in enumerate(allocated_columns(m.policy)):
         out[name] = np.ascontiguousarray(by_type[:, mt])
     out["allocated"] = allocated
     out["mixed"] = (by_type > 0).sum(axis=1) >= 2

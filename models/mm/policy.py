@@ -119,6 +119,17 @@ class Policy:
     migratetype_names: tuple[tuple[int, str], ...] = _NAMES_2_6_24
 
     @property
+    def migratetype_labels(self) -> tuple[str, ...]:
+        """Name of each internal migratetype slot 0..4, from `migratetype_names`: slot 3 is
+        `Reserve` up to 4.3 and `HighAtomic` on 4.4+ (the two share the slot, see
+        `models.mm.constants`). The samples, events and census tables and the figures label
+        migratetypes with these names."""
+        labels = list(MIGRATETYPE_NAMES_2_6_24)
+        for mt, name in self.migratetype_names:
+            labels[mt] = name
+        return tuple(labels)
+
+    @property
     def free_to_tail(self) -> bool:
         """Whether `__free_one_page` ever adds a block at the tail of its list."""
         return self.free_rule != FREE_2_6_24

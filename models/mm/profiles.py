@@ -35,7 +35,7 @@ from typing import Any
 
 from fragsim.models.mm.machine import MachineConfig
 
-__all__ = ["KERNEL_PROFILES", "kernel_profile", "machine_config"]
+__all__ = ["KERNEL_PROFILES", "kernel_profile", "machine_config", "migratetype_labels"]
 
 KERNEL_PROFILES: dict[str, dict[str, Any]] = {
     "2.6.20": {"policy": "vanilla", "lumpy_reclaim": False, "compaction": False,
@@ -62,6 +62,17 @@ def kernel_profile(name: str) -> dict[str, Any]:
     except KeyError:
         raise ValueError(f"unknown kernel profile {name!r}: allowed are "
                          f"{', '.join(KERNEL_PROFILES)}") from None
+
+
+def migratetype_labels(kernel: str) -> tuple[str, ...]:
+    """The names of the internal migratetype slots 0..4 on `kernel` (a profile, or a policy
+    name as `fragsim replay --policy` records it): its policy's `migratetype_labels`, so slot
+    3 is `HighAtomic` on 6.1 and `Reserve` before. Anything else gets the 2.6.24 names."""
+    from fragsim.models.mm.policy import POLICIES
+
+    policy = KERNEL_PROFILES.get(kernel, {}).get("policy", kernel)
+    chosen = POLICIES.get(policy, POLICIES["mobility"])
+    return chosen.migratetype_labels
 
 
 def machine_config(kernel: str, **overrides: Any) -> MachineConfig:
