@@ -192,33 +192,26 @@ def _reserved_small_machine() -> Machine:
     return m
 
 
-def test_retry_rules_before_6_1_never_touch_reserves() -> None:
+def test_6_1_should_reclaim_retry_gives_the_reserve_back_before_failing() -> None:
+    # should_reclaim_retry: nothing reclaimable and 14 free pages cannot pass MIN at order 0
+    # once the 16 reserved pages are unusable, so "Before OOM, exhaust highatomic_reserve":
+    # unreserve_highatomic_pageblock(ac, true) gives pageblock 0 back and says retry.
+    from fragsim.models.mm.constants import ALLOC_NO_WATERMARKS, ALLOC_WMARK_MIN
+    from fragsim.models.mm.slowpath_6_1 import RetryState, should_reclaim_retry
+
     m = _reserved_small_machine()
-    for name in ("2.6.24", "2.6.35"):
-        assert not ALLOC_RETRY_RULES[name].retry_after_reclaim(m, 2, 0)
-        assert not ALLOC_RETRY_RULES[name].retry_before_failing(m, GFP_KERNEL, 0, 2, 0)
-    assert m.pageblock_type[0] == 3
-
-
-def test_6_1_direct_reclaim_keeps_the_last_reserved_pageblock() -> None:
-    # __alloc_pages_direct_reclaim: unreserve_highatomic_pageblock(ac, false) keeps a zone's
-    # last pageblock; the caller still drains and retries once.
-    m = _reserved_small_machine()
-    assert ALLOC_RETRY_RULES["6.1"].retry_after_reclaim(m, 2, 0)
-    assert m.pageblock_type[0] == 3
-
-
-@pytest.mark.parametrize(("gfp", "order", "given_back"), [
-    (GFP_KERNEL, 0, True),  # should_reclaim_retry: "Before OOM, exhaust highatomic_reserve"
-    (GFP_KERNEL | GFP.NORETRY, 0, False),  # __GFP_NORETRY goes to nopage first
-    (GFP_HIGHUSER_MOVABLE, 9, False),  # costly without __GFP_RETRY_MAYFAIL: nopage
-    (GFP_HIGHUSER_MOVABLE | GFP.REPEAT, 4, True),
-])
-def test_6_1_gives_the_reserve_back_before_failing(gfp: int, order: int,
-                                                   given_back: bool) -> None:
-    m = _reserved_small_machine()
-    assert ALLOC_RETRY_RULES["6.1"].retry_before_failing(m, gfp, order, 2, 2) is given_back
-    assert bool(m.pageblock_type[0] == 2) is given_back
+    while m.alloc(0, migratetype=0, alloc_flags=ALLOC_NO_WATERMARKS) >= 0:
+        pass
+    st = RetryState()
+    assert should_reclaim_retry(m, 0, ALLOC_WMARK_MIN, 2, 0, False, st)
+    assert st.no_progress_loops == 1 and m.pageblock_type[0] == 0
+    # Now nothing is reserved and 14 free pages pass MIN (14 > 4): the watermark says retry.
+    assert should_reclaim_retry(m, 0, ALLOC_WMARK_MIN, 2, 0, False, st)
+    assert st.no_progress_loops == 2
+    # All memory allocated and nothing to give back: no retry.
+    while m.alloc(0, migratetype=0, alloc_flags=ALLOC_NO_WATERMARKS) >= 0:
+        pass
+    assert not should_reclaim_retry(m, 0, ALLOC_WMARK_MIN, 2, 0, False, st)
     check_invariants(m)
 
 

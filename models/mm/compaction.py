@@ -78,6 +78,10 @@ __all__ = [
     "COMPACT_COMPLETE",
     "COMPACT_CONTINUE",
     "COMPACT_MAX_DEFER_SHIFT",
+    "COMPACT_MODE_2_6_35",
+    "COMPACT_MODE_ASYNC_6_1",
+    "COMPACT_MODE_SYNC_FULL_6_1",
+    "COMPACT_MODE_SYNC_LIGHT_6_1",
     "COMPACT_PARTIAL",
     "COMPACT_SKIPPED",
     "compact_node",
@@ -121,7 +125,24 @@ _CC_NR_FREE = 3  # isolated target pages (the freelist is a stack of this length
 _CC_ORDER = 4  # order a direct compactor needs; -1: whole zone
 _CC_MT = 5  # the request's migratetype (free list compact_finished looks at)
 _CC_NR_ROWS = 6  # migrated rows written
-_CC_SIZE = 7
+_CC_MODE = 7  # COMPACT_MODE_*: which scanner rules the run follows
+_CC_SIZE = 8
+
+#: `compact_zone`'s scanner rules (`cc->mode` and the flags a 6.1 priority sets), on the 2.6.35
+#: scanners: 2.6.35's own (a page under writeback is isolated and fails or is waited on as the
+#: policy's `migrate_rule` says).
+COMPACT_MODE_2_6_35 = 0
+#: 6.1 COMPACT_PRIO_ASYNC (MIGRATE_ASYNC, direct): `suitable_migration_source` takes migration
+#: sources only from pageblocks of the request's type (a movable request: MOVABLE; no CMA), and
+#: ISOLATE_ASYNC_MIGRATE leaves pages under writeback on the LRU.
+COMPACT_MODE_ASYNC_6_1 = 1
+#: 6.1 COMPACT_PRIO_SYNC_LIGHT (MIGRATE_SYNC_LIGHT): every pageblock is a source; pages under
+#: writeback are still not isolated (6.1 `isolate_migratepages` sets ISOLATE_ASYNC_MIGRATE
+#: whenever the mode is not MIGRATE_SYNC, and `__unmap_and_move` would not wait for them).
+COMPACT_MODE_SYNC_LIGHT_6_1 = 2
+#: 6.1 COMPACT_PRIO_SYNC_FULL: SYNC_LIGHT plus `ignore_block_suitable`: the free scanner takes
+#: target pages from any pageblock but an ISOLATE one.
+COMPACT_MODE_SYNC_FULL_6_1 = 3
 
 
 @compiled("pages, pageblock_type, int, int")
@@ -198,9 +219,16 @@ def _isolate_freepages(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.
     high_pfn = low_pfn
     nr_freepages = cc[_CC_NR_FREE]
     scanned = 0
+    ignore_block_suitable = cc[_CC_MODE] == COMPACT_MODE_SYNC_FULL_6_1
     while pfn > low_pfn and cc[_CC_NR_MIGRATE] > nr_freepages:
-        if (pfn < start or pfn >= end
-                or not suitable_migration_target(pages, pageblock_type, pfn, pbo)):
+        if pfn < start or pfn >= end:
+            pfn -= nr_pb
+            continue
+        if ignore_block_suitable:
+            suitable = pageblock_type[pfn >> pbo] != MIGRATE_ISOLATE
+        else:
+            suitable = suitable_migration_target(pages, pageblock_type, pfn, pbo)
+        if not suitable:
             pfn -= nr_pb
             continue
         isolated = 0
@@ -227,14 +255,20 @@ def _isolate_freepages(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.
     cc[_CC_NR_FREE] = nr_freepages
 
 
-@compiled("pages, zones, nd, int, int[], int[]")
-def _isolate_migratepages(pages: np.ndarray, zones: np.ndarray, nd: np.ndarray, z: int,
-                          cc: np.ndarray, migratelist: np.ndarray) -> int:
+@compiled("pages, zones, pageblock_type, nd, int, int[], int[]")
+def _isolate_migratepages(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                          nd: np.ndarray, z: int, cc: np.ndarray,
+                          migratelist: np.ndarray) -> int:
     """2.6.35 `isolate_migratepages()`: take up to 32 LRU pages off their lists, from
     `migrate_pfn` to `ALIGN(migrate_pfn + pageblock_nr_pages)`. Free pages are skipped; pages
-    not on the LRU (kernel, slab, hugetlb, per-cpu) cannot be isolated and stay."""
+    not on the LRU (kernel, slab, hugetlb, per-cpu) cannot be isolated and stay.
+
+    On the 6.1 modes (`_CC_MODE`) pages under writeback stay on the LRU (ISOLATE_ASYNC_MIGRATE),
+    and COMPACT_MODE_ASYNC_6_1 skips every pageblock whose type is not the request's (6.1
+    `suitable_migration_source`)."""
     zone = zones[z]
-    nr_pb = 1 << nd["pageblock_order"]
+    pbo = nd["pageblock_order"]
+    nr_pb = 1 << pbo
     low_pfn = max(cc[_CC_MIGRATE_PFN], zone["start_pfn"])
     end_pfn = (low_pfn + nr_pb + nr_pb - 1) & ~(nr_pb - 1)
     # Do not cross the free scanner or leave the zone.
@@ -242,12 +276,21 @@ def _isolate_migratepages(pages: np.ndarray, zones: np.ndarray, nd: np.ndarray, 
         cc[_CC_MIGRATE_PFN] = end_pfn
         return 0
     stop = min(end_pfn, zone["end_pfn"])
+    mode = cc[_CC_MODE]
+    skip_writeback = mode != COMPACT_MODE_2_6_35
+    source_by_type = mode == COMPACT_MODE_ASYNC_6_1
+    first = low_pfn
     nr = 0
     scanned = 0
     while low_pfn < stop:
+        if source_by_type and (low_pfn == first or (low_pfn & (nr_pb - 1)) == 0) \
+                and pageblock_type[low_pfn >> pbo] != cc[_CC_MT]:
+            low_pfn = (low_pfn | (nr_pb - 1)) + 1
+            continue
         scanned += 1
         flags = pages[low_pfn]["flags"]
-        if not (flags & PG_BUDDY) and (flags & PG_LRU):
+        if not (flags & PG_BUDDY) and (flags & PG_LRU) \
+                and not (skip_writeback and (flags & PG_WRITEBACK)):
             lru_del(pages, zone, low_pfn)
             migratelist[nr] = low_pfn
             nr += 1
@@ -357,11 +400,12 @@ def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray)
     return COMPACT_CONTINUE
 
 
-@compiled("pages, zones, pageblock_type, node, int, int, int", nrt=True)
+@compiled("pages, zones, pageblock_type, node, int, int, int, int", nrt=True)
 def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
-                  node: np.ndarray, z: int, order: int,
-                  migratetype: int) -> tuple[int, np.ndarray]:
-    """2.6.35 `compact_zone()`; returns (status, migrated rows)."""
+                  node: np.ndarray, z: int, order: int, migratetype: int,
+                  mode: int) -> tuple[int, np.ndarray]:
+    """2.6.35 `compact_zone()` with the scanner rules of `mode`; returns (status, migrated
+    rows)."""
     nd = node[0]
     zone = zones[z]
     pbo = nd["pageblock_order"]
@@ -369,6 +413,7 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
     cc[_CC_MIGRATE_PFN] = zone["start_pfn"]
     cc[_CC_FREE_PFN] = zone["end_pfn"] & ~((1 << pbo) - 1)
     cc[_CC_ORDER] = order
+    cc[_CC_MODE] = mode
     # With grouping off (2.6.20 rules) every block is on list 0.
     cc[_CC_MT] = migratetype if nd["grouping"] != 0 else 0
     migratelist = np.empty(COMPACT_CLUSTER_MAX, dtype=np.int64)
@@ -380,7 +425,7 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
         status = _compact_finished(zones, nd, z, cc)
         if status != COMPACT_CONTINUE:
             break
-        if _isolate_migratepages(pages, zones, nd, z, cc, migratelist) == 0:
+        if _isolate_migratepages(pages, zones, pageblock_type, nd, z, cc, migratelist) == 0:
             continue
         rows = _migrate_isolated(pages, zones, pageblock_type, nd, z, cc, migratelist,
                                  freelist, rows)
@@ -390,14 +435,16 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
     return status, rows[: cc[_CC_NR_ROWS]].copy()
 
 
-def compact_zone(m: Machine, z: int, order: int, migratetype: int = MIGRATE_MOVABLE) -> int:
+def compact_zone(m: Machine, z: int, order: int, migratetype: int = MIGRATE_MOVABLE,
+                 mode: int = COMPACT_MODE_2_6_35) -> int:
     """Compact zone `z` for an allocation of `order` and `migratetype` (2.6.35 `compact_zone`
-    as `compact_zone_order` calls it); order -1 compacts until the scanners meet. Returns a
+    as `compact_zone_order` calls it); order -1 compacts until the scanners meet. `mode` picks
+    the scanner rules (`COMPACT_MODE_*`; 6.1's priorities on these scanners). Returns a
     COMPACT_* status and appends the moved pages to `m.migrated`."""
     if not -1 <= order < m.max_order:
         raise ValueError(f"order {order} out of range -1..{m.max_order - 1}")
     status, rows = _compact_zone(m.pages, m.zones, m.pageblock_type, m.node, z, order,
-                                 migratetype)
+                                 migratetype, mode)
     if rows.shape[0]:
         record_migrated(m, rows)
     return int(status)

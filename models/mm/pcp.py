@@ -74,7 +74,10 @@ __all__ = [
     "PCP_HOT",
     "buffered_rmqueue",
     "drain_all_local_pages",
+    "drain_local_cpu_pages",
+    "drain_local_pages",
     "drain_pages",
+    "drain_zone_pages_cpu",
     "free_hot_cold_page",
     "free_pages_bulk",
     "free_pcppages_bulk",
@@ -405,6 +408,27 @@ def free_hot_cold_page(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.n
         free_pcppages_bulk(pages, zone, pageblock_type, nd, zone["pcp_batch"][0], cpu)
 
 
+@compiled("pages, zones, pageblock_type, nd, int, int", inline=True)
+def drain_zone_pages_cpu(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                         nd: np.ndarray, z: int, cpu: int) -> int:
+    """`drain_pages_zone(cpu, zone)`: empty `cpu`'s lists of zone `z` into the buddy allocator
+    (2.6.24 `__drain_pages`: both lists whole, hot then cold, with `free_pages_bulk()`; 2.6.35
+    `drain_pages`: `pcp->count` pages with `free_pcppages_bulk()`). Returns the pages."""
+    zone = zones[z]
+    if zone["present_pages"] == 0:
+        return 0
+    if nd["pcp_sublists"] != 0:
+        count = _pcp_total(zone, cpu)
+        free_pcppages_bulk(pages, zone, pageblock_type, nd, count, cpu)
+        return int(count)
+    drained = 0
+    for cold in range(2):
+        count = zone["pcp_count"][cpu, cold]
+        free_pages_bulk(pages, zone, pageblock_type, nd, count, cpu, cold)
+        drained += count
+    return int(drained)
+
+
 @compiled("pages, zones, pageblock_type, node")
 def drain_all_local_pages(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                           node: np.ndarray) -> int:
@@ -419,18 +443,21 @@ def drain_all_local_pages(pages: np.ndarray, zones: np.ndarray, pageblock_type: 
     drained = 0
     for cpu in range(nd["pcp"]):
         for z in range(zones.shape[0]):
-            zone = zones[z]
-            if zone["present_pages"] == 0:
-                continue
-            if nd["pcp_sublists"] != 0:
-                count = _pcp_total(zone, cpu)
-                free_pcppages_bulk(pages, zone, pageblock_type, nd, count, cpu)
-                drained += count
-                continue
-            for cold in range(2):
-                count = zone["pcp_count"][cpu, cold]
-                free_pages_bulk(pages, zone, pageblock_type, nd, count, cpu, cold)
-                drained += count
+            drained += drain_zone_pages_cpu(pages, zones, pageblock_type, nd, z, cpu)
+    return drained
+
+
+@compiled("pages, zones, pageblock_type, node, int, int")
+def drain_local_cpu_pages(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                          node: np.ndarray, cpu: int, z: int) -> int:
+    """`drain_pages(cpu)` of one cpu (2.6.35 `drain_local_pages(NULL)` on that cpu: every
+    populated zone), or, for `z >= 0`, that zone only (6.1 `drain_local_pages(zone)`)."""
+    nd = node[0]
+    if z >= 0:
+        return drain_zone_pages_cpu(pages, zones, pageblock_type, nd, z, cpu)
+    drained = 0
+    for zz in range(zones.shape[0]):
+        drained += drain_zone_pages_cpu(pages, zones, pageblock_type, nd, zz, cpu)
     return drained
 
 
@@ -441,6 +468,16 @@ def drain_pages(m: Machine) -> int:
     if not m.node[0]["pcp"]:
         return 0
     return int(drain_all_local_pages(m.pages, m.zones, m.pageblock_type, m.node))
+
+
+def drain_local_pages(m: Machine, cpu: int, z: int = -1) -> int:
+    """Empty the per-cpu lists of `cpu` (every zone, or zone `z`) into the buddy allocator: the
+    local cpu's drain of `drain_local_pages`. Returns the pages drained; a no-op when pcp is
+    off."""
+    if not m.node[0]["pcp"]:
+        return 0
+    return int(drain_local_cpu_pages(m.pages, m.zones, m.pageblock_type, m.node,
+                                     m.check_cpu(cpu), z))
 
 
 def pcp_list(m: Machine, z: int, cpu: int, lst: int) -> list[int]:

@@ -5,18 +5,18 @@
    whoever drives time (the SimPy kswapd daemon, or a probe between its steps) runs
    `run_kswapd`, which calls reclaim's `balance_pgdat`.
 3. Retry at MIN, with ALLOC_HARDER for callers that cannot sleep and ALLOC_HIGH for __GFP_HIGH.
-4. A caller that cannot sleep (no __GFP_WAIT) fails here.
-5. With compaction (2.6.35 `__alloc_pages_direct_compact`): for order > 0 unless deferred,
+4. The rest is the policy's retry rule's `slowpath` (`ALLOC_RETRY_RULES[m.policy.alloc_retry]`):
+   6.1 (`AllocRetry61`) runs 6.1's own `__alloc_pages_slowpath` loop, `models.mm.slowpath_6_1`;
+   2.6.24 and 2.6.35 run steps 5-8 here.
+5. A caller that cannot sleep (no __GFP_WAIT) fails here.
+6. With compaction (2.6.35 `__alloc_pages_direct_compact`): for order > 0 unless deferred,
    `try_to_compact_pages`, drain the per-cpu lists, retry; on failure `defer_compaction`.
-6. Direct reclaim (`try_to_free_pages`), drain per-cpu lists for order > 0, retry if progress.
-7. Retry from 5 while the policy's retry rule (`ALLOC_RETRY_RULES[m.policy.alloc_retry]`)
-   (6.1: after a failed attempt, and before giving up, HIGHATOMIC pageblocks are given back:
-   `AllocRetry61`)
-   says so. 2.6.24 `__alloc_pages()`: order <= PAGE_ALLOC_COSTLY_ORDER, or __GFP_REPEAT, or
-   __GFP_NOFAIL; __GFP_NORETRY never. So a huge page request gets one round. 2.6.35
-   `should_alloc_retry()`: the same, except that a costly order with __GFP_REPEAT retries only
-   while the pages reclaimed over the call (`pages_reclaimed += did_some_progress`) are fewer
-   than `1 << order`.
+7. Direct reclaim (`try_to_free_pages`), drain per-cpu lists for order > 0, retry if progress.
+8. Retry from 6 while the retry rule says so. 2.6.24 `__alloc_pages()`: order <=
+   PAGE_ALLOC_COSTLY_ORDER, or __GFP_REPEAT, or __GFP_NOFAIL; __GFP_NORETRY never. So a huge
+   page request gets one round. 2.6.35 `should_alloc_retry()`: the same, except that a costly
+   order with __GFP_REPEAT retries only while the pages reclaimed over the call
+   (`pages_reclaimed += did_some_progress`) are fewer than `1 << order`.
 
 Simplifications (also in the README): there is no OOM killer, so a low-order request that
 makes no progress fails instead of killing a task and restarting; and every retry loop is capped
@@ -69,8 +69,8 @@ _COMPACT_SKIPPED = 0
 
 
 class AllocRetry:
-    """A slow path's answer to two questions after a round of direct reclaim: what counts as
-    progress, and whether to go round again. Subclasses follow one kernel each."""
+    """A slow path's answers after the attempt at MIN failed: what counts as progress, whether
+    to go round again, and (`slowpath`) the loop itself. Subclasses follow one kernel each."""
 
     def did_some_progress(self, nr_reclaimed: int, ret: int) -> int:
         """`try_to_free_pages()`'s return, from the pages reclaimed and the 2.6.24 return
@@ -81,17 +81,12 @@ class AllocRetry:
         """Whether to retry; `pages_reclaimed` is the sum of did_some_progress so far."""
         raise NotImplementedError
 
-    def retry_after_reclaim(self, m: Machine, high_zone: int, mt: int) -> bool:
-        """After a reclaim round that made progress but whose attempt failed: whether to drain
-        the per-cpu lists and try once more (6.1 `__alloc_pages_direct_reclaim`). None before
-        6.1."""
-        return False
-
-    def retry_before_failing(self, m: Machine, gfp: int, order: int, high_zone: int,
-                             mt: int) -> bool:
-        """When the slow path is about to give up: whether something was freed for it to go
-        round again (6.1 `should_reclaim_retry`'s last resort). None before 6.1."""
-        return False
+    def slowpath(self, m: Machine, order: int, gfp: int, high_zone: int, mt: int, owner: int,
+                 kind: int, cpu: int, cold: bool, pfn: int, attempt: AllocAttempt) -> int:
+        """The rest of the slow path after the attempt at MIN (whose result is `pfn`): the
+        2.6.24/2.6.35 loop of direct compaction, direct reclaim and `should_alloc_retry`."""
+        return _slowpath_2_6(m, self, order, gfp, high_zone, mt, owner, kind, cpu, cold, pfn,
+                             attempt)
 
 
 class AllocRetry2624(AllocRetry):
@@ -128,43 +123,24 @@ class AllocRetry2635(AllocRetry):
         return bool(gfp & GFP.NOFAIL)
 
 
-class AllocRetry61(AllocRetry2635):
-    """6.1: 2.6.35's retry decision (the model keeps it; 6.1's `should_reclaim_retry` counts
-    MAX_RECLAIM_RETRIES rounds without progress and asks whether reclaiming everything would
-    pass the MIN watermark), 6.1's progress (pages reclaimed only, mm/vmscan.c
-    `do_try_to_free_pages`), plus 6.1's two uses of `unreserve_highatomic_pageblock`:
-
-    - `__alloc_pages_direct_reclaim`: "If an allocation failed after direct reclaim, it could be
-      because pages are pinned on the per-cpu lists or in high alloc reserves. Shrink them and
-      try again": unreserve (keeping one pageblock per zone), drain, one more attempt;
-    - `should_reclaim_retry`: "Before OOM, exhaust highatomic_reserve": when the retry is not
-      viable, unreserve with `force`, and go round again if a pageblock was given back. 6.1
-      reaches it only for requests it may retry: not __GFP_NORETRY, and a costly order only with
-      __GFP_RETRY_MAYFAIL (the model's __GFP_REPEAT).
-    """
+class AllocRetry61(AllocRetry):
+    """6.1 `__alloc_pages_slowpath`: its own loop (`models.mm.slowpath_6_1`): direct compaction
+    first for costly and non-movable high-order requests, `should_reclaim_retry`
+    (MAX_RECLAIM_RETRIES, `no_progress_loops`, reclaimable + free against MIN),
+    `should_compact_retry` (compaction priorities, MAX_COMPACT_RETRIES), HIGHATOMIC pageblocks
+    given back by `__alloc_pages_direct_reclaim` and before failing, __GFP_RETRY_MAYFAIL (the
+    model's __GFP_REPEAT bit) and __GFP_NOFAIL. Progress is 6.1's: pages reclaimed only."""
 
     def did_some_progress(self, nr_reclaimed: int, ret: int) -> int:
         # 6.1 do_try_to_free_pages: sc->nr_reclaimed, else 1 only when reclaim stopped for
         # compaction (compaction_ready, not modelled); "some zone still reclaimable" is gone.
         return nr_reclaimed
 
-    def retry_after_reclaim(self, m: Machine, high_zone: int, mt: int) -> bool:
-        from fragsim.models.mm.highatomic import unreserve_highatomic_pageblock
+    def slowpath(self, m: Machine, order: int, gfp: int, high_zone: int, mt: int, owner: int,
+                 kind: int, cpu: int, cold: bool, pfn: int, attempt: AllocAttempt) -> int:
+        from fragsim.models.mm.slowpath_6_1 import slowpath_6_1
 
-        unreserve_highatomic_pageblock(m.pages, m.zones, m.pageblock_type, m.node, high_zone,
-                                       mt, 0)
-        return True
-
-    def retry_before_failing(self, m: Machine, gfp: int, order: int, high_zone: int,
-                             mt: int) -> bool:
-        if gfp & GFP.NORETRY:
-            return False
-        if order > PAGE_ALLOC_COSTLY_ORDER and not gfp & GFP.REPEAT:
-            return False
-        from fragsim.models.mm.highatomic import unreserve_highatomic_pageblock
-
-        return bool(unreserve_highatomic_pageblock(m.pages, m.zones, m.pageblock_type, m.node,
-                                                   high_zone, mt, 1))
+        return slowpath_6_1(m, order, gfp, high_zone, mt, owner, kind, cpu, cold, pfn, attempt)
 
 
 #: Retry rules by the name a policy gives (`Policy.alloc_retry`).
@@ -294,6 +270,27 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
         alloc_flags |= ALLOC_HIGH
     pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
     retry = ALLOC_RETRY_RULES[m.policy.alloc_retry]
+    pfn = retry.slowpath(m, order, gfp, high_zone, mt, owner, kind, cpu, cold, pfn, attempt)
+    attempt.pfn = pfn
+    if pfn < 0:
+        nd = m.node[0]
+        nd["stat"][STAT["alloc_fail"]] += 1
+        nd["fail_order"][order] += 1
+    attempt.wall_s = time.perf_counter() - t0
+    return attempt
+
+
+def _slowpath_2_6(m: Machine, retry: AllocRetry, order: int, gfp: int, high_zone: int, mt: int,
+                  owner: int, kind: int, cpu: int, cold: bool, pfn: int,
+                  attempt: AllocAttempt) -> int:
+    """Steps 5-7 of the module docstring (2.6.24 `__alloc_pages()`, 2.6.35
+    `__alloc_pages_slowpath()`), after the attempt at MIN whose result is `pfn`."""
+    wait = bool(gfp & GFP.WAIT)
+    alloc_flags = ALLOC_WMARK_MIN
+    if not wait:
+        alloc_flags |= ALLOC_HARDER
+    if gfp & GFP.HIGH:
+        alloc_flags |= ALLOC_HIGH
     pages_reclaimed = 0
     rounds = 0
     while pfn < 0 and wait and rounds < MAX_RETRY_ROUNDS:
@@ -318,34 +315,14 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
             _drain_pcp(m)
         if progress:
             pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
-            if pfn < 0 and retry.retry_after_reclaim(m, high_zone, mt):
-                _drain_pcp(m)
-                pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
             if pfn >= 0:
                 break
         elif gfp & GFP.FS and not gfp & GFP.NORETRY:
             # No progress: the OOM killer does not help orders above PAGE_ALLOC_COSTLY_ORDER
             # (nopage), and for lower orders the model has no OOM killer: fail too.
-            if not retry.retry_before_failing(m, gfp, order, high_zone, mt):
-                break
-            # 6.1 `goto retry`: get_page_from_freelist first, then another round.
-            pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
-            if pfn >= 0:
-                break
-            attempt.congestion_waits += 1
-            continue
+            break
         pages_reclaimed += progress
         if not retry.should_alloc_retry(gfp, order, pages_reclaimed):
-            if not retry.retry_before_failing(m, gfp, order, high_zone, mt):
-                break
-            pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
-            if pfn >= 0:
-                break
+            break
         attempt.congestion_waits += 1
-    attempt.pfn = pfn
-    if pfn < 0:
-        nd = m.node[0]
-        nd["stat"][STAT["alloc_fail"]] += 1
-        nd["fail_order"][order] += 1
-    attempt.wall_s = time.perf_counter() - t0
-    return attempt
+    return pfn

@@ -102,6 +102,8 @@ ZONE_DTYPE: Final = np.dtype(
         # compaction deferral (2.6.35 struct zone)
         ("compact_considered", "<i8"),
         ("compact_defer_shift", "<i8"),
+        # the lowest order whose compaction failed (2.6.39+ struct zone; 6.1's deferral only)
+        ("compact_order_failed", "<i8"),
         # 4.4+ (6.1 struct zone): pages in MIGRATE_HIGHATOMIC pageblocks, and which
         # zone_watermark_ok this zone follows (alloc.WMARK_RULE_*)
         ("nr_reserved_highatomic", "<i8"),
