@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fragsim.models.mm.alloc import zone_watermark_ok
-from fragsim.models.mm.buddy import free_one_page, list_del
+from fragsim.models.mm.buddy import list_del
 from fragsim.models.mm.constants import (
     MIGRATE_ISOLATE,
     MIGRATE_MOVABLE,
@@ -63,6 +63,7 @@ from fragsim.models.mm.migrate import (
     MIGRATE_2_6_35,
     MIGRATE_FORCE_PASS,
     MIGRATE_PASSES,
+    free_migrated_page,
     move_to_new_page,
     page_migratable,
     page_movable,
@@ -126,7 +127,8 @@ _CC_ORDER = 4  # order a direct compactor needs; -1: whole zone
 _CC_MT = 5  # the request's migratetype (free list compact_finished looks at)
 _CC_NR_ROWS = 6  # migrated rows written
 _CC_MODE = 7  # COMPACT_MODE_*: which scanner rules the run follows
-_CC_SIZE = 8
+_CC_CPU = 8  # the compacting cpu (whose per-cpu lists migration frees to, 2.6.35 with pcp)
+_CC_SIZE = 9
 
 #: `compact_zone`'s scanner rules (`cc->mode` and the flags a 6.1 priority sets), on the 2.6.35
 #: scanners: 2.6.35's own (a page under writeback is isolated and fails or is waited on as the
@@ -193,11 +195,13 @@ def split_free_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
 
 @compiled("pages, zones, pageblock_type, nd, int, int")
 def _free_target(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
-                 nd: np.ndarray, z: int, pfn: int) -> None:
-    """`__free_page()` of an isolated target page: back to the buddy lists."""
+                 nd: np.ndarray, pfn: int, cpu: int) -> None:
+    """`__free_page()` / `putback_lru_page()` of an isolated target page
+    (`models.mm.migrate.free_migrated_page`: 2.6.35 with per-cpu lists, hot on `cpu`'s list;
+    otherwise the buddy lists)."""
     pages[pfn]["flags"] = 0
     nd["stat"][_S_PGFREE] += 1
-    free_one_page(pages, zones[z], pageblock_type, nd, pfn, 0)
+    free_migrated_page(pages, zones, pageblock_type, nd, pfn, cpu)
 
 
 @compiled("pages, zones, pageblock_type, nd, int, int[], int[]")
@@ -344,7 +348,7 @@ def _migrate_isolated(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.n
             if wait and (pages[old]["flags"] & PG_WRITEBACK) and page_migratable(pages, old):
                 if pass_ < MIGRATE_FORCE_PASS:
                     # -EAGAIN: try again on a later pass; putback_lru_page(newpage) frees it.
-                    _free_target(pages, zones, pageblock_type, nd, z, new)
+                    _free_target(pages, zones, pageblock_type, nd, new, cc[_CC_CPU])
                     retry += 1
                     i -= 1
                     continue
@@ -360,10 +364,10 @@ def _migrate_isolated(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.n
                 rows[n_rows, 1] = new
                 rows[n_rows, 2] = pages[old]["owner"]
                 cc[_CC_NR_ROWS] = n_rows + 1
-                move_to_new_page(pages, zones, pageblock_type, nd, old, new, True)
+                move_to_new_page(pages, zones, pageblock_type, nd, old, new, True, cc[_CC_CPU])
             else:
                 nd["stat"][_S_PGMIGRATE_FAIL] += 1
-                _free_target(pages, zones, pageblock_type, nd, z, new)
+                _free_target(pages, zones, pageblock_type, nd, new, cc[_CC_CPU])
                 lru_add(pages, zone, old, (pages[old]["flags"] & PG_ACTIVE) != 0)
             migratelist[i] = -1
             i -= 1
@@ -400,10 +404,10 @@ def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray)
     return COMPACT_CONTINUE
 
 
-@compiled("pages, zones, pageblock_type, node, int, int, int, int", nrt=True)
+@compiled("pages, zones, pageblock_type, node, int, int, int, int, int", nrt=True)
 def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
-                  node: np.ndarray, z: int, order: int, migratetype: int,
-                  mode: int) -> tuple[int, np.ndarray]:
+                  node: np.ndarray, z: int, order: int, migratetype: int, mode: int,
+                  cpu: int) -> tuple[int, np.ndarray]:
     """2.6.35 `compact_zone()` with the scanner rules of `mode`; returns (status, migrated
     rows)."""
     nd = node[0]
@@ -414,6 +418,7 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
     cc[_CC_FREE_PFN] = zone["end_pfn"] & ~((1 << pbo) - 1)
     cc[_CC_ORDER] = order
     cc[_CC_MODE] = mode
+    cc[_CC_CPU] = cpu
     # With grouping off (2.6.20 rules) every block is on list 0.
     cc[_CC_MT] = migratetype if nd["grouping"] != 0 else 0
     migratelist = np.empty(COMPACT_CLUSTER_MAX, dtype=np.int64)
@@ -431,20 +436,21 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
                                  freelist, rows)
     # release_freepages(): from the list head, i.e. the top of the stack.
     for i in range(cc[_CC_NR_FREE] - 1, -1, -1):
-        _free_target(pages, zones, pageblock_type, nd, z, freelist[i])
+        _free_target(pages, zones, pageblock_type, nd, freelist[i], cc[_CC_CPU])
     return status, rows[: cc[_CC_NR_ROWS]].copy()
 
 
 def compact_zone(m: Machine, z: int, order: int, migratetype: int = MIGRATE_MOVABLE,
-                 mode: int = COMPACT_MODE_2_6_35) -> int:
+                 mode: int = COMPACT_MODE_2_6_35, cpu: int = 0) -> int:
     """Compact zone `z` for an allocation of `order` and `migratetype` (2.6.35 `compact_zone`
     as `compact_zone_order` calls it); order -1 compacts until the scanners meet. `mode` picks
-    the scanner rules (`COMPACT_MODE_*`; 6.1's priorities on these scanners). Returns a
+    the scanner rules (`COMPACT_MODE_*`; 6.1's priorities on these scanners), `cpu` the
+    compacting cpu (migration's frees, `models.mm.migrate.free_migrated_page`). Returns a
     COMPACT_* status and appends the moved pages to `m.migrated`."""
     if not -1 <= order < m.max_order:
         raise ValueError(f"order {order} out of range -1..{m.max_order - 1}")
     status, rows = _compact_zone(m.pages, m.zones, m.pageblock_type, m.node, z, order,
-                                 migratetype, mode)
+                                 migratetype, mode, cpu)
     if rows.shape[0]:
         record_migrated(m, rows)
     return int(status)
@@ -463,7 +469,7 @@ def _watermark_ok(zones: np.ndarray, z: int, order: int, mark: int) -> bool:
 
 
 def try_to_compact_pages(m: Machine, order: int, gfp_mask: int,
-                         high_zone: int | None = None) -> int:
+                         high_zone: int | None = None, cpu: int = 0) -> int:
     """2.6.35 `try_to_compact_pages()`: direct compaction of the request's zonelist.
 
     Nothing for order <= PAGE_ALLOC_COSTLY_ORDER or without __GFP_FS and __GFP_IO; otherwise
@@ -493,7 +499,7 @@ def try_to_compact_pages(m: Machine, order: int, gfp_mask: int,
                                                                     watermark):
             rc = COMPACT_PARTIAL
             break
-        rc = max(rc, compact_zone(m, z, order, mt))
+        rc = max(rc, compact_zone(m, z, order, mt, cpu=cpu))
         if _watermark_ok(m.zones, z, order, watermark):
             break
     return rc

@@ -15,9 +15,16 @@ is not under writeback. Migrating it moves its contents to a target page and fre
 - LRU: the old page was isolated from its LRU list before migration and the target goes back with
   `putback_lru_page(newpage)`, which adds it at the *head* of the active or inactive list
   (`lru_cache_add_lru`), not at the old page's position. The model does the same;
-- the old page is freed straight to the buddy lists (`free_one_page`). The kernel frees it to the
-  per-cpu list, and `__alloc_pages_direct_compact` drains that list right after compaction so
-  that the freed pages merge; freeing to the buddy at once gives the same free lists.
+- the old page is freed (`free_migrated_page`). 2.6.35 `unmap_and_move` hands it to
+  `putback_lru_page`, whose `lru_cache_add_lru` holds the last reference in the cpu's LRU
+  pagevec; when that drains, `release_pages` -> `__pagevec_free` -> `free_hot_cold_page(page,
+  0)`: a hot page on the per-cpu list. So on `mobility-2.6.35` (MIGRATE_2_6_35) with per-cpu
+  lists on, the old page goes to the head of the migrating cpu's list at once (the pagevec's
+  delay of up to 14 pages is not modelled), as do a target whose migration failed
+  (`putback_lru_page(newpage)`) and compaction's unused targets (`release_freepages` ->
+  `__free_page`); `__alloc_pages_direct_compact` then drains that cpu's lists
+  (`drain_pages(get_cpu())`) "but we want merging". Every other policy, and pcp off, frees
+  them straight to the buddy lists (`__free_one_page`).
 
 A page under writeback: what happens is the policy's migrate rule (`node['migrate_rule']`, from
 `Policy.migrate_rule`):
@@ -47,7 +54,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fragsim.models.mm.alloc import free_one
+from fragsim.models.mm.alloc import free_one_pcp
 from fragsim.models.mm.buddy import free_one_page, zone_of_pfn
 from fragsim.models.mm.constants import (
     KIND_ANON,
@@ -65,6 +72,7 @@ from fragsim.models.mm.constants import (
 )
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_add, lru_del
+from fragsim.models.mm.pcp import free_hot_cold_page
 from fragsim.models.mm.reclaim_state import record_migrated
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 
@@ -80,6 +88,7 @@ __all__ = [
     "is_migrate_target",
     "migrate_page",
     "migrate_pages",
+    "free_migrated_page",
     "move_to_new_page",
     "new_page_movable",
     "page_migratable",
@@ -132,9 +141,23 @@ def is_migrate_target(pages: np.ndarray, pfn: int) -> bool:
                 and (pages[pfn]["mt"] >> KIND_SHIFT) == 0)
 
 
-@compiled("pages, zones, pageblock_type, nd, int, int, bool", inline=True)
+@compiled("pages, zones, pageblock_type, nd, int, int", inline=True)
+def free_migrated_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                       nd: np.ndarray, pfn: int, cpu: int) -> None:
+    """Free an order-0 page migration is done with (the old page, an unused target), flags
+    already cleared and `pgfree` counted: on MIGRATE_2_6_35 with per-cpu lists on and `cpu >=
+    0`, `free_hot_cold_page(page, 0)` on `cpu` (module docstring); else `__free_one_page`."""
+    zone = zones[zone_of_pfn(zones, pfn)]
+    if cpu >= 0 and nd["pcp"] != 0 and nd["migrate_rule"] == MIGRATE_2_6_35:
+        free_hot_cold_page(pages, zone, pageblock_type, nd, pfn, cpu, 0)
+    else:
+        free_one_page(pages, zone, pageblock_type, nd, pfn, 0)
+
+
+@compiled("pages, zones, pageblock_type, nd, int, int, bool, int", inline=True)
 def move_to_new_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
-                     nd: np.ndarray, old_pfn: int, new_pfn: int, putback: bool) -> None:
+                     nd: np.ndarray, old_pfn: int, new_pfn: int, putback: bool,
+                     cpu: int) -> None:
     """`move_to_new_page` + `migrate_page_copy` + the putbacks of a successful `unmap_and_move`.
 
     The caller has checked both pages and taken the old one off its LRU list. The new page
@@ -148,11 +171,11 @@ def move_to_new_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
     if putback:
         z_new = zone_of_pfn(zones, new_pfn)
         lru_add(pages, zones[z_new], new_pfn, (old_flags & PG_ACTIVE) != 0)
-    # The old page loses its mapping and its last reference: __free_pages -> __free_one_page.
+    # The old page loses its mapping and its last reference (putback_lru_page, put_page).
     pages[old_pfn]["flags"] = 0
     pages[old_pfn]["owner"] = -1
     nd["stat"][_S_PGFREE] += 1
-    free_one_page(pages, zones[zone_of_pfn(zones, old_pfn)], pageblock_type, nd, old_pfn, 0)
+    free_migrated_page(pages, zones, pageblock_type, nd, old_pfn, cpu)
     nd["stat"][_S_PGMIGRATE_SUCCESS] += 1
 
 
@@ -176,7 +199,7 @@ def migrate_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarra
     on_lru = (pages[old_pfn]["flags"] & PG_LRU) != 0
     if on_lru:
         lru_del(pages, zones[zone_of_pfn(zones, old_pfn)], old_pfn)
-    move_to_new_page(pages, zones, pageblock_type, nd, old_pfn, new_pfn, on_lru)
+    move_to_new_page(pages, zones, pageblock_type, nd, old_pfn, new_pfn, on_lru, 0)
     return True
 
 
@@ -203,6 +226,8 @@ def migrate_pages(m: Machine, pfns: Iterable[int],
     rows: list[tuple[int, int, int]] = []
     failed = 0
     wait = int(m.node[0]["migrate_rule"]) == MIGRATE_2_6_35
+    # putback_lru_page(newpage) frees an unused target as free_migrated_page does (cpu 0).
+    cpu = 0 if wait else -1
     listed = [int(pfn) for pfn in pfns]
     enomem = False
     for pass_ in range(MIGRATE_PASSES if wait else 1):
@@ -218,7 +243,7 @@ def migrate_pages(m: Machine, pfns: Iterable[int],
                 if pass_ < MIGRATE_FORCE_PASS:
                     # -EAGAIN: putback_lru_page(newpage) frees the target; retry later.
                     if 0 <= new < m.nr_pages and is_migrate_target(m.pages, new):
-                        free_one(m.pages, m.zones, m.pageblock_type, m.node, new)
+                        free_one_pcp(m.pages, m.zones, m.pageblock_type, m.node, new, cpu, 0)
                     retry.append(old)
                     continue
                 # force: wait_on_page_writeback(page) ends its writeback now.
@@ -229,7 +254,7 @@ def migrate_pages(m: Machine, pfns: Iterable[int],
             else:
                 failed += 1
                 if 0 <= new < m.nr_pages and is_migrate_target(m.pages, new):
-                    free_one(m.pages, m.zones, m.pageblock_type, m.node, new)
+                    free_one_pcp(m.pages, m.zones, m.pageblock_type, m.node, new, cpu, 0)
         if enomem:
             break
         listed = retry

@@ -214,27 +214,38 @@ def run_kswapd(m: Machine) -> int:
 
 
 def _drain_pcp(m: Machine) -> None:
+    """`drain_all_pages()`: every cpu's per-cpu lists (no-op with pcp off)."""
     if m.config.pcp:
         from fragsim.models.mm import pcp
 
         pcp.drain_pages(m)
 
 
+def _drain_local(m: Machine, cpu: int) -> None:
+    """`drain_pages(get_cpu())` / `drain_local_pages(NULL)`: the allocating cpu's lists only."""
+    if m.config.pcp:
+        from fragsim.models.mm import pcp
+
+        pcp.drain_local_pages(m, cpu)
+
+
 def _direct_compact(m: Machine, order: int, gfp: int, high_zone: int, mt: int,
-                    alloc_flags: int, owner: int, kind: int, attempt: AllocAttempt) -> int:
-    """2.6.35 `__alloc_pages_direct_compact()`."""
+                    alloc_flags: int, owner: int, kind: int, cpu: int, cold: bool,
+                    attempt: AllocAttempt) -> int:
+    """2.6.35 `__alloc_pages_direct_compact()`: `try_to_compact_pages` on the allocating cpu,
+    then `drain_pages(get_cpu())` ("Page migration frees to the PCP lists but we want
+    merging": that cpu's lists only) and one attempt."""
     from fragsim.models.mm import compaction
 
     preferred = m.preferred_zone(high_zone)
     if order == 0 or compaction.compaction_deferred(m, preferred):
         return -1
-    status = compaction.try_to_compact_pages(m, order, gfp, high_zone)
+    status = compaction.try_to_compact_pages(m, order, gfp, high_zone, cpu)
     attempt.compaction_runs += 1
     if status == _COMPACT_SKIPPED:
         return -1
-    # Page migration frees to the per-cpu lists but we want merging.
-    _drain_pcp(m)
-    pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind)
+    _drain_local(m, cpu)
+    pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
     nd = m.node[0]
     if pfn >= 0:
         m.zones[preferred]["compact_considered"] = 0
@@ -296,8 +307,8 @@ def _slowpath_2_6(m: Machine, retry: AllocRetry, order: int, gfp: int, high_zone
     while pfn < 0 and wait and rounds < MAX_RETRY_ROUNDS:
         rounds += 1
         if m.config.compaction:
-            pfn = _direct_compact(m, order, gfp, high_zone, mt, alloc_flags, owner, kind,
-                                  attempt)
+            pfn = _direct_compact(m, order, gfp, high_zone, mt, alloc_flags, owner, kind, cpu,
+                                  cold, attempt)
             if pfn >= 0:
                 break
         from fragsim.models.mm import reclaim
@@ -312,7 +323,7 @@ def _slowpath_2_6(m: Machine, retry: AllocRetry, order: int, gfp: int, high_zone
         attempt.nr_reclaimed += reclaimed
         attempt.reclaim_congestion_waits += rs.congestion_waits - naps
         if order != 0:
-            _drain_pcp(m)
+            _drain_pcp(m)  # __alloc_pages_direct_reclaim: drain_all_pages()
         if progress:
             pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
             if pfn >= 0:

@@ -292,7 +292,7 @@ def _compact_zone_order(m: Machine, z: int, order: int, mt: int, prio: int, allo
     if ret in (COMPACT_SUCCESS, COMPACT_SKIPPED):
         return ret
     migrated = len(m.migrated)
-    status = compaction.compact_zone(m, z, order, mt, _MODE_OF_PRIORITY[prio])
+    status = compaction.compact_zone(m, z, order, mt, _MODE_OF_PRIORITY[prio], cpu)
     if len(m.migrated) > migrated:
         _drain_local_zone(m, z, cpu)
     return COMPACT_SUCCESS if status == compaction.COMPACT_PARTIAL else COMPACT_COMPLETE
