@@ -32,7 +32,9 @@ test in the hot path.
     past pageblock_order, boot frees to the tail (`FREE_6_1`);
   - MIGRATE_HIGHATOMIC reserves (`highatomic`, `models.mm.highatomic`) and 6.1's
     `__zone_watermark_ok` (`wmark_rule`); the type names of 4.4+ (`migratetype_names`);
-  - the slow path gives HIGHATOMIC pageblocks back (`alloc_retry` "6.1").
+  - 6.1's `__alloc_pages_slowpath` (`alloc_retry` "6.1", `models.mm.slowpath_6_1`):
+    `should_reclaim_retry`, `should_compact_retry` with compaction priorities, HIGHATOMIC
+    pageblocks given back after direct reclaim and before failing.
 """
 
 from __future__ import annotations

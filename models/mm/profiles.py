@@ -13,8 +13,9 @@ tail, `change_pageblock_range`, at most 2 RESERVE pageblocks, `should_alloc_retr
 `mobility-6.1` is 6.1's (`find_suitable_fallback`/`steal_suitable_fallback`,
 `buddy_merge_likely`, MIGRATE_HIGHATOMIC instead of RESERVE, 6.1 `__zone_watermark_ok`). The 6.1
 preset also has `watermark_scale_factor` 10 (4.6), transparent huge pages (2.6.38; the sysfs
-knobs keep the model's defaults, `never`/`madvise`), and 2.6.35's direct compaction as the
-model has it (no kcompactd, no proactive compaction, no watermark boosting).
+knobs keep the model's defaults, `never`/`madvise`), and 6.1's slow path and direct
+compaction on the model's 2.6.35 scanners (`models.mm.slowpath_6_1`; no kcompactd, no proactive
+compaction, no watermark boosting).
 
 Writeback limits (`vm_dirty_ratio`, `dirty_background_ratio`, mm/page-writeback.c): 40/10 in
 2.6.20, 10/5 from 2.6.22, 20/10 in 2.6.35 and 6.1. `radix_tree_node` slabs are UNMOVABLE before
