@@ -44,7 +44,6 @@ from fragsim.models.mm.gfp import GFP, GFP_KERNEL
 from fragsim.models.mm.huge_memory import vma_thp_gfp_mask
 from fragsim.models.mm.lru import lru_add_batch, set_dirty_batch
 from fragsim.models.mm.machine import Machine
-from fragsim.models.mm.reclaim_state import reclaim_state
 from fragsim.models.mm.slab import SlabCache, kmem_cache_create
 from fragsim.models.mm.state import EXTFRAG_RING, STAT
 from fragsim.sim.recorder import Recorder
@@ -235,7 +234,8 @@ class Kernel:
                    gfp: int = int(GFP_KERNEL)) -> Generator[simpy.Event, Any, np.ndarray]:
         """`kmem_cache_alloc(cache, gfp)` x n: held slabs first; new slab pages through the fast
         path at LOW, then (after kswapd ran) at MIN, then, if `gfp` may sleep, direct reclaim
-        rounds. Returns the object handles, -1 where no page could be had."""
+        rounds while the policy's retry rule says so (`AllocRetry.order0_retry`; at most
+        `MAX_RETRY_ROUNDS`). Returns the object handles, -1 where no page could be had."""
         m = self.machine
         nd = m.node[0]
         out = np.full(n, -1, np.int64)
@@ -245,6 +245,8 @@ class Kernel:
         min_flags = ALLOC_WMARK_MIN | (0 if wait else ALLOC_HARDER) \
             | (ALLOC_HIGH if gfp & _HIGH else 0)
         high_zone, _ = m.resolve(None, cache.migratetype)
+        retry = slowpath.ALLOC_RETRY_RULES[m.policy.alloc_retry]
+        retry_state = retry.new_state()
         for step in range(2 + slowpath.MAX_RETRY_ROUNDS):
             fails, fail0 = int(nd["stat"][_S_ALLOC_FAIL]), int(nd["fail_order"][0])
             got = cache.alloc(m, int(todo.shape[0]), ALLOC_WMARK_LOW if step == 0 else min_flags)
@@ -265,7 +267,9 @@ class Kernel:
             freed = reclaim.try_to_free_pages(m, 0, gfp, high_zone)
             self.direct_reclaims += 1
             self.drain()
-            if freed == 0 and not reclaim_state(m).last_progress:
+            # The policy's retry decision at order 0 (6.1: should_reclaim_retry).
+            if not retry.order0_retry(m, gfp, high_zone, cache.migratetype, min_flags, int(freed),
+                                      retry_state):
                 break
         if todo.shape[0]:
             count_failures(m.node, 0, int(todo.shape[0]))

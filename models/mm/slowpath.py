@@ -81,6 +81,19 @@ class AllocRetry:
         """Whether to retry; `pages_reclaimed` is the sum of did_some_progress so far."""
         raise NotImplementedError
 
+    def new_state(self) -> object:
+        """Loop state for `order0_retry` across one batched request's rounds."""
+        return None
+
+    def order0_retry(self, m: Machine, gfp: int, high_zone: int, mt: int, alloc_flags: int,
+                     nr_reclaimed: int, state: object) -> bool:
+        """After a round of direct reclaim for an order-0 batch (`Kernel.slab_alloc`): go round
+        again? 2.6.24/2.6.35: while reclaim freed pages or `try_to_free_pages` returned 1 (some
+        zone not all_unreclaimable)."""
+        from fragsim.models.mm.reclaim_state import reclaim_state
+
+        return bool(nr_reclaimed or reclaim_state(m).last_progress)
+
     def slowpath(self, m: Machine, order: int, gfp: int, high_zone: int, mt: int, owner: int,
                  kind: int, cpu: int, cold: bool, pfn: int, attempt: AllocAttempt) -> int:
         """The rest of the slow path after the attempt at MIN (whose result is `pfn`): the
@@ -135,6 +148,19 @@ class AllocRetry61(AllocRetry):
         # 6.1 do_try_to_free_pages: sc->nr_reclaimed, else 1 only when reclaim stopped for
         # compaction (compaction_ready, not modelled); "some zone still reclaimable" is gone.
         return nr_reclaimed
+
+    def new_state(self) -> object:
+        from fragsim.models.mm.slowpath_6_1 import RetryState
+
+        return RetryState()
+
+    def order0_retry(self, m: Machine, gfp: int, high_zone: int, mt: int, alloc_flags: int,
+                     nr_reclaimed: int, state: object) -> bool:
+        """6.1 `should_reclaim_retry` at order 0 (progress: pages reclaimed)."""
+        from fragsim.models.mm.slowpath_6_1 import RetryState, should_reclaim_retry
+
+        assert isinstance(state, RetryState)
+        return should_reclaim_retry(m, 0, alloc_flags, high_zone, mt, nr_reclaimed > 0, state)
 
     def slowpath(self, m: Machine, order: int, gfp: int, high_zone: int, mt: int, owner: int,
                  kind: int, cpu: int, cold: bool, pfn: int, attempt: AllocAttempt) -> int:
