@@ -262,3 +262,74 @@ def test_should_compact_retry_after_skipped_asks_whether_reclaim_can_help() -> N
     # 320 free + 16000 / 9 clean cache pages pass low 320 + 1024 at order 0.
     assert should_compact_retry(m, 9, ALLOC_WMARK_MIN, ZONE_NORMAL, st)
     assert st.compact_priority == COMPACT_PRIO_SYNC_LIGHT and st.compaction_retries == 0
+
+
+def test_deferral_is_per_order_on_6_1() -> None:
+    # 6.1 compaction_deferred(zone, order): orders below compact_order_failed are never
+    # deferred; defer_compaction lowers it, compaction_defer_reset raises it past a success.
+    # 2.6.35's compaction_deferred(zone) has no order: a deferred zone is deferred for all.
+    from fragsim.models.mm import slowpath_6_1 as s61
+
+    m = machine("6.1")
+    z = ZONE_NORMAL
+    s61._compaction_defer_reset(m, z, 4, True)  # an order-4 success: order_failed 5
+    s61._defer_compaction(m, z, 9)  # an order-9 failure: shift 1, order_failed stays 5
+    assert (int(m.zones[z]["compact_defer_shift"]), int(m.zones[z]["compact_order_failed"])) \
+        == (1, 5)
+    assert not s61._compaction_deferred(m, z, 4)
+    assert s61._compaction_deferred(m, z, 9)  # considered 1 < 1 << 1
+    assert not s61._compaction_deferred(m, z, 9)  # considered 2: the limit, go
+    s61._defer_compaction(m, z, 3)  # an order-3 failure lowers order_failed to 3
+    assert int(m.zones[z]["compact_order_failed"]) == 3
+    assert s61._compaction_deferred(m, z, 4)
+    old = machine("2.6.35")
+    compaction.defer_compaction(old, z)
+    assert compaction.compaction_deferred(old, z)
+
+
+def test_batched_order0_retry_follows_the_policy() -> None:
+    # Kernel.slab_alloc's rounds: 2.6.35 goes round again while try_to_free_pages returned 1
+    # (a zone not all_unreclaimable), even with nothing reclaimed; 6.1 asks
+    # should_reclaim_retry, which with nothing reclaimable and free under MIN says no.
+    got = {}
+    for kernel in POLICY:
+        m = anon_below_min(kernel)
+        reclaim_state(m).last_progress = 1
+        rule = ALLOC_RETRY_RULES[m.policy.alloc_retry]
+        got[kernel] = rule.order0_retry(m, int(GFP_KERNEL), ZONE_NORMAL, MIGRATE_UNMOVABLE,
+                                        ALLOC_WMARK_MIN, 0, rule.new_state())
+    assert got == {"2.6.35": True, "6.1": False}
+
+
+def test_thp_fault_defrag_always_noretry_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kernel.thp_fault with defrag=always: a region without MADV_HUGEPAGE gets GFP_TRANSHUGE |
+    # __GFP_NORETRY (vma_thp_gfp_mask). On memory full of clean page cache 6.1's async
+    # compaction is SKIPPED (order 0 below low + compact_gap), so the fault falls back with no
+    # direct reclaim; the madvised region (no __GFP_NORETRY, costly, no __GFP_RETRY_MAYFAIL)
+    # reclaims once, compacts again, then gives up. 2.6.35's loop (THP allowed on a test
+    # preset) reclaims once either way.
+    import simpy
+
+    from fragsim.models.mm.profiles import KERNEL_PROFILES, machine_config
+    from fragsim.sim.kernel import Kernel
+    from fragsim.sim.recorder import Recorder
+    from fragsim.sim.streams import Streams
+    from tests.conftest_tiny import drive
+
+    monkeypatch.setitem(KERNEL_PROFILES, "thp-2.6.35", {**KERNEL_PROFILES["2.6.35"], "thp": True})
+    got = {}
+    for preset in ("6.1", "thp-2.6.35"):
+        for madvised in (False, True):
+            m = Machine(machine_config(preset, memory=64 * MiB, layout="flat", swap=0,
+                                       lumpy_reclaim=False, thp_enabled="always",
+                                       thp_defrag="always"))
+            while not (reclaim.alloc_lru_pages(m, 4096, KIND_FILE, owner=1) < 0).any():
+                pass
+            k = Kernel(simpy.Environment(), m, Recorder(), Streams(0))
+            before = counters(m)
+            pfn = drive(k, k.thp_fault(1 << 25, madvised))
+            got[preset, madvised] = (pfn, m.stat("thp_fault_fallback"),
+                                     delta(m, before)["allocstall"])
+    assert got[("6.1", False)] == (-1, 1, 0)
+    assert got[("6.1", True)] == (-1, 1, 1)
+    assert got[("thp-2.6.35", False)] == (-1, 1, 1)
