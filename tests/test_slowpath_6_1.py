@@ -333,3 +333,16 @@ def test_thp_fault_defrag_always_noretry_exit(monkeypatch: pytest.MonkeyPatch) -
     assert got[("6.1", False)] == (-1, 1, 0)
     assert got[("6.1", True)] == (-1, 1, 1)
     assert got[("thp-2.6.35", False)] == (-1, 1, 1)
+
+
+def test_6_1_without_compaction_never_compacts() -> None:
+    # !CONFIG_COMPACTION (compaction off): the stub returns COMPACT_SKIPPED, can_compact is
+    # false, so a costly __GFP_RETRY_MAYFAIL request stops after its first round.
+    m = Machine(MachineConfig(memory=64 * MiB, policy="mobility-6.1", lumpy_reclaim=False,
+                              compaction=False))
+    while not (reclaim.alloc_lru_pages(m, 4096, KIND_FILE, owner=1) < 0).any():
+        pass
+    stall = m.stat("compact_stall")
+    a = alloc_pages(m, 9, GFP_HIGHUSER_MOVABLE | GFP.REPEAT)
+    assert (a.compaction_runs, m.stat("compact_stall") - stall) == (0, 0)
+    assert a.reclaim_rounds == 1

@@ -393,10 +393,14 @@ def _zone_of(m: Machine, pfn: int) -> int:
 def _direct_compact(m: Machine, order: int, gfp: int, alloc_flags: int, high_zone: int,
                     mt: int, owner: int, kind: int, cpu: int, cold: bool, prio: int,
                     st: RetryState, attempt: AllocAttempt) -> int:
-    """6.1 `__alloc_pages_direct_compact`: sets `st.compact_result` (not for order 0)."""
+    """6.1 `__alloc_pages_direct_compact`: sets `st.compact_result` (not for order 0); without
+    compaction (`config.compaction` off) the !CONFIG_COMPACTION stub."""
     from fragsim.models.mm.slowpath import _attempt
 
     if not order:
+        return -1
+    if not m.config.compaction:  # !CONFIG_COMPACTION: the stub says COMPACT_SKIPPED
+        st.compact_result = COMPACT_SKIPPED
         return -1
     rc = try_to_compact_pages(m, order, gfp, alloc_flags, high_zone, mt, prio, cpu)
     st.compact_result = rc
