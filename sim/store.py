@@ -72,9 +72,10 @@ class ResultStore:
                              f"({exc})") from None
         return data
 
-    def open(self, manifest: dict[str, Any]) -> bool:
-        """Create the directory and manifest, or check that it holds this same sweep.
-        Returns True when the sweep was already started there."""
+    def check(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """UsageError if the directory cannot take this sweep (not a directory, results
+        without a manifest, another format or spec); the manifest already there, or None.
+        Writes nothing, so a command can refuse before it starts."""
         if self.root.exists() and not self.root.is_dir():
             raise UsageError(f"--out {str(self.root)!r} exists and is not a directory")
         old = self.read_manifest()
@@ -83,9 +84,7 @@ class ResultStore:
             if any(p.exists() for p in held):
                 raise UsageError(f"--out {str(self.root)!r} holds results without a sweep "
                                  "manifest: use an empty or new directory")
-            self.root.mkdir(parents=True, exist_ok=True)
-            self._write_json(self.manifest_path, manifest)
-            return False
+            return None
         if old.get("format") != FORMAT:
             raise UsageError(f"{self.manifest_path}: format {old.get('format')!r} is not "
                              f"{FORMAT}")
@@ -94,6 +93,16 @@ class ResultStore:
                 f"--out {str(self.root)!r} holds sweep {old.get('name')!r} with other runs "
                 f"(spec {old.get('spec_hash')}, this one {manifest['spec_hash']}): use another "
                 "--out, or the spec it was started with")
+        return old
+
+    def open(self, manifest: dict[str, Any]) -> bool:
+        """Create the directory and manifest, or check that it holds this same sweep.
+        Returns True when the sweep was already started there."""
+        old = self.check(manifest)
+        if old is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._write_json(self.manifest_path, manifest)
+            return False
         if old.get("code_version") != manifest.get("code_version"):
             old.setdefault("code_versions", [old.get("code_version")])
             if manifest.get("code_version") not in old["code_versions"]:
