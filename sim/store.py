@@ -11,7 +11,10 @@ Layout of a sweep directory:
 `partitioning="hive"`, or `fragsim.analysis.load`, restores it). Each file is written to a
 temporary `.name.tmp-PID` file in its folder, then renamed over its name, and a run's `runs` file
 is written last: a run is finished when its `runs` file exists, and all three files have valid
-Parquet footers with the run's id. A run that fails inside the simulation is finished too (its
+Parquet footers with the run's id and every data page passes its CRC (files are written with
+Parquet page checksums, `write_page_checksum`, and read back with
+`page_checksum_verification` when a sweep resumes, so bytes damaged inside an intact file are
+found too). A run that fails inside the simulation is finished too (its
 row has the error); `retry_failed` runs it again. Anything else found for a planned run (a
 missing table, a truncated file, a stray temporary file) is removed and the run is redone.
 
@@ -131,6 +134,8 @@ class ResultStore:
             try:
                 for t, p in paths.items():
                     meta = pq.read_metadata(p)
+                    # Decoding every page verifies its CRC (the footer alone would not).
+                    pq.read_table(p, page_checksum_verification=True)
                     if t == "runs":
                         if meta.num_rows != 1:
                             raise ValueError("runs file without exactly one row")
@@ -170,7 +175,7 @@ class ResultStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
             table = pa.Table.from_pandas(storable(frame), preserve_index=False)
-            pq.write_table(table, tmp)
+            pq.write_table(table, tmp, write_page_checksum=True)
             os.replace(tmp, path)
 
     def finish(self, summary: dict[str, Any]) -> None:
