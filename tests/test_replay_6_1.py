@@ -14,21 +14,8 @@ import pytest
 
 from fragsim.experiments.traces import make_6_1_trace
 from fragsim.models.mm import procfs
-from fragsim.models.mm.gfp import (
-    GFP,
-    GFP_ATOMIC,
-    GFP_HIGHUSER_MOVABLE,
-    GFP_KERNEL,
-    gfpflags_to_migratetype,
-)
-from fragsim.models.mm.gfp_6_1 import (
-    GFP_BITS_6_1,
-    GFP_MASKS_6_1,
-    gfp_migratetype,
-    parse_gfp_flags,
-    show_gfp_flags,
-    to_model_gfp,
-)
+from fragsim.models.mm.gfp import gfpflags_to_migratetype
+from fragsim.models.mm.gfp_6_1 import gfp_migratetype, parse_gfp_flags, to_model_gfp
 from fragsim.models.mm.invariants import check_invariants
 from fragsim.models.mm.machine import Machine, MachineConfig
 from fragsim.sim.cli import main
@@ -39,7 +26,6 @@ from fragsim.sim.trace_gfp import GfpCheck
 TRACE = Path(__file__).resolve().parents[1] / "experiments" / "traces" / "kmem-6.1-synthetic.trace"
 RAW_VMSTAT = (Path(__file__).resolve().parents[1] / "experiments" / "uml" / "results" / "raw"
               / "run-1" / "compact" / "vmstat")
-B, M = GFP_BITS_6_1, GFP_MASKS_6_1
 #: The UML guest's geometry, a quarter of its size (the traced machine has 16 MiB).
 ARGS = ["--kernel", "6.1", "--memory", "64MiB", "--pageblock-order", "10"]
 EVENT_RE = re.compile(r": (mm_page_\w+): ")
@@ -149,43 +135,6 @@ def test_cli_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert out["gfp_migratetype_mismatches"] == "0"
     assert int(out["gfp_distinct_masks"]) == len({m.group(3) for line in _lines()
                                                   if (m := ALLOC_RE.search(line))})
-
-
-# --- 6.1 gfp flags ----------------------------------------------------------------------------
-@pytest.mark.parametrize(("mask", "text"), [
-    (0, "none"),
-    (M["GFP_KERNEL"] | B["__GFP_COMP"], "GFP_KERNEL|__GFP_COMP"),
-    (M["GFP_KERNEL_ACCOUNT"] | B["__GFP_ZERO"], "GFP_KERNEL_ACCOUNT|__GFP_ZERO"),
-    # GFP_USER goes first and takes the reclaim bits: GFP_KERNEL_ACCOUNT no longer matches.
-    (M["GFP_USER"] | B["__GFP_ACCOUNT"], "GFP_USER|__GFP_ACCOUNT"),
-    (B["__GFP_KSWAPD_RECLAIM"], "GFP_NOWAIT"),
-    (B["__GFP_DIRECT_RECLAIM"], "__GFP_DIRECT_RECLAIM"),
-    (M["GFP_TRANSHUGE"], "GFP_TRANSHUGE"),
-    (M["GFP_TRANSHUGE_LIGHT"], "GFP_TRANSHUGE_LIGHT"),
-    (M["GFP_HIGHUSER_MOVABLE"] | B["__GFP_RETRY_MAYFAIL"],
-     "GFP_HIGHUSER_MOVABLE|__GFP_RETRY_MAYFAIL"),
-    (M["GFP_ATOMIC"] | B["__GFP_NOWARN"] | B["__GFP_COMP"] | 0x8000000,
-     "GFP_ATOMIC|__GFP_NOWARN|__GFP_COMP|0x8000000"),
-])
-def test_show_and_parse_gfp_flags(mask: int, text: str) -> None:
-    assert show_gfp_flags(mask) == text
-    assert parse_gfp_flags(text) == mask
-
-
-@pytest.mark.parametrize(("text", "model"), [
-    ("GFP_KERNEL", GFP_KERNEL),
-    ("GFP_HIGHUSER_MOVABLE", GFP_HIGHUSER_MOVABLE),
-    ("GFP_ATOMIC", GFP_ATOMIC),
-    ("GFP_KERNEL|__GFP_COMP", GFP_KERNEL | GFP.COMP),
-    ("GFP_KERNEL_ACCOUNT", GFP_KERNEL),  # __GFP_ACCOUNT (memcg) has no model bit
-    ("__GFP_KSWAPD_RECLAIM", GFP(0)),  # GFP_NOWAIT: no direct reclaim, kswapd woken
-    ("__GFP_IO|__GFP_FS", GFP.IO | GFP.FS | GFP.NO_KSWAPD),
-    ("GFP_USER|__GFP_RETRY_MAYFAIL", GFP_KERNEL | GFP.HARDWALL | GFP.REPEAT),
-    ("GFP_TRANSHUGE", GFP_HIGHUSER_MOVABLE | GFP.COMP | GFP.NOMEMALLOC | GFP.NOWARN
-     | GFP.NO_KSWAPD),
-])
-def test_to_model_gfp(text: str, model: GFP) -> None:
-    assert to_model_gfp(parse_gfp_flags(text)) == model
 
 
 def test_trace_masks_resolve_to_their_migratetype() -> None:
