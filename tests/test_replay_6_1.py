@@ -168,3 +168,24 @@ def test_gfp_check_needs_modern_numbering(capsys: pytest.CaptureFixture[str]) ->
     assert "--migratetype-numbering modern" in capsys.readouterr().err
     assert main(["replay", str(TRACE), "--gfp-flags", "5.10"]) == 2
     assert "allowed are ignore, 6.1" in capsys.readouterr().err
+
+
+def test_6_1_lines_one_by_one() -> None:
+    """6.1's formats through the reference reader: a failed allocation (NULL page, pfn 0x0),
+    the two events that are no requests, and extfrag with 6.1's fields."""
+    from fragsim.sim.trace import ALLOC_FAILED, parse_line, parse_lines
+
+    pre = "              dd-260     [000] .....     3.000000: "
+    failed = parse_line(f"{pre}mm_page_alloc: page=0000000000000000 pfn=0x0 order=3 "
+                        "migratetype=0 gfp_flags=GFP_NOWAIT|__GFP_NOWARN|__GFP_COMP")
+    assert failed is not None and failed.kind == ALLOC_FAILED and failed.order == 3
+    assert parse_line(f"{pre}mm_page_alloc_zone_locked: page=00000000a1b2c3d4 pfn=0x7c00 "
+                      "order=0 migratetype=1 percpu_refill=1") is None
+    assert parse_line(f"{pre}mm_page_pcpu_drain: page=00000000a1b2c3d4 pfn=0x7c00 order=0 "
+                      "migratetype=1") is None
+    batch = parse_lines([f"{pre}mm_page_alloc_extfrag: page=00000000a1b2c3d4 pfn=0x7c00 "
+                         "alloc_order=0 fallback_order=10 pageblock_order=10 "
+                         "alloc_migratetype=2 fallback_migratetype=1 fragmenting=0 "
+                         "change_ownership=1"])
+    assert (batch.extfrag, batch.extfrag_fragmenting, batch.extfrag_change_ownership) == (1, 0, 1)
+    assert len(batch) == 0
