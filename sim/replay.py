@@ -20,6 +20,10 @@ Nothing stops a replay. It counts what the model or the trace could not match:
   since 2.6.33 (an *echo*, freed once);
 - malformed lines (skipped with a warning; an error with `--strict`).
 
+`--gfp-flags 6.1` also reads each allocation's `gfp_flags=` as 6.1 prints them and checks it
+(`sim.trace_gfp`: an unknown flag is an error; migratetype mismatches are counted); the trace
+then goes through the plain-Python reader.
+
 Memory (`--memory`, default 1 GiB) is node 0 with one zone, Normal, from pfn 0
 (`MachineConfig(layout="flat")`); trace pfns from any machine map onto it.
 """
@@ -461,9 +465,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--memory", default=DEFAULT_MEMORY, metavar="SIZE",
                    help="memory size (64MiB, 4GiB), a multiple of the max-order block "
                    f"(default {DEFAULT_MEMORY})")
+    from fragsim.models.mm.profiles import KERNEL_PROFILES
+
     p.add_argument("--kernel", default=None, metavar="VERSION",
-                   help="a kernel preset (2.6.20, 2.6.23, 2.6.24, 2.6.35, 6.1): its policy; "
-                        "replay itself never reclaims or compacts (overrides --policy)")
+                   help=f"a kernel preset ({', '.join(KERNEL_PROFILES)}): its policy; replay "
+                        "itself never reclaims or compacts (overrides --policy)")
     p.add_argument("--policy", default="mobility", metavar="NAME",
                    help="vanilla (2.6.20) or mobility (2.6.24, default)")
     p.add_argument("--pageblock-order", default=None, metavar="N",
