@@ -91,6 +91,8 @@ def test_golden_derived_counters() -> None:
         "nr_unstable": 0,
     }
     assert {k: vm[k] for k in expected} == expected
+    lru = ("nr_inactive_anon", "nr_active_anon", "nr_inactive_file", "nr_active_file")
+    assert sum(vm[k] for k in lru) == int(m.zones["nr_lru"].sum())  # the model's LRU, split
     assert vm["nr_free_pages"] == m.free_pages() == m.nr_pages - 12
     text = procfs.vmstat(m)
     assert "pgsteal_kswapd 4\npgsteal_direct 6\n" in text
