@@ -77,6 +77,33 @@ def _labels(frame: pd.DataFrame, runs: pd.DataFrame, by: str | Sequence[str]) ->
     return label
 
 
+_SIZE_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+
+
+def _natural_key(label: str) -> tuple[tuple[int, float, str], ...]:
+    """Sort key of a group label: each ", "-separated part by its number (a size such as
+    "512 MiB" in bytes, a kernel version as a tuple, a plain number), text otherwise; so
+    512 MiB comes before 1 GiB and 2.6.24 before 6.1."""
+    key: list[tuple[int, float, str]] = []
+    for part in str(label).split(", "):
+        words = part.split()
+        if len(words) == 2 and words[1] in _SIZE_UNITS:
+            try:
+                key.append((0, float(words[0]) * _SIZE_UNITS[words[1]], ""))
+                continue
+            except ValueError:
+                pass
+        pieces = part.split(".")
+        if len(pieces) >= 2 and all(p.isdigit() for p in pieces):
+            key.extend((0, float(p), "") for p in pieces)
+            continue
+        try:
+            key.append((0, float(part), ""))
+        except ValueError:
+            key.append((1, 0.0, part))
+    return tuple(key)
+
+
 def _floats(column: pd.Series) -> np.ndarray:
     return np.asarray(column.to_numpy(dtype=np.float64, na_value=np.nan))
 
@@ -102,7 +129,9 @@ def uptime(runs: pd.DataFrame, samples: pd.DataFrame, metric: str = "hugepages_p
                               "days": np.round(_floats(sel["uptime_days"]), 4),
                               "value": _floats(sel["value"]),
                               "run_id": sel["run_id"].astype(str).to_numpy()})
-        for group, g in frame.groupby("group", sort=True):
+        grouped = dict(list(frame.groupby("group", sort=False)))
+        for group in sorted(grouped, key=_natural_key):
+            g = grouped[group]
             agg = g.groupby("days")["value"].agg(["mean", "std", "count"])
             half = (stats.t.ppf(0.5 + level / 2, np.maximum(agg["count"] - 1, 1))
                     * agg["std"] / np.sqrt(agg["count"]))
@@ -348,7 +377,7 @@ def extfrag(events: pd.DataFrame, runs: pd.DataFrame, by: str | Sequence[str] = 
     frag = _ints(ev["fragmenting"]) == 1
     fig = Figure(figsize=(8, 5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
-    for group in sorted(n_runs.index):
+    for group in sorted(n_runs.index, key=_natural_key):
         mine = label == group
         none = "" if mine.any() else ", no events"
         for ax, sel in ((top, mine & frag), (bottom, mine & ~frag)):

@@ -20,6 +20,10 @@ Nothing stops a replay. It counts what the model or the trace could not match:
   since 2.6.33 (an *echo*, freed once);
 - malformed lines (skipped with a warning; an error with `--strict`).
 
+`--gfp-flags 6.1` also reads each allocation's `gfp_flags=` as 6.1 prints them and checks it
+(`sim.trace_gfp`: an unknown flag is an error; migratetype mismatches are counted); the trace
+then goes through the plain-Python reader.
+
 Memory (`--memory`, default 1 GiB) is node 0 with one zone, Normal, from pfn 0
 (`MachineConfig(layout="flat")`); trace pfns from any machine map onto it.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any, BinaryIO, Final, TextIO
 
@@ -56,7 +61,9 @@ from fragsim.sim.trace import (
     NUMBERINGS,
     EventBatch,
     iter_batches,
+    parse_lines,
 )
+from fragsim.sim.trace_gfp import GFP_FLAG_FORMATS, GfpCheck
 
 __all__ = ["DEFAULT_MEMORY", "SHOW_VIEWS", "Replayer", "add_parser", "replay_stream", "run",
            "show", "summary"]
@@ -67,6 +74,8 @@ SHOW_VIEWS: Final = ("buddyinfo", "pagetypeinfo", "extfrag", "unusable", "vmstat
 MAX_WARNINGS: Final = 5
 #: A trace file at least this large gets a progress bar (when stderr is a terminal).
 PROGRESS_BYTES: Final = 32 << 20
+#: Lines per batch of the plain-Python reader (`--gfp-flags`).
+GFP_BATCH_LINES: Final = 1 << 16
 
 # --- per trace pfn state (what the trace pfn currently maps to) --------------------------------
 _UNMAPPED: Final = 0
@@ -264,6 +273,8 @@ class Replayer:
         self.extfrag = 0
         self.extfrag_fragmenting = 0
         self.extfrag_change_ownership = 0
+        #: The `--gfp-flags` check of the allocations' gfp text (None: not asked for).
+        self.gfp: GfpCheck | None = None
         self.counters = np.zeros(_NR_COUNTERS, dtype=np.int64)
         self.fail_order = np.zeros(MAX_TRACE_ORDER + 1, dtype=np.int64)
         self._keys = np.full(1 << 12, _EMPTY, dtype=np.int64)
@@ -323,15 +334,44 @@ class Replayer:
         return int(self.counters[index])
 
 
+def _checked_batches(stream: TextIO | BinaryIO, numbering: str, source: str, with_cpu: bool,
+                     gfp: GfpCheck) -> Iterator[EventBatch]:
+    """The plain-Python reader (`sim.trace.parse_lines`), each line's gfp text checked first."""
+    chunk: list[str] = []
+    first = 1
+    chars = 0
+    for n, raw in enumerate(stream, 1):
+        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        gfp.line(line, n, source)
+        chunk.append(line)
+        chars += len(raw)
+        if len(chunk) == GFP_BATCH_LINES:
+            batch = parse_lines(chunk, numbering, first, source, with_cpu)
+            batch.chars, chars = chars, 0
+            yield batch
+            first += len(chunk)
+            chunk = []
+    batch = parse_lines(chunk, numbering, first, source, with_cpu)
+    batch.chars = chars
+    yield batch
+
+
 def replay_stream(stream: TextIO | BinaryIO, replayer: Replayer, numbering: str = "modern",
                   strict: bool = False, source: str = "", progress: Any = None,
                   warn: TextIO | None = None) -> None:
     """Parse and replay a whole stream (text, or bytes as the command reads files: see
     `sim.trace.iter_batches`). With `strict` the first malformed line raises its
-    TraceFormatError; otherwise the first MAX_WARNINGS are written to `warn`."""
+    TraceFormatError; otherwise the first MAX_WARNINGS are written to `warn`. With
+    `replayer.gfp` set, every allocation's gfp text is checked (`sim.trace_gfp`), and a flag
+    the tracing kernel never prints raises its TraceFormatError."""
     warned = 0
     with_cpu = replayer.machine.config.pcp
-    for batch in iter_batches(stream, numbering, source=source, with_cpu=with_cpu, ahead=True):
+    batches: Iterator[EventBatch]
+    if replayer.gfp is not None:
+        batches = _checked_batches(stream, numbering, source, with_cpu, replayer.gfp)
+    else:
+        batches = iter_batches(stream, numbering, source=source, with_cpu=with_cpu, ahead=True)
+    for batch in batches:
         if batch.malformed:
             if strict:
                 raise batch.malformed[0]
@@ -395,6 +435,8 @@ def summary(replayer: Replayer, source: str = "") -> str:
         ("free_share_ge_pageblock_order",
          f"{high_order_free_share(nr_free, m.pageblock_order):.4f}"),
     ]
+    if replayer.gfp is not None:
+        rows.extend(replayer.gfp.rows())
     if c(C_MODEL_FREE_ERRORS):
         rows.append(("model_free_errors", c(C_MODEL_FREE_ERRORS)))
     return "".join(f"{key}: {value}\n" for key, value in rows)
@@ -423,8 +465,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--memory", default=DEFAULT_MEMORY, metavar="SIZE",
                    help="memory size (64MiB, 4GiB), a multiple of the max-order block "
                    f"(default {DEFAULT_MEMORY})")
+    from fragsim.models.mm.profiles import KERNEL_PROFILES
+
     p.add_argument("--kernel", default=None, metavar="VERSION",
-                   help="a kernel preset (2.6.20, 2.6.23, 2.6.24, 2.6.35): its policy; replay "
+                   help=f"a kernel preset ({', '.join(KERNEL_PROFILES)}): its policy; replay "
                         "itself never reclaims or compacts (overrides --policy)")
     p.add_argument("--policy", default="mobility", metavar="NAME",
                    help="vanilla (2.6.20) or mobility (2.6.24, default)")
@@ -435,6 +479,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="default: the kernel's formula, int_sqrt(lowmem_kbytes * 16)")
     p.add_argument("--migratetype-numbering", default="modern", metavar="NAME",
                    help="modern (4.4+, default) or 2.6.24 (older kernels' traces)")
+    p.add_argument("--gfp-flags", default="ignore", metavar="KERNEL",
+                   help="ignore (default) or 6.1: read each allocation's gfp_flags as 6.1 "
+                        "prints them; an unknown flag is an error (modern numbering only)")
     p.add_argument("--show", default="summary", metavar="VIEW",
                    help=f"one of {', '.join(SHOW_VIEWS)} (default summary)")
     p.add_argument("--pcp", action="store_true",
@@ -485,6 +532,10 @@ def _config(args: argparse.Namespace) -> MachineConfig:
 def run(args: argparse.Namespace) -> int:
     _check_choice("--show view", args.show, SHOW_VIEWS)
     _check_choice("migratetype numbering", args.migratetype_numbering, list(NUMBERINGS))
+    _check_choice("--gfp-flags format", args.gfp_flags, GFP_FLAG_FORMATS)
+    if args.gfp_flags != "ignore" and args.migratetype_numbering != "modern":
+        raise ValueError(f"--gfp-flags {args.gfp_flags} reads a 4.4+ trace: it needs "
+                         "--migratetype-numbering modern")
     config = _config(args)
     stdin = args.trace == "-"
     source = "<stdin>" if stdin else args.trace
@@ -504,6 +555,8 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(f"cannot read trace {args.trace!r}: {exc.strerror}") from None
             size = os.fstat(stream.fileno()).st_size
         replayer = Replayer(Machine(config))
+        if args.gfp_flags != "ignore":
+            replayer.gfp = GfpCheck()
         progress = None
         if size >= PROGRESS_BYTES and sys.stderr.isatty():
             from tqdm import tqdm

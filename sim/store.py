@@ -11,7 +11,10 @@ Layout of a sweep directory:
 `partitioning="hive"`, or `fragsim.analysis.load`, restores it). Each file is written to a
 temporary `.name.tmp-PID` file in its folder, then renamed over its name, and a run's `runs` file
 is written last: a run is finished when its `runs` file exists, and all three files have valid
-Parquet footers with the run's id. A run that fails inside the simulation is finished too (its
+Parquet footers with the run's id and every data page passes its CRC (files are written with
+Parquet page checksums, `write_page_checksum`, and read back with
+`page_checksum_verification` when a sweep resumes, so bytes damaged inside an intact file are
+found too). A run that fails inside the simulation is finished too (its
 row has the error); `retry_failed` runs it again. Anything else found for a planned run (a
 missing table, a truncated file, a stray temporary file) is removed and the run is redone.
 
@@ -72,9 +75,10 @@ class ResultStore:
                              f"({exc})") from None
         return data
 
-    def open(self, manifest: dict[str, Any]) -> bool:
-        """Create the directory and manifest, or check that it holds this same sweep.
-        Returns True when the sweep was already started there."""
+    def check(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """UsageError if the directory cannot take this sweep (not a directory, results
+        without a manifest, another format or spec); the manifest already there, or None.
+        Writes nothing, so a command can refuse before it starts."""
         if self.root.exists() and not self.root.is_dir():
             raise UsageError(f"--out {str(self.root)!r} exists and is not a directory")
         old = self.read_manifest()
@@ -83,9 +87,7 @@ class ResultStore:
             if any(p.exists() for p in held):
                 raise UsageError(f"--out {str(self.root)!r} holds results without a sweep "
                                  "manifest: use an empty or new directory")
-            self.root.mkdir(parents=True, exist_ok=True)
-            self._write_json(self.manifest_path, manifest)
-            return False
+            return None
         if old.get("format") != FORMAT:
             raise UsageError(f"{self.manifest_path}: format {old.get('format')!r} is not "
                              f"{FORMAT}")
@@ -94,6 +96,16 @@ class ResultStore:
                 f"--out {str(self.root)!r} holds sweep {old.get('name')!r} with other runs "
                 f"(spec {old.get('spec_hash')}, this one {manifest['spec_hash']}): use another "
                 "--out, or the spec it was started with")
+        return old
+
+    def open(self, manifest: dict[str, Any]) -> bool:
+        """Create the directory and manifest, or check that it holds this same sweep.
+        Returns True when the sweep was already started there."""
+        old = self.check(manifest)
+        if old is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._write_json(self.manifest_path, manifest)
+            return False
         if old.get("code_version") != manifest.get("code_version"):
             old.setdefault("code_versions", [old.get("code_version")])
             if manifest.get("code_version") not in old["code_versions"]:
@@ -122,6 +134,8 @@ class ResultStore:
             try:
                 for t, p in paths.items():
                     meta = pq.read_metadata(p)
+                    # Decoding every page verifies its CRC (the footer alone would not).
+                    pq.read_table(p, page_checksum_verification=True)
                     if t == "runs":
                         if meta.num_rows != 1:
                             raise ValueError("runs file without exactly one row")
@@ -161,7 +175,7 @@ class ResultStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
             table = pa.Table.from_pandas(storable(frame), preserve_index=False)
-            pq.write_table(table, tmp)
+            pq.write_table(table, tmp, write_page_checksum=True)
             os.replace(tmp, path)
 
     def finish(self, summary: dict[str, Any]) -> None:

@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(plan)} runs of {spec.name}", file=sys.stderr)
         return 0
     out = Path(args.out) if args.out else Path(spec.name)
+    from fragsim.sim.store import ResultStore
+
+    ResultStore(out).check(sw.manifest(spec, plan))  # refuse before the banner
     where = args.scheduler or f"{workers or sw.default_workers()} local worker(s)"
     print(f"fragsim sweep {spec.name}: {len(plan)} runs ({len(spec.seeds)} seeds) on {where} "
           f"into {out}/", file=sys.stderr)

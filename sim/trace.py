@@ -16,6 +16,11 @@ The events are those of `include/trace/events/kmem.h`:
   fragmenting or changed ownership); one without the two flags is malformed. `parse_line`
   returns allocator events only.
 
+6.1 prints exactly these formats (hex pfns, `page=` a hashed pointer, the NULL page of a failed
+allocation as `0000000000000000` with `pfn=0x0`); its `mm_page_alloc_zone_locked` and
+`mm_page_pcpu_drain` are not requests and are irrelevant lines here. The gfp text is read by
+`sim.trace_gfp` when asked for.
+
 A line may carry the ftrace prefix `task-pid [cpu] flags timestamp: ` (or perf's `kmem:` event
 prefix) or none. Lines naming other events, comments (`#`) and blank lines are irrelevant. A
 line naming one of the events above whose fields cannot be read (no `pfn=`, as very old kernels

@@ -73,6 +73,18 @@ def test_uptime(tables: Tables) -> None:
     fig = figures.uptime(runs.assign(group=np.where(runs["seed"] == 0, "first", "second")),
                          samples, by="group")
     assert [line.get_label() for line in fig.axes[0].lines] == ["first (n=2)", "second (n=2)"]
+    # Sizes and versions sort by value, not as text (1 GiB after 512 MiB, 6.1 before 6.15).
+    size = np.where(runs["seed"] == 0, "1 GiB", "512 MiB")
+    fig = figures.uptime(runs.assign(size=size), samples, by=["kernel", "size"])
+    assert [line.get_label() for line in fig.axes[0].lines] == [
+        "2.6.20, 512 MiB (n=1)", "2.6.20, 1 GiB (n=1)", "2.6.24, 512 MiB (n=1)",
+        "2.6.24, 1 GiB (n=1)"]
+
+
+def test_natural_order_of_group_labels() -> None:
+    labels = ["6.15", "6.1", "2.6.35", "2.6.9", "10", "9", "b", "a"]
+    assert sorted(labels, key=figures._natural_key) == [
+        "2.6.9", "2.6.35", "6.1", "6.15", "9", "10", "a", "b"]
 
 
 def test_buddyinfo_heatmap(tables: Tables) -> None:

@@ -184,6 +184,26 @@ def test_truncated_file_is_redone(tmp_path: Path) -> None:
     assert not list(out.rglob(".*.tmp-*"))
 
 
+def test_damaged_bytes_inside_an_intact_file_are_redone(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, spec_text(seeds="count = 1"))
+    out = tmp_path / "out"
+    sw.sweep(spec, out, workers=1)
+    victim = sorted((out / "samples").glob("kernel=2.6.24/*.parquet"))[0]
+    before = pq.read_table(victim).to_pandas()
+    meta = pq.read_metadata(victim).row_group(0)
+    col = max((meta.column(i) for i in range(meta.num_columns)),
+              key=lambda c: c.total_compressed_size)
+    at = col.data_page_offset + col.total_compressed_size // 2
+    data = bytearray(victim.read_bytes())
+    data[at] ^= 0xFF  # one byte inside a data page: the footer stays valid
+    victim.write_bytes(bytes(data))
+    assert pq.read_metadata(victim).num_rows == len(before)
+    outcome = sw.SweepOutcome()
+    sw.sweep(spec, out, workers=1, outcome=outcome)
+    assert outcome.redone == 1 and outcome.ran == 1 and outcome.skipped == 1
+    pd.testing.assert_frame_equal(before, pq.read_table(victim).to_pandas())
+
+
 def test_other_spec_into_the_same_out_is_refused(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     a = write_spec(tmp_path, spec_text(seeds="count = 1"), "a.toml")
@@ -191,9 +211,11 @@ def test_other_spec_into_the_same_out_is_refused(tmp_path: Path,
     out = tmp_path / "out"
     assert main(["sweep", str(a), "--out", str(out), "--workers", "1"]) == 0
     before = _ids(out)
+    capsys.readouterr()
     assert main(["sweep", str(b), "--out", str(out), "--workers", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert "holds sweep 'pagealloc-desktop-test' with other runs" in err[-1]
+    # One line, before anything else (no banner of a sweep that will not run).
+    assert len(err) == 1 and "holds sweep 'pagealloc-desktop-test' with other runs" in err[0]
     assert _ids(out) == before
     # The same spec with other comments and layout is the same sweep.
     c = write_spec(tmp_path, "# a comment\n" + spec_text(seeds="count = 1"), "c.toml")

@@ -31,7 +31,8 @@ test in the hot path.
   - `__free_one_page` with `buddy_merge_likely`, no merging of HIGHATOMIC/ISOLATE pageblocks
     past pageblock_order, boot frees to the tail (`FREE_6_1`);
   - MIGRATE_HIGHATOMIC reserves (`highatomic`, `models.mm.highatomic`) and 6.1's
-    `__zone_watermark_ok` (`wmark_rule`); the type names of 4.4+ (`migratetype_names`);
+    `__zone_watermark_ok` (`wmark_rule`); the type names of 4.4+ (`migratetype_names`)
+    and 6.1's /proc/vmstat names and order (`vmstat_view`);
   - 6.1's `__alloc_pages_slowpath` (`alloc_retry` "6.1", `models.mm.slowpath_6_1`):
     `should_reclaim_retry`, `should_compact_retry` with compaction priorities, HIGHATOMIC
     pageblocks given back after direct reclaim and before failing.
@@ -119,6 +120,9 @@ class Policy:
     wmark_rule: int = WMARK_RULE_2_6_24
     #: (internal type, name) in /proc/pagetypeinfo's order.
     migratetype_names: tuple[tuple[int, str], ...] = _NAMES_2_6_24
+    #: /proc/vmstat's names and order (`models.mm.procfs.VMSTAT_VIEWS`): "2.6", the model's
+    #: own counter order with 2.6.x names; "6.1", 6.1's `vmstat_text[]` (`models.mm.vmstat_6_1`).
+    vmstat_view: str = "2.6"
 
     @property
     def migratetype_labels(self) -> tuple[str, ...]:
@@ -189,6 +193,7 @@ POLICIES: dict[str, Policy] = {
         highatomic=True,
         wmark_rule=WMARK_RULE_6_1,
         migratetype_names=MIGRATETYPE_NAMES_4_4,
+        vmstat_view="6.1",
     ),
 }
 

@@ -7,7 +7,9 @@
   Movable, Reclaimable, HighAtomic, Isolate; the model has no CMA).
 - `extfrag_index`, `unusable_index`: debugfs `extfrag/extfrag_index` and `extfrag/unusable_index`
   as 2.6.35 added them (`extfrag_show_print`, `unusable_show_print`; both `"%d.%03d "`).
-- `vmstat`: /proc/vmstat lines (`vmstat_show`) for the model's counters.
+- `vmstat`: /proc/vmstat lines (`vmstat_show`) for the model's counters, named and ordered as
+  the machine's kernel has them (`Policy.vmstat_view`, a key of `VMSTAT_VIEWS`): "2.6" prints
+  `Machine.vmstat()` in its order, "6.1" 6.1's `vmstat_text[]` (`models.mm.vmstat_6_1`).
 
 Zones are walked as `walk_zones_in_node()` does: node 0, every populated zone, low to high.
 The 2.6.24 source names only four types in `migratetype_names[]` although MIGRATE_TYPES is 5
@@ -24,6 +26,7 @@ from fragsim.models.mm.constants import MIGRATE_TYPES_2_6_24
 from fragsim.models.mm.machine import Machine
 from fragsim.models.mm.metrics import format_index, fragmentation_index
 from fragsim.models.mm.metrics import unusable_index as _unusable_index
+from fragsim.models.mm.vmstat_6_1 import vmstat_6_1
 
 __all__ = [
     "buddyinfo",
@@ -32,6 +35,7 @@ __all__ = [
     "pagetypeinfo",
     "unusable_index",
     "vmstat",
+    "VMSTAT_VIEWS",
 ]
 
 #: `pgdat->node_id`: the model has one node.
@@ -120,6 +124,19 @@ def unusable_index(m: Machine) -> str:
     return _index_view(m, _unusable_index)
 
 
+def _vmstat_2_6(m: Machine) -> dict[str, int]:
+    return m.vmstat()
+
+
+#: `Policy.vmstat_view` -> the counters (name -> value, in print order) of that view.
+VMSTAT_VIEWS: dict[str, Callable[[Machine], dict[str, int]]] = {
+    "2.6": _vmstat_2_6,
+    "6.1": vmstat_6_1,
+}
+
+
 def vmstat(m: Machine) -> str:
-    """/proc/vmstat-style `"%s %lu\\n"` lines of `Machine.vmstat()`, in its order."""
-    return "".join(f"{name} {value:d}\n" for name, value in m.vmstat().items())
+    """/proc/vmstat-style `"%s %lu\\n"` lines (`vmstat_show`) of the machine's kernel's view:
+    `Machine.vmstat()` in its order ("2.6"), or 6.1's names in 6.1's order ("6.1")."""
+    counters = VMSTAT_VIEWS[m.policy.vmstat_view](m)
+    return "".join(f"{name} {value:d}\n" for name, value in counters.items())
