@@ -322,3 +322,56 @@ def test_presets_without_kcompactd() -> None:
     m = Machine(machine_config("6.1", memory=32 * MiB))
     assert m.config.compaction_proactiveness == 20 and m.kcompactd_order == 0
     assert MIGRATE_UNMOVABLE == 0 and COMPACT_PARTIAL == COMPACT_SUCCESS
+
+
+# --- runs and config -------------------------------------------------------------------------
+def _run(sets: list[str]) -> Any:
+    from fragsim.sim.engine import Environment
+    from tests.conftest_tiny import tiny
+
+    env = Environment(tiny("desktop", {"kernel.version": "6.1", "run.seed": 3}, sets))
+    env.scenario.start()
+    env.run(until=env.scenario.duration_s)
+    return env
+
+
+#: A tiny 6.1 desktop under pressure: 64 MiB, every anonymous fault tries a huge page and
+#: `defer` wakes kswapd for order 9, whose sleep then wakes kcompactd.
+PRESSED = ["machine.memory=64MiB", "kernel.thp_enabled=always", "kernel.thp_defrag=defer"]
+
+
+def test_short_6_1_desktop_runs_kcompactd0_deterministically() -> None:
+    a, b = _run(PRESSED), _run(PRESSED)
+    assert a.kernel.kcompactd is not None and a.kernel.kcompactd.name == "kcompactd0"
+    va = a.machine.vmstat()
+    assert va["compact_daemon_wake"] > 0 and a.kernel.kcompactd.checks > 0
+    assert va == b.machine.vmstat()
+    assert a.machine.pages.tobytes() == b.machine.pages.tobytes()
+    assert a.machine.zones.tobytes() == b.machine.zones.tobytes()
+
+
+def test_compaction_proactiveness_key() -> None:
+    from fragsim.sim.config import load_workload
+    from fragsim.sim.engine import Environment
+    from tests.conftest_tiny import tiny
+
+    base = tiny("desktop", {"kernel.version": "6.1"})
+    # At its default (-1: the kernel's, 20 on 6.1) the key stays out of the config hash.
+    assert base.config_id() == tiny("desktop", {"kernel.version": "6.1",
+                                                "kernel.compaction_proactiveness": -1}
+                                    ).config_id()
+    assert base.config_id() != tiny("desktop", {"kernel.version": "6.1",
+                                                "kernel.compaction_proactiveness": 20}
+                                    ).config_id()
+    assert Environment(base).machine.config.compaction_proactiveness == 20
+    env = Environment(tiny("desktop", {"kernel.version": "6.1",
+                                       "kernel.compaction_proactiveness": 0}))
+    assert env.machine.config.compaction_proactiveness == 0
+    for version in ("2.6.20", "2.6.24", "2.6.35"):
+        with pytest.raises(ValueError, match=f"kernel {version} has no kcompactd"):
+            load_workload("desktop", sets=[f"kernel.version={version}",
+                                           "kernel.compaction_proactiveness=20"])
+    for bad in (-2, 101):
+        with pytest.raises(ValueError, match=f"compaction_proactiveness {bad} is out of range"):
+            load_workload("desktop", sets=["kernel.version=6.1",
+                                           f"kernel.compaction_proactiveness={bad}"])
