@@ -389,7 +389,7 @@ def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray)
     mt = cc[_CC_MT]
     if cc[_CC_FINISH] == FINISH_6_1:
         if cc[_CC_PROACTIVE] >= 0:
-            score = extfrag_for_order(zone, nd["max_order"], nd["pageblock_order"])
+            score = extfrag_for_order(zone, int(nd["max_order"]), int(nd["pageblock_order"]))
             return COMPACT_CONTINUE if score > cc[_CC_PROACTIVE] else COMPACT_PARTIAL
         if order < 0:
             return COMPACT_CONTINUE
