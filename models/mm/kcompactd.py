@@ -12,8 +12,10 @@ The allocator side of the per-node compaction daemon, without SimPy (the daemon'
 - `kcompactd_do_work(m)`: counts `compact_daemon_wake`; for each populated zone up to
   highest_zoneidx not deferred (6.1 `compaction_deferred`, with `compact_order_failed`) and
   `compaction_suitable` (COMPACT_CONTINUE), `compact_zone` for the recorded order as
-  GFP_KERNEL (UNMOVABLE) asks it; SUCCESS: `compaction_defer_reset(zone, order, false)`;
-  COMPLETE: drain the per-cpu lists and `defer_compaction(zone, order)`; counts the pages each
+  GFP_KERNEL (UNMOVABLE) asks it (which first asks `compaction_suitable` again with the node's
+  highest_zoneidx, and may return SUCCESS or SKIPPED at once); SUCCESS:
+  `compaction_defer_reset(zone, order, false)`; COMPLETE: drain the per-cpu lists and
+  `defer_compaction(zone, order)`; counts the pages each
   run's scanners looked at in `compact_daemon_migrate_scanned`/`_free_scanned`. Then it
   forgets the order and zone index it served (unless a higher/tighter one came meanwhile).
 - Proactive compaction (5.9; 6.1's form): `fragmentation_score_zone` is `extfrag_for_order`
@@ -248,8 +250,12 @@ def kcompactd_do_work(m: Machine) -> list[tuple[int, int]]:
         if compaction_suitable(m, z, order, 0, z) != COMPACT_CONTINUE:
             continue
         migrate0, free0 = int(stat[_S_MIGRATE_SCANNED]), int(stat[_S_FREE_SCANNED])
-        # cc.gfp_mask = GFP_KERNEL: compact_zone asks for an UNMOVABLE block.
-        status = compact_zone(m, z, order, MIGRATE_UNMOVABLE, finish=FINISH_6_1)
+        # 6.1 compact_zone() asks compaction_suitable again, with cc->highest_zoneidx (the
+        # node's, not the zone's: a larger lowmem_reserve), and returns SUCCESS or SKIPPED.
+        status = compaction_suitable(m, z, order, 0, hz)
+        if status == COMPACT_CONTINUE:
+            # cc.gfp_mask = GFP_KERNEL: compact_zone asks for an UNMOVABLE block.
+            status = compact_zone(m, z, order, MIGRATE_UNMOVABLE, finish=FINISH_6_1)
         if status == COMPACT_SUCCESS:
             compaction_defer_reset(m, z, order, False)
         elif status == COMPACT_COMPLETE:  # or PARTIAL_SKIPPED, which the model never returns
