@@ -16,14 +16,16 @@ While it waits, `machine.kcompactd_sleeper` is its wake-up call (6.1 `wq_has_sle
 `wakeup_kcompactd` calls once `kcompactd_node_suitable` agrees. Compaction takes no simulated
 time; the owners of migrated pages are told at once (`KernelAPI.drain`).
 
-Cost: the 500 ms timer is one SimPy timeout a wait (172,800 a simulated day), each woken
-straight into one compiled pass over the zones' free counts (`fragmentation_score_node`);
-a wake-up cancels nothing, the timer simply finds the wait over.
+Cost: the 500 ms timer is one SimPy timeout a wait (172,800 a simulated day), each followed
+by one compiled pass over the zones' free counts (`fragmentation_score_node`); a wake-up
+(rare: kswapd going to sleep) interrupts the wait (`Process.interrupt`), so a wait that times
+out costs no other event.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from contextlib import suppress
+from typing import TYPE_CHECKING
 
 import simpy
 
@@ -49,7 +51,10 @@ class Kcompactd:
     def __init__(self, env: simpy.Environment, kernel: KernelAPI) -> None:
         self.env = env
         self.kernel = kernel
-        self._wait: simpy.Event | None = None
+        self._process: simpy.Process | None = None
+        self._waiting = False
+        #: What a wait with no timeout (proactiveness 0) waits on: only a wake-up ends it.
+        self._never = env.event()
         #: kcompactd_do_work calls, proactive checks (timeouts with nothing asked) and
         #: proactive compactions run.
         self.runs = 0
@@ -57,16 +62,10 @@ class Kcompactd:
         self.proactive_runs = 0
 
     def kick(self) -> None:
-        """`wake_up_interruptible(&pgdat->kcompactd_wait)`: end the current wait."""
-        wait = self._wait
-        if wait is not None and not wait.triggered:
-            wait.succeed()
-
-    def _timed_out(self, wait: simpy.Event) -> Any:
-        def end(_: simpy.Event) -> None:
-            if not wait.triggered:
-                wait.succeed()
-        return end
+        """`wake_up_interruptible(&pgdat->kcompactd_wait)`: end the current wait (once)."""
+        if self._waiting and self._process is not None:
+            self._waiting = False
+            self._process.interrupt()
 
     def run(self) -> Proc:
         env = self.env
@@ -74,18 +73,18 @@ class Kcompactd:
         # 6.1 kcompactd(): the node's request starts empty.
         m.kcompactd_order = 0
         m.kcompactd_highest_zoneidx = m.nr_zones - 1
+        self._process = env.active_process
         timeout = HPAGE_FRAG_CHECK_INTERVAL_S
         while True:
             if not m.config.compaction_proactiveness:
                 timeout = float("inf")
             if not kcompactd_work_requested(m):
-                wait = self._wait = env.event()
-                if timeout != float("inf"):
-                    env.timeout(timeout).callbacks.append(self._timed_out(wait))
+                self._waiting = True
                 m.kcompactd_sleeper = self.kick
-                yield wait
+                with suppress(simpy.Interrupt):  # woken by wakeup_kcompactd
+                    yield self._never if timeout == float("inf") else env.timeout(timeout)
+                self._waiting = False
                 m.kcompactd_sleeper = None
-                self._wait = None
             m.now = float(env.now)
             if kcompactd_work_requested(m):
                 kcompactd_do_work(m)
