@@ -85,6 +85,10 @@ class KernelParams:
     watermark_scale_factor: int = param(-1, "/proc/sys/vm/watermark_scale_factor (1..3000, "
                                         "4.6+); -1: the kernel's default (10 on 6.1, none "
                                         "before 4.6)", added_later=True)
+    compaction_proactiveness: int = param(-1, "/proc/sys/vm/compaction_proactiveness (0..100, "
+                                          "5.9+; 0 turns proactive compaction off); -1: the "
+                                          "kernel's default (20 on 6.1); needs a kernel with "
+                                          "kcompactd", added_later=True)
 
 
 @dataclass(frozen=True)
@@ -263,6 +267,14 @@ def _check(workload: Workload) -> None:
         if not 1 <= k.watermark_scale_factor <= 3000:
             raise ValueError(f"kernel.watermark_scale_factor {k.watermark_scale_factor} is out "
                              "of range: allowed 1..3000 (or -1 for the kernel's default)")
+    if k.compaction_proactiveness != -1:
+        if not KERNEL_PROFILES[k.version].get("kcompactd", False):
+            raise ValueError(f"kernel.compaction_proactiveness {k.compaction_proactiveness}: "
+                             f"kernel {k.version} has no kcompactd and no proactive compaction "
+                             "(5.9 or later): allowed is -1")
+        if not 0 <= k.compaction_proactiveness <= 100:
+            raise ValueError(f"kernel.compaction_proactiveness {k.compaction_proactiveness} is "
+                             "out of range: allowed 0..100 (or -1 for the kernel's default)")
     if k.min_free_kbytes < -1:
         raise ValueError(f"kernel.min_free_kbytes {k.min_free_kbytes} must be >= 0 (or -1 "
                          "for the kernel's default)")

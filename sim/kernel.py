@@ -31,6 +31,7 @@ import numpy as np
 import simpy
 
 from fragsim.models.agents.daemons import Kswapd
+from fragsim.models.agents.kcompactd import Kcompactd
 from fragsim.models.mm import reclaim, slowpath
 from fragsim.models.mm.bulk import LRU_NONE, alloc_until_fail, count_failures
 from fragsim.models.mm.constants import (
@@ -80,6 +81,11 @@ class Kernel:
         self.direct_reclaims = 0
         self.kswapd = Kswapd(env, self, max_passes=kswapd_passes)
         env.process(self.kswapd.run())
+        #: kcompactd0, on a kernel that has it (4.6+; the 6.1 preset).
+        self.kcompactd: Kcompactd | None = None
+        if machine.config.kcompactd:
+            self.kcompactd = Kcompactd(env, self)
+            env.process(self.kcompactd.run())
 
     # --- helpers ------------------------------------------------------------------------------
     def sync(self) -> None:

@@ -9,6 +9,13 @@
   balance passes (the kernel loops until the zones are balanced); if the zones are still
   unbalanced and the call reclaimed something, kswapd naps HZ/10 and goes again; if it reclaimed
   nothing it sleeps until the next wake-up (the kernel would spin; see README model limits).
+  On a kernel with kcompactd (6.1 preset), going to sleep after balancing is 6.1
+  `kswapd_try_to_sleep()`'s kcompactd part (`models.mm.kcompactd.kswapd_try_to_sleep`): with
+  the order it was woken for (`alloc_order`, the last balance's), the highest zone asked since
+  it woke, and `reclaim_order` 0 once it reclaimed `compact_gap(alloc_order)` pages since it
+  woke (6.1 `kswapd_shrink_node`), it wakes kcompactd if the node is balanced at
+  `reclaim_order`. While awake (balancing or napping) it counts as running
+  (`machine.kswapd_running`, 6.1 `kswapd_is_running`: proactive compaction backs off).
 - `Flusher` is 2.6.20-2.6.24 pdflush: `wb_kupdate()` every `dirty_writeback_centisecs` (5 s)
   writes back data dirtied more than `dirty_expire_centisecs` (30 s) ago, and
   `background_writeout()` starts when dirty pages pass `dirty_background_ratio` of dirtyable
@@ -30,6 +37,7 @@ import simpy
 from fragsim.models.agents.base import Proc, param
 from fragsim.models.mm import reclaim, writeback
 from fragsim.models.mm.constants import WMARK_HIGH
+from fragsim.models.mm.kcompactd import kswapd_reclaim_order, kswapd_try_to_sleep
 from fragsim.models.mm.reclaim_state import reclaim_state
 from fragsim.models.mm.slowpath import RECLAIM_CONGESTION_WAIT_S
 
@@ -52,6 +60,8 @@ class Kswapd:
         self.sleeping = True
         self.runs = 0
         self.reclaimed = 0
+        #: Whether going to sleep wakes kcompactd (6.1 `kswapd_try_to_sleep`).
+        self.kcompactd = bool(kernel.machine.config.kcompactd)
 
     def kick(self) -> None:
         """Make a sleeping kswapd runnable (the order is already in `machine.kswapd_order`)."""
@@ -69,15 +79,28 @@ class Kswapd:
 
     def run(self) -> Proc:
         m = self.kernel.machine
+        # Since kswapd last woke: the order of its last balance, the highest zone asked, and
+        # the pages reclaimed (6.1 balance_pgdat's sc.nr_reclaimed over one call).
+        alloc_order, highest_zoneidx, nr_reclaimed = 0, -1, 0
         while True:
             if self._pending_order() < 0:
+                if self.kcompactd and highest_zoneidx >= 0:
+                    kswapd_try_to_sleep(m, alloc_order,
+                                        kswapd_reclaim_order(alloc_order, nr_reclaimed),
+                                        highest_zoneidx)
+                alloc_order, highest_zoneidx, nr_reclaimed = 0, -1, 0
                 self.sleeping = True
+                m.kswapd_running = False
                 yield self.wakeup
                 self.wakeup = self.env.event()
                 self.sleeping = False
+                m.kswapd_running = True
             order = self._pending_order()
             if order < 0:
                 continue
+            alloc_order = order
+            highest_zoneidx = max(highest_zoneidx,
+                                  max(z for z, o in enumerate(m.kswapd_order) if o >= 0))
             m.kswapd_order = [-1] * len(m.kswapd_order)
             m.now = float(self.env.now)
             st = reclaim_state(m)
@@ -86,6 +109,7 @@ class Kswapd:
             self.kernel.drain()
             self.runs += 1
             self.reclaimed += got
+            nr_reclaimed += got
             naps = st.congestion_waits - naps
             if naps:
                 yield self.env.timeout(naps * RECLAIM_CONGESTION_WAIT_S)

@@ -55,6 +55,7 @@ from fragsim.models.mm.constants import (
     PG_WRITEBACK,
     WMARK_LOW,
 )
+from fragsim.models.mm.fallback_6_1 import find_suitable_fallback
 from fragsim.models.mm.gfp import GFP, gfp_zone, gfpflags_to_migratetype
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_add, lru_del
@@ -85,10 +86,13 @@ __all__ = [
     "COMPACT_MODE_SYNC_LIGHT_6_1",
     "COMPACT_PARTIAL",
     "COMPACT_SKIPPED",
+    "FINISH_2_6_35",
+    "FINISH_6_1",
     "compact_node",
     "compact_zone",
     "compaction_deferred",
     "defer_compaction",
+    "extfrag_for_order",
     "split_free_page",
     "suitable_migration_target",
     "try_to_compact_pages",
@@ -128,7 +132,6 @@ _CC_MT = 5  # the request's migratetype (free list compact_finished looks at)
 _CC_NR_ROWS = 6  # migrated rows written
 _CC_MODE = 7  # COMPACT_MODE_*: which scanner rules the run follows
 _CC_CPU = 8  # the compacting cpu (whose per-cpu lists migration frees to, 2.6.35 with pcp)
-_CC_SIZE = 9
 
 #: `compact_zone`'s scanner rules (`cc->mode` and the flags a 6.1 priority sets), on the 2.6.35
 #: scanners: 2.6.35's own (a page under writeback is isolated and fails or is waited on as the
@@ -145,6 +148,15 @@ COMPACT_MODE_SYNC_LIGHT_6_1 = 2
 #: 6.1 COMPACT_PRIO_SYNC_FULL: SYNC_LIGHT plus `ignore_block_suitable`: the free scanner takes
 #: target pages from any pageblock but an ISOLATE one.
 COMPACT_MODE_SYNC_FULL_6_1 = 3
+_CC_FINISH = 9  # compact_finished's rule (FINISH_*)
+_CC_PROACTIVE = 10  # proactive compaction's low score watermark; -1: not proactive
+_CC_SIZE = 11
+
+#: `compact_finished` rules: 2.6.35's (the order-N watermark, then the request's list or a
+#: block of pageblock_order), or 6.1's (`__compact_finished`: a pageblock finished, then a
+#: block on the request's list or a fallback the request could steal; no watermark).
+FINISH_2_6_35 = 0
+FINISH_6_1 = 1
 
 
 @compiled("pages, pageblock_type, int, int")
@@ -383,19 +395,62 @@ def _migrate_isolated(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.n
     return rows
 
 
+@compiled("zone, int, int", inline=True)
+def extfrag_for_order(zone: np.ndarray, max_order: int, order: int) -> int:
+    """6.1 `extfrag_for_order()` (mm/vmstat.c): the percentage (0..100, rounded down) of the
+    zone's free pages that lie in free blocks smaller than `2^order`; 0 with nothing free."""
+    free_pages = 0
+    suitable = 0
+    for o in range(max_order):
+        blocks = zone["nr_free"][o]
+        free_pages += blocks << o
+        if o >= order:
+            suitable += blocks << (o - order)
+    if free_pages == 0:
+        return 0
+    return (free_pages - (suitable << order)) * 100 // free_pages
+
+
 @compiled("zones, nd, int, int[]")
 def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray) -> int:
-    """2.6.35 `compact_finished()`. For order -1 2.6.35 evaluates a watermark with `1 << -1`
-    before returning CONTINUE whatever it says; the model returns CONTINUE directly."""
+    """`compact_finished()` by the rule in `cc` (FINISH_*).
+
+    2.6.35: for order -1 2.6.35 evaluates a watermark with `1 << -1` before returning CONTINUE
+    whatever it says; the model returns CONTINUE directly. 6.1 `__compact_finished`: scanners
+    met: COMPLETE (the model's runs always start at the zone start: `whole_zone`); proactive:
+    CONTINUE while the zone's fragmentation score (`extfrag_for_order` at pageblock_order, the
+    model's COMPACTION_HPAGE_ORDER) is above the low score watermark, else SUCCESS (the
+    model's COMPACT_PARTIAL); order -1: CONTINUE; then SUCCESS if some order from the
+    request's up has a block on the request's list, or `find_suitable_fallback(area, order,
+    migratetype, true, ...)` finds a type it may steal. `kswapd_is_running` never changes
+    during the model's (instant) compaction run. Left out: 6.1's "always finish scanning a
+    pageblock" (CONTINUE while `migrate_pfn` is not pageblock aligned): 2.6.35's migrate
+    scanner restarts at its 32nd page and scans to the end of the next pageblock, so among
+    dense LRU pages its stops are never aligned and the test would run every kcompactd
+    compaction until the scanners meet.
+    """
     if cc[_CC_FREE_PFN] <= cc[_CC_MIGRATE_PFN]:
         return COMPACT_COMPLETE
     order = cc[_CC_ORDER]
+    zone = zones[z]
+    mt = cc[_CC_MT]
+    if cc[_CC_FINISH] == FINISH_6_1:
+        if cc[_CC_PROACTIVE] >= 0:
+            score = extfrag_for_order(zone, int(nd["max_order"]), int(nd["pageblock_order"]))
+            return COMPACT_CONTINUE if score > cc[_CC_PROACTIVE] else COMPACT_PARTIAL
+        if order < 0:
+            return COMPACT_CONTINUE
+        for o in range(order, nd["max_order"]):
+            if zone["head"][o, mt] >= 0:
+                return COMPACT_PARTIAL
+            fallback_mt, can_steal = find_suitable_fallback(zone, nd, o, mt)
+            if fallback_mt >= 0 and can_steal:
+                return COMPACT_PARTIAL
+        return COMPACT_CONTINUE
     if order < 0:
         return COMPACT_CONTINUE
-    zone = zones[z]
     if not zone_watermark_ok(zone, order, zone["watermark"][WMARK_LOW] + (1 << order), 0, 0):
         return COMPACT_CONTINUE
-    mt = cc[_CC_MT]
     for o in range(order, nd["max_order"]):
         if zone["head"][o, mt] >= 0:  # a page is free of the right migratetype
             return COMPACT_PARTIAL
@@ -404,12 +459,12 @@ def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray)
     return COMPACT_CONTINUE
 
 
-@compiled("pages, zones, pageblock_type, node, int, int, int, int, int", nrt=True)
+@compiled("pages, zones, pageblock_type, node, int, int, int, int, int, int, int", nrt=True)
 def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                   node: np.ndarray, z: int, order: int, migratetype: int, mode: int,
-                  cpu: int) -> tuple[int, np.ndarray]:
-    """2.6.35 `compact_zone()` with the scanner rules of `mode`; returns (status, migrated
-    rows)."""
+                  cpu: int, finish: int, proactive_wmark: int) -> tuple[int, np.ndarray]:
+    """2.6.35 `compact_zone()` with the scanner rules of `mode` and `finish`'s
+    `compact_finished`; returns (status, migrated rows)."""
     nd = node[0]
     zone = zones[z]
     pbo = nd["pageblock_order"]
@@ -419,6 +474,8 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
     cc[_CC_ORDER] = order
     cc[_CC_MODE] = mode
     cc[_CC_CPU] = cpu
+    cc[_CC_FINISH] = finish
+    cc[_CC_PROACTIVE] = proactive_wmark
     # With grouping off (2.6.20 rules) every block is on list 0.
     cc[_CC_MT] = migratetype if nd["grouping"] != 0 else 0
     migratelist = np.empty(COMPACT_CLUSTER_MAX, dtype=np.int64)
@@ -441,16 +498,19 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
 
 
 def compact_zone(m: Machine, z: int, order: int, migratetype: int = MIGRATE_MOVABLE,
-                 mode: int = COMPACT_MODE_2_6_35, cpu: int = 0) -> int:
+                 mode: int = COMPACT_MODE_2_6_35, cpu: int = 0, *,
+                 finish: int = FINISH_2_6_35, proactive_wmark: int = -1) -> int:
     """Compact zone `z` for an allocation of `order` and `migratetype` (2.6.35 `compact_zone`
     as `compact_zone_order` calls it); order -1 compacts until the scanners meet. `mode` picks
     the scanner rules (`COMPACT_MODE_*`; 6.1's priorities on these scanners), `cpu` the
-    compacting cpu (migration's frees, `models.mm.migrate.free_migrated_page`). Returns a
+    compacting cpu (migration's frees, `models.mm.migrate.free_migrated_page`). `finish`
+    picks `compact_finished`'s rule (FINISH_6_1 for kcompactd), and `proactive_wmark` >= 0
+    makes it a 6.1 proactive run that stops once the zone's score is at most that. Returns a
     COMPACT_* status and appends the moved pages to `m.migrated`."""
     if not -1 <= order < m.max_order:
         raise ValueError(f"order {order} out of range -1..{m.max_order - 1}")
     status, rows = _compact_zone(m.pages, m.zones, m.pageblock_type, m.node, z, order,
-                                 migratetype, mode, cpu)
+                                 migratetype, mode, cpu, finish, proactive_wmark)
     if rows.shape[0]:
         record_migrated(m, rows)
     return int(status)

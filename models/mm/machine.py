@@ -43,6 +43,7 @@ from fragsim.models.mm.jit import entry_point
 from fragsim.models.mm.policy import Policy, get_policy
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, copy_reclaim_state
 from fragsim.models.mm.state import (
+    KCOMPACTD_STAT_NAMES,
     STAT,
     STAT_NAMES,
     THP_STAT_NAMES,
@@ -112,6 +113,11 @@ class MachineConfig:
     #: /proc/sys/vm/watermark_scale_factor (4.6+; the 6.1 preset sets its default, 10); None:
     #: a kernel without it, whose low/high watermarks are min + min/4 and min + min/2.
     watermark_scale_factor: int | None = None
+    #: kcompactd, the per-node compaction daemon (4.6; `models.mm.kcompactd`): a preset fact
+    #: (the 6.1 preset has it), and /proc/sys/vm/compaction_proactiveness (5.9; 0..100, 6.1's
+    #: default 20; None: a kernel without proactive compaction).
+    kcompactd: bool = False
+    compaction_proactiveness: int | None = None
 
     def resolved(self) -> MachineConfig:
         """The config with profile defaults filled in and every value checked."""
@@ -140,6 +146,13 @@ class MachineConfig:
             if not lo <= self.watermark_scale_factor <= hi:
                 raise ValueError(f"watermark_scale_factor {self.watermark_scale_factor} is out "
                                  f"of range: allowed {lo}..{hi}")
+        if self.compaction_proactiveness is not None:
+            if not self.kcompactd:
+                raise ValueError(f"compaction_proactiveness {self.compaction_proactiveness}: "
+                                 "this kernel has no kcompactd (4.6 or later): allowed is None")
+            if not 0 <= self.compaction_proactiveness <= 100:
+                raise ValueError(f"compaction_proactiveness {self.compaction_proactiveness} is "
+                                 "out of range: allowed 0..100")
         for name in ("kernelcore", "movablecore", "swap"):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -223,6 +236,18 @@ class Machine:
         self.reclaimed: list[np.ndarray] = []
         #: Per zone, the order kswapd was last woken for and has not yet served (-1: asleep).
         self.kswapd_order: list[int] = [-1] * self.zones.shape[0]
+        #: Whether the kswapd thread is awake (6.1 `kswapd_is_running`); its daemon sets it.
+        self.kswapd_running = False
+        #: 6.1 `pgdat->nr_zones`: the highest populated zone's index + 1.
+        self.nr_zones = max(self.populated_zones(), default=-1) + 1
+        #: 6.1 `pgdat->kcompactd_max_order` and `kcompactd_highest_zoneidx`, as `kcompactd()`
+        #: initialises them: 0 (no order asked: `wakeup_kcompactd` records only orders > 0)
+        #: and nr_zones - 1.
+        self.kcompactd_order = 0
+        self.kcompactd_highest_zoneidx = self.nr_zones - 1
+        #: `wq_has_sleeper(&pgdat->kcompactd_wait)`: while the kcompactd daemon sleeps, the
+        #: call that wakes it (`models.agents.kcompactd`); None otherwise (no daemon, or busy).
+        self.kcompactd_sleeper: Callable[[], None] | None = None
 
     # --- set-up -------------------------------------------------------------------------------
     def _boot(self) -> None:
@@ -277,7 +302,8 @@ class Machine:
         """Node counters by name (`STAT_NAMES`), plus pgalloc per zone and per-order counts."""
         nd = self.node[0]
         out = {name: int(nd["stat"][i]) for i, name in enumerate(STAT_NAMES)
-               if self.config.thp or name not in THP_STAT_NAMES}
+               if (self.config.thp or name not in THP_STAT_NAMES)
+               and (self.config.kcompactd or name not in KCOMPACTD_STAT_NAMES)}
         out["nr_free_pages"] = self.free_pages()
         for z in self.populated_zones():
             out[f"pgalloc_{self.zone_name(z).lower()}"] = int(nd["pgalloc_zone"][z])
@@ -470,5 +496,6 @@ class Machine:
         new.migrated = list(self.migrated)
         new.reclaimed = list(self.reclaimed)
         new.kswapd_order = list(self.kswapd_order)
+        new.kcompactd_sleeper = None  # a probe's copy must not wake the run's daemon
         copy_reclaim_state(self, new)
         return new

@@ -1,21 +1,22 @@
 """Kernel profiles: named presets of every allocator option, as data.
 
-| profile | policy          | lumpy reclaim | compaction | ZONE_MOVABLE |
-|---------|-----------------|---------------|------------|--------------|
-| 2.6.20  | vanilla         | no            | no         | no           |
-| 2.6.23  | vanilla         | yes           | no         | available    |
-| 2.6.24  | mobility        | yes           | no         | available    |
-| 2.6.35  | mobility-2.6.35 | yes           | yes        | available    |
-| 6.1     | mobility-6.1    | no (3.5)      | yes        | available    |
+| profile | policy          | lumpy reclaim | compaction | kcompactd | ZONE_MOVABLE |
+|---------|-----------------|---------------|------------|-----------|--------------|
+| 2.6.20  | vanilla         | no            | no         | no        | no           |
+| 2.6.23  | vanilla         | yes           | no         | no        | available    |
+| 2.6.24  | mobility        | yes           | no         | no        | available    |
+| 2.6.35  | mobility-2.6.35 | yes           | yes        | no        | available    |
+| 6.1     | mobility-6.1    | no (3.5)      | yes        | yes (4.6) | available    |
 
 `mobility-2.6.35` is 2.6.35's own placement (`models.mm.policy`): merging buddies added at the
 tail, `change_pageblock_range`, at most 2 RESERVE pageblocks, `should_alloc_retry`.
 `mobility-6.1` is 6.1's (`find_suitable_fallback`/`steal_suitable_fallback`,
 `buddy_merge_likely`, MIGRATE_HIGHATOMIC instead of RESERVE, 6.1 `__zone_watermark_ok`). The 6.1
 preset also has `watermark_scale_factor` 10 (4.6), transparent huge pages (2.6.38; the sysfs
-knobs keep the model's defaults, `never`/`madvise`), and 6.1's slow path and direct
-compaction on the model's 2.6.35 scanners (`models.mm.slowpath_6_1`; no kcompactd, no proactive
-compaction, no watermark boosting).
+knobs keep the model's defaults, `never`/`madvise`), 6.1's slow path and direct
+compaction on the model's 2.6.35 scanners (`models.mm.slowpath_6_1`), and 6.1's kcompactd (4.6)
+with proactive compaction (5.9, `compaction_proactiveness` 20), which drive the same scanners
+(`models.mm.kcompactd`).
 
 Writeback limits (`vm_dirty_ratio`, `dirty_background_ratio`, mm/page-writeback.c): 40/10 in
 2.6.20, 10/5 from 2.6.22, 20/10 in 2.6.35 and 6.1. `radix_tree_node` slabs are UNMOVABLE before
@@ -50,7 +51,8 @@ KERNEL_PROFILES: dict[str, dict[str, Any]] = {
                "radix_tree_node_reclaimable": True},
     "6.1": {"policy": "mobility-6.1", "lumpy_reclaim": False, "compaction": True,
             "dirty_ratio": 20, "dirty_background_ratio": 10,
-            "radix_tree_node_reclaimable": True, "thp": True, "watermark_scale_factor": 10},
+            "radix_tree_node_reclaimable": True, "thp": True, "watermark_scale_factor": 10,
+            "kcompactd": True, "compaction_proactiveness": 20},
 }
 
 _NO_ZONE_MOVABLE = {"2.6.20"}

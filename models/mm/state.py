@@ -29,6 +29,7 @@ from fragsim.models.mm.constants import MAX_NR_ZONES, MAX_ORDER_LIMIT, NR_MIGRAT
 __all__ = [
     "EXTFRAG_FIELDS",
     "EXTFRAG_RING",
+    "KCOMPACTD_STAT_NAMES",
     "KIND_SHIFT",
     "LRU_ACTIVE_ANON",
     "LRU_ACTIVE_FILE",
@@ -177,10 +178,18 @@ STAT_NAMES: Final = (
     # transparent huge pages (2.6.38+ vmstat names; shown only on a kernel with THP)
     "thp_fault_alloc",
     "thp_fault_fallback",
+    # kcompactd (4.6+ vmstat names; shown only on a kernel with kcompactd)
+    "compact_daemon_wake",
+    "compact_daemon_migrate_scanned",
+    "compact_daemon_free_scanned",
 )
 #: Counters /proc/vmstat has only with CONFIG_TRANSPARENT_HUGEPAGE (`Machine.vmstat` omits them
 #: on a kernel without THP, as mm/vmstat.c's `vmstat_text` does).
 THP_STAT_NAMES: Final = ("thp_fault_alloc", "thp_fault_fallback")
+#: Counters of kcompactd (4.6 KCOMPACTD_WAKE, 4.16 KCOMPACTD_MIGRATE_SCANNED/FREE_SCANNED):
+#: `Machine.vmstat` shows them only on a kernel with kcompactd (2.6.35 has none of them).
+KCOMPACTD_STAT_NAMES: Final = ("compact_daemon_wake", "compact_daemon_migrate_scanned",
+                               "compact_daemon_free_scanned")
 NR_STATS: Final = 64
 STAT: Final = {name: i for i, name in enumerate(STAT_NAMES)}
 
