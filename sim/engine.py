@@ -34,6 +34,8 @@ class Environment(simpy.Environment):
         # Kernel sysctls at -1 keep the preset's value (and a preset without one its absence).
         sysctls = ({} if kp.watermark_scale_factor < 0
                    else {"watermark_scale_factor": kp.watermark_scale_factor})
+        if kp.watermark_boost_factor >= 0:
+            sysctls["watermark_boost_factor"] = kp.watermark_boost_factor
         self.machine = Machine(machine_config(
             kp.version,
             **sysctls,

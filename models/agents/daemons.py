@@ -29,9 +29,8 @@ import simpy
 
 from fragsim.models.agents.base import Proc, param
 from fragsim.models.mm import reclaim, writeback
-from fragsim.models.mm.constants import WMARK_HIGH
 from fragsim.models.mm.reclaim_state import reclaim_state
-from fragsim.models.mm.slowpath import RECLAIM_CONGESTION_WAIT_S
+from fragsim.models.mm.slowpath import RECLAIM_CONGESTION_WAIT_S, kswapd_highest_zoneidx
 
 if TYPE_CHECKING:
     from fragsim.models.agents.base import KernelAPI
@@ -63,9 +62,9 @@ class Kswapd:
         return max(orders) if orders else -1
 
     def _balanced(self, order: int) -> bool:
+        # Every zone OK at its high watermark, boost included (`reclaim.zone_ok`'s default).
         m = self.kernel.machine
-        return all(reclaim.zone_ok(m, z, order, int(m.zones[z]["watermark"][WMARK_HIGH]))
-                   for z in m.populated_zones())
+        return all(reclaim.zone_ok(m, z, order) for z in m.populated_zones())
 
     def run(self) -> Proc:
         m = self.kernel.machine
@@ -78,11 +77,13 @@ class Kswapd:
             order = self._pending_order()
             if order < 0:
                 continue
+            highest_zoneidx = kswapd_highest_zoneidx(m)
             m.kswapd_order = [-1] * len(m.kswapd_order)
             m.now = float(self.env.now)
             st = reclaim_state(m)
             naps = st.congestion_waits
-            got = int(reclaim.balance_pgdat(m, order, max_passes=self.max_passes))
+            got = int(reclaim.balance_pgdat(m, order, max_passes=self.max_passes,
+                                            highest_zoneidx=highest_zoneidx))
             self.kernel.drain()
             self.runs += 1
             self.reclaimed += got

@@ -16,6 +16,7 @@ import numpy as np
 
 from fragsim.models.mm import alloc as _alloc
 from fragsim.models.mm import pcp as _pcp
+from fragsim.models.mm.boost import WATERMARK_BOOST_FACTOR_RANGE
 from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
     KIND_NONE,
@@ -112,6 +113,9 @@ class MachineConfig:
     #: /proc/sys/vm/watermark_scale_factor (4.6+; the 6.1 preset sets its default, 10); None:
     #: a kernel without it, whose low/high watermarks are min + min/4 and min + min/2.
     watermark_scale_factor: int | None = None
+    #: /proc/sys/vm/watermark_boost_factor (5.0+; the 6.1 preset sets its default, 15000; 0
+    #: turns boosting off); None: a kernel without watermark boosting.
+    watermark_boost_factor: int | None = None
 
     def resolved(self) -> MachineConfig:
         """The config with profile defaults filled in and every value checked."""
@@ -139,6 +143,11 @@ class MachineConfig:
             lo, hi = WATERMARK_SCALE_FACTOR_RANGE
             if not lo <= self.watermark_scale_factor <= hi:
                 raise ValueError(f"watermark_scale_factor {self.watermark_scale_factor} is out "
+                                 f"of range: allowed {lo}..{hi}")
+        if self.watermark_boost_factor is not None:
+            lo, hi = WATERMARK_BOOST_FACTOR_RANGE
+            if not lo <= self.watermark_boost_factor <= hi:
+                raise ValueError(f"watermark_boost_factor {self.watermark_boost_factor} is out "
                                  f"of range: allowed {lo}..{hi}")
         for name in ("kernelcore", "movablecore", "swap"):
             value = getattr(self, name)
@@ -197,6 +206,12 @@ class Machine:
         # MIGRATE_HIGHATOMIC reserves need grouping: with it disabled the model keeps 2.6.24's
         # single list per order (6.1 would still reserve HIGHATOMIC pageblocks then).
         nd["highatomic"] = 1 if self.policy.highatomic and grouping else 0
+        # 5.0+: watermark boosting (the sysctl; 0 and absent both mean none) and
+        # ALLOC_NOFRAGMENT, which exists only with CONFIG_ZONE_DMA32 (an architecture with a
+        # DMA32 zone: x86_64 here, whatever the layout).
+        nd["watermark_boost_factor"] = cfg.watermark_boost_factor or 0
+        has_dma32 = any(ztype == ZONE_DMA32 for ztype, _ in self.profile.zone_ends)
+        nd["nofragment"] = 1 if self.policy.nofragment and has_dma32 else 0
         # memmap_init_zone(): every pageblock starts MOVABLE (UNMOVABLE when not grouping).
         self.pageblock_type[:] = MIGRATE_MOVABLE if grouping else MIGRATE_UNMOVABLE
         self._boot()

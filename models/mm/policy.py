@@ -32,7 +32,9 @@ test in the hot path.
     past pageblock_order, boot frees to the tail (`FREE_6_1`);
   - MIGRATE_HIGHATOMIC reserves (`highatomic`, `models.mm.highatomic`) and 6.1's
     `__zone_watermark_ok` (`wmark_rule`); the type names of 4.4+ (`migratetype_names`);
-  - the slow path gives HIGHATOMIC pageblocks back (`alloc_retry` "6.1").
+  - the slow path gives HIGHATOMIC pageblocks back (`alloc_retry` "6.1");
+  - ALLOC_NOFRAGMENT (`nofragment`, 5.0; with CONFIG_ZONE_DMA32 only). Watermark boosting
+    (5.0) is a sysctl, `MachineConfig.watermark_boost_factor`, which the 6.1 preset sets.
 """
 
 from __future__ import annotations
@@ -115,6 +117,9 @@ class Policy:
     highatomic: bool = False
     #: `zone_watermark_ok` (`models.mm.alloc.WMARK_RULE_*`).
     wmark_rule: int = WMARK_RULE_2_6_24
+    #: ALLOC_NOFRAGMENT (5.0): the fast path's first pass takes no fallback block below
+    #: pageblock_order when the preferred zone is ZONE_NORMAL (`models.mm.boost`).
+    nofragment: bool = False
     #: (internal type, name) in /proc/pagetypeinfo's order.
     migratetype_names: tuple[tuple[int, str], ...] = _NAMES_2_6_24
 
@@ -175,6 +180,7 @@ POLICIES: dict[str, Policy] = {
         alloc_retry="6.1",
         highatomic=True,
         wmark_rule=WMARK_RULE_6_1,
+        nofragment=True,
         migratetype_names=MIGRATETYPE_NAMES_4_4,
     ),
 }

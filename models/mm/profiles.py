@@ -49,7 +49,8 @@ KERNEL_PROFILES: dict[str, dict[str, Any]] = {
                "radix_tree_node_reclaimable": True},
     "6.1": {"policy": "mobility-6.1", "lumpy_reclaim": False, "compaction": True,
             "dirty_ratio": 20, "dirty_background_ratio": 10,
-            "radix_tree_node_reclaimable": True, "thp": True, "watermark_scale_factor": 10},
+            "radix_tree_node_reclaimable": True, "thp": True, "watermark_scale_factor": 10,
+            "watermark_boost_factor": 15000},
 }
 
 _NO_ZONE_MOVABLE = {"2.6.20"}
