@@ -33,8 +33,8 @@ from typing import Any
 from fragsim.models.agents.base import param
 from fragsim.models.agents.desktop import DesktopScenario
 from fragsim.models.agents.stress import StressScenario
-from fragsim.models.mm.geometry import PROFILES, parse_size
 from fragsim.models.mm.boost import WATERMARK_BOOST_FACTOR_RANGE
+from fragsim.models.mm.geometry import PROFILES, parse_size
 from fragsim.models.mm.huge_memory import check_thp_settings
 from fragsim.models.mm.profiles import KERNEL_PROFILES
 
