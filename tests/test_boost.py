@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import simpy
 
 from fragsim.models.mm import reclaim, slowpath
 from fragsim.models.mm.alloc import WMARK_RULE_6_1, zone_watermark_fast, zone_watermark_ok
@@ -26,6 +27,7 @@ from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
     ALLOC_WMARK_MIN,
     KIND_FILE,
+    KIND_KERNEL,
     MIGRATE_MOVABLE,
     MIGRATE_RECLAIMABLE,
     MIGRATE_UNMOVABLE,
@@ -44,7 +46,10 @@ from fragsim.models.mm.profiles import machine_config
 from fragsim.models.mm.state import ZONE_DTYPE, new_node
 from fragsim.sim.config import load_workload
 from fragsim.sim.engine import Environment
-from tests.conftest_tiny import tiny
+from fragsim.sim.kernel import Kernel
+from fragsim.sim.recorder import Recorder
+from fragsim.sim.streams import Streams
+from tests.conftest_tiny import drive, tiny
 from tests.test_buddy_golden import free_list, last_extfrag
 
 UNMOV, RECL, MOV = MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE
@@ -347,3 +352,23 @@ def test_watermark_boost_factor_key() -> None:
         load_workload("desktop", sets=["kernel.version=6.1", "kernel.watermark_boost_factor=-2"])
     with pytest.raises(ValueError, match="watermark_boost_factor -1 is out of range"):
         MachineConfig(memory=64 * MiB, watermark_boost_factor=-1).resolved()
+
+
+# --- the simulated kernel ---------------------------------------------------------------------
+
+def test_kernel_wakes_kswapd_for_a_boosted_zone() -> None:
+    # B behind the SimPy kernel: one GFP_KERNEL page with only pageblock 30's small MOVABLE
+    # blocks free. The fast path (LOW | ALLOC_KSWAPD | ALLOC_NOFRAGMENT, the flat Normal zone)
+    # finds no whole pageblock, retries without NOFRAGMENT and steals o8 15616: boost 512,
+    # ZONE_BOOSTED_WATERMARK, and rmqueue wakes kswapd at order 0 though the request never
+    # left the fast path (511 free > low 320). kswapd runs: the node is not balanced at
+    # high + boost (384 + 512), so normal reclaim, which finds nothing to reclaim here; the
+    # boost is taken back and kcompactd woken at pageblock_order.
+    k = Kernel(simpy.Environment(), _b(), Recorder(), Streams(0))
+    m = k.machine
+    _small_movable_blocks(m)
+    pfns = drive(k, k.alloc(1, 0, int(GFP_KERNEL), 1 << 20, KIND_KERNEL))
+    assert pfns.tolist() == [15361]
+    assert k.kswapd.runs == 1
+    assert int(m.zones[N]["watermark_boost"]) == 0 and m.kcompactd_order == 9
+    assert m.kswapd_order == [-1] * 5

@@ -260,6 +260,8 @@ class Machine:
         pbo = self.pageblock_order
         for z in range(self.zones.shape[0]):
             self.zones[z]["watermark"] = marks[z]
+            # 6.1 __setup_per_zone_wmarks(): `zone->watermark_boost = 0` (always 0 before 5.0).
+            self.zones[z]["watermark_boost"] = 0
             self.zones[z]["lowmem_reserve"] = reserves[z]
             if present[z] and self.policy.migrate_reserve and self.node[0]["grouping"]:
                 pages_min = marks[z][0]
@@ -357,6 +359,9 @@ class Machine:
 
         With neither gfp nor migratetype the request is GFP_KERNEL (UNMOVABLE). With per-cpu
         lists on, an order-0 request uses `cpu`'s lists, cold if `cold` or gfp has __GFP_COLD.
+        `alloc_flags` are used as given: the 5.0+ bits a kernel's caller adds (ALLOC_KSWAPD,
+        ALLOC_NOFRAGMENT: `models.mm.boost.alloc_flags_nofragment`) are added by the slow path
+        and the simulated kernel, not here.
         """
         # This is the one-page-per-call hot path: keep it to a dict hit and one compiled call.
         req = self._request_cache.get((gfp, migratetype))
