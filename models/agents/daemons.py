@@ -1,8 +1,10 @@
 """Kernel daemons as SimPy processes: kswapd and the pdflush writeback threads.
 
 - `Kswapd` is 2.6.24 `kswapd()`: it sleeps until `wakeup_kswapd()` records an order for a zone
-  (the allocator's slow path does that; `fragsim.sim.kernel.Kernel.wake_kswapd` makes this
-  process runnable), then runs `balance_pgdat()` for the highest order asked and sleeps again.
+  (the allocator's slow path does that, and on 6.1 `rmqueue` for a boosted zone;
+  `fragsim.sim.kernel.Kernel.wake_kswapd` makes this process runnable), then runs
+  `balance_pgdat()` for the highest order asked, up to the highest zone woken (6.1's
+  `kswapd_highest_zoneidx`, which bounds the boost accounting), and sleeps again.
   The kernel's balance_pgdat naps in `congestion_wait(WRITE, HZ/10)` between priorities; the
   model counts those naps and lets that much simulated time pass after each call, during which
   allocators find kswapd busy and reclaim directly. One call is capped at `max_passes`

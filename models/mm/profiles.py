@@ -11,10 +11,14 @@
 `mobility-2.6.35` is 2.6.35's own placement (`models.mm.policy`): merging buddies added at the
 tail, `change_pageblock_range`, at most 2 RESERVE pageblocks, `should_alloc_retry`.
 `mobility-6.1` is 6.1's (`find_suitable_fallback`/`steal_suitable_fallback`,
-`buddy_merge_likely`, MIGRATE_HIGHATOMIC instead of RESERVE, 6.1 `__zone_watermark_ok`). The 6.1
-preset also has `watermark_scale_factor` 10 (4.6), transparent huge pages (2.6.38; the sysfs
-knobs keep the model's defaults, `never`/`madvise`), and 2.6.35's direct compaction as the
-model has it (no kcompactd, no proactive compaction, no watermark boosting).
+`buddy_merge_likely`, MIGRATE_HIGHATOMIC instead of RESERVE, 6.1 `__zone_watermark_ok`,
+ALLOC_NOFRAGMENT). The 6.1 preset also has `watermark_scale_factor` 10 (4.6),
+`watermark_boost_factor` 15000 (5.0: watermark boosting on a fragmenting steal, rmqueue's
+kswapd wake-up and kswapd's boosted reclaim, `models.mm.boost` and `models.mm.kswapd_boost`;
+0 turns it off; the presets before 5.0 have no such option), transparent huge pages (2.6.38;
+the sysfs knobs keep the model's defaults, `never`/`madvise`), and 2.6.35's direct compaction
+as the model has it (no kcompactd: boosted kswapd's `wakeup_kcompactd` only records the order;
+no proactive compaction).
 
 Writeback limits (`vm_dirty_ratio`, `dirty_background_ratio`, mm/page-writeback.c): 40/10 in
 2.6.20, 10/5 from 2.6.22, 20/10 in 2.6.35 and 6.1. `radix_tree_node` slabs are UNMOVABLE before
