@@ -2,8 +2,11 @@
 
 `get_page_from_freelist` walks a zonelist (the request's highest zone down to DMA, skipping empty
 zones), checks `zone_watermark_ok` unless ALLOC_NO_WATERMARKS, and takes a block with
-`__rmqueue`. `prep_new_page` marks the block as allocated to an owner. The slow path (kswapd,
-direct reclaim and compaction) lives above this and calls these functions again.
+`__rmqueue`. The marks are `wmark_pages()` (5.0+: plus the zone's watermark boost, 0 before),
+and 6.1's `rmqueue` tail (ZONE_BOOSTED_WATERMARK: wake kswapd) and ALLOC_NOFRAGMENT retry are
+in `rmqueue_zone` and `get_page_from_freelist` (`models.mm.boost`). `prep_new_page` marks the
+block as allocated to an owner. The slow path (kswapd, direct reclaim and compaction) lives
+above this and calls these functions again.
 
 When `node['pcp']` is set, order-0 requests and frees go through the per-cpu lists of a cpu
 (`buffered_rmqueue`, `free_hot_cold_page` in `models.mm.pcp`), hot or cold.

@@ -11,6 +11,8 @@ What a page is to reclaim (the page kind, `models.mm.constants`):
   last object goes;
 - KIND_KERNEL and anything else: never reclaimed.
 
+On a kernel with watermark boosting (5.0+), `balance_pgdat` wraps 2.6.24's in 6.1's boost
+handling (`models.mm.kswapd_boost`), and every high watermark here includes the zone's boost.
 Direct reclaim (`try_to_free_pages`) and kswapd (`balance_pgdat`) loop priorities DEF_PRIORITY
 (12) down to 0 over zones, as 2.6.24 does; `shrink_zone` turns a priority into scan counts
 (`nr_active >> priority` + 1, accumulated in the zone until SWAP_CLUSTER_MAX) and calls the
