@@ -33,6 +33,7 @@ from typing import Any
 from fragsim.models.agents.base import param
 from fragsim.models.agents.desktop import DesktopScenario
 from fragsim.models.agents.stress import StressScenario
+from fragsim.models.mm.boost import WATERMARK_BOOST_FACTOR_RANGE
 from fragsim.models.mm.geometry import PROFILES, parse_size
 from fragsim.models.mm.huge_memory import check_thp_settings
 from fragsim.models.mm.profiles import KERNEL_PROFILES
@@ -89,6 +90,9 @@ class KernelParams:
                                           "5.9+; 0 turns proactive compaction off); -1: the "
                                           "kernel's default (20 on 6.1); needs a kernel with "
                                           "kcompactd", added_later=True)
+    watermark_boost_factor: int = param(-1, "/proc/sys/vm/watermark_boost_factor (0..2147483647, "
+                                        "5.0+; 0 turns boosting off); -1: the kernel's default "
+                                        "(15000 on 6.1, none before 5.0)", added_later=True)
 
 
 @dataclass(frozen=True)
@@ -275,6 +279,15 @@ def _check(workload: Workload) -> None:
         if not 0 <= k.compaction_proactiveness <= 100:
             raise ValueError(f"kernel.compaction_proactiveness {k.compaction_proactiveness} is "
                              "out of range: allowed 0..100 (or -1 for the kernel's default)")
+    if k.watermark_boost_factor != -1:
+        if "watermark_boost_factor" not in KERNEL_PROFILES[k.version]:
+            raise ValueError(f"kernel.watermark_boost_factor {k.watermark_boost_factor}: kernel "
+                             f"{k.version} has no watermark boosting (5.0 or later): "
+                             "allowed is -1")
+        lo, hi = WATERMARK_BOOST_FACTOR_RANGE
+        if not lo <= k.watermark_boost_factor <= hi:
+            raise ValueError(f"kernel.watermark_boost_factor {k.watermark_boost_factor} is out "
+                             f"of range: allowed {lo}..{hi} (or -1 for the kernel's default)")
     if k.min_free_kbytes < -1:
         raise ValueError(f"kernel.min_free_kbytes {k.min_free_kbytes} must be >= 0 (or -1 "
                          "for the kernel's default)")

@@ -36,6 +36,8 @@ class Environment(simpy.Environment):
                    else {"watermark_scale_factor": kp.watermark_scale_factor})
         if kp.compaction_proactiveness >= 0:
             sysctls["compaction_proactiveness"] = kp.compaction_proactiveness
+        if kp.watermark_boost_factor >= 0:
+            sysctls["watermark_boost_factor"] = kp.watermark_boost_factor
         self.machine = Machine(machine_config(
             kp.version,
             **sysctls,

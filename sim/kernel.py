@@ -4,7 +4,9 @@
 simulated time. For each request of `n` blocks it follows 2.6.24 `__alloc_pages()` page by page,
 but runs the pages of one request in compiled batches:
 
-1. `get_page_from_freelist` at the LOW watermark for as many as it can (`alloc_until_fail`);
+1. `get_page_from_freelist` at the LOW watermark for as many as it can (`alloc_until_fail`),
+   with the flags 6.1 `__alloc_pages` adds for its first attempt (`alloc_flags_nofragment`:
+   ALLOC_KSWAPD, ALLOC_NOFRAGMENT; 5.0+);
 2. where that fails, `wakeup_kswapd` and let the kswapd process run (a SimPy yield at the same
    instant: an agent's request stands for allocations spread over a short time, during which the
    kernel's kswapd thread runs too), then LOW again;
@@ -19,7 +21,8 @@ but runs the pages of one request in compiled batches:
 After every reclaim or compaction the kernel drains `Machine.take_notifications()` and hands the
 rows to the owners registered for them (`register_owner`), before any page can be reallocated, so
 an owner's view of its pages never goes stale. `mm_page_alloc_extfrag` events are copied from the
-node's ring into the recorder after every request.
+node's ring into the recorder after every request, and a kswapd wake-up the compiled `rmqueue`
+left for a boosted zone (5.0+, `slowpath.boost_wakeups`) makes the kswapd process runnable.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import simpy
 from fragsim.models.agents.daemons import Kswapd
 from fragsim.models.agents.kcompactd import Kcompactd
 from fragsim.models.mm import reclaim, slowpath
+from fragsim.models.mm.boost import alloc_flags_kswapd, alloc_flags_nofragment
 from fragsim.models.mm.bulk import LRU_NONE, alloc_until_fail, count_failures
 from fragsim.models.mm.constants import (
     ALLOC_HARDER,
@@ -141,6 +145,12 @@ class Kernel:
         slowpath.wakeup_kswapd(self.machine, order, high_zone)
         self.kswapd.kick()
 
+    def boost_wakeups(self) -> None:
+        """6.1 `rmqueue()`'s wake-up of kswapd for a zone with ZONE_BOOSTED_WATERMARK: the
+        compiled core left it in `node['boost_wake']` (`slowpath.boost_wakeups`)."""
+        if self.machine.node[0]["boost_wake"] and slowpath.boost_wakeups(self.machine):
+            self.kswapd.kick()
+
     # --- allocation ---------------------------------------------------------------------------
     def alloc(self, n: int, order: int, gfp: int, owners: np.ndarray | int, kind: int, *,
               lru: int = LRU_NONE, dirty: bool = False,
@@ -158,15 +168,17 @@ class Kernel:
             own = np.full(n, owners, np.int64)
         out = np.full(n, -1, np.int64)
         wait = bool(gfp & _WAIT)
+        low_flags = ALLOC_WMARK_LOW | alloc_flags_nofragment(m.zones, m.node, high_zone, gfp)
         min_flags = ALLOC_WMARK_MIN | (0 if wait else ALLOC_HARDER) \
-            | (ALLOC_HIGH if gfp & _HIGH else 0)
+            | (ALLOC_HIGH if gfp & _HIGH else 0) | alloc_flags_kswapd(gfp)
         d = 1 if dirty or kind == KIND_ANON else 0  # anonymous memory is dirty until swapped
         pages, zones, pbt, node = m.pages, m.zones, m.pageblock_type, m.node
         i = 0
         kswapd_tried = False
         while i < n:
             j = int(alloc_until_fail(pages, zones, pbt, node, order, high_zone, mt,
-                                     ALLOC_WMARK_LOW, own, kind, lru, d, out, i))
+                                     low_flags, own, kind, lru, d, out, i))
+            self.boost_wakeups()
             if j > i:
                 if on_alloc is not None:
                     on_alloc(out[i:j], np.arange(i, j))
@@ -180,6 +192,7 @@ class Kernel:
                 continue
             j = int(alloc_until_fail(pages, zones, pbt, node, order, high_zone, mt, min_flags,
                                      own, kind, lru, d, out, i))
+            self.boost_wakeups()
             if j > i:
                 if on_alloc is not None:
                     on_alloc(out[i:j], np.arange(i, j))
@@ -192,6 +205,7 @@ class Kernel:
             attempt = slowpath.alloc_pages(m, order, int(gfp), owner=int(own[i]), kind=kind)
             self.direct_reclaims += attempt.reclaim_rounds
             self.drain()
+            slowpath.boost_wakeups(m)
             if m.kswapd_order and max(m.kswapd_order) >= 0:
                 self.kswapd.kick()
             if attempt.success:
@@ -248,14 +262,16 @@ class Kernel:
         todo = np.arange(n)
         gfp = int(gfp)
         wait = bool(gfp & _WAIT)
-        min_flags = ALLOC_WMARK_MIN | (0 if wait else ALLOC_HARDER) \
-            | (ALLOC_HIGH if gfp & _HIGH else 0)
         high_zone, _ = m.resolve(None, cache.migratetype)
         retry = slowpath.ALLOC_RETRY_RULES[m.policy.alloc_retry]
         retry_state = retry.new_state()
+        low_flags = ALLOC_WMARK_LOW | alloc_flags_nofragment(m.zones, m.node, high_zone, gfp)
+        min_flags = ALLOC_WMARK_MIN | (0 if wait else ALLOC_HARDER) \
+            | (ALLOC_HIGH if gfp & _HIGH else 0) | alloc_flags_kswapd(gfp)
         for step in range(2 + slowpath.MAX_RETRY_ROUNDS):
             fails, fail0 = int(nd["stat"][_S_ALLOC_FAIL]), int(nd["fail_order"][0])
-            got = cache.alloc(m, int(todo.shape[0]), ALLOC_WMARK_LOW if step == 0 else min_flags)
+            got = cache.alloc(m, int(todo.shape[0]), low_flags if step == 0 else min_flags)
+            self.boost_wakeups()
             # Attempts that the slow path follows up are not failures of their own.
             nd["stat"][_S_ALLOC_FAIL] = fails
             nd["fail_order"][0] = fail0
@@ -291,6 +307,7 @@ class Kernel:
         attempt = slowpath.alloc_pages(self.machine, order, int(gfp), owner=owner, kind=kind)
         self.direct_reclaims += attempt.reclaim_rounds
         self.drain()
+        slowpath.boost_wakeups(self.machine)
         self.kswapd.kick()
         self.drain_extfrag(source)
         if attempt.stall_s > 0:
@@ -327,6 +344,7 @@ class Kernel:
                 # 2.6.24's slow path always wakes kswapd; GFP_TRANSHUGE does not (no
                 # __GFP_KSWAPD_RECLAIM), so its wake-up record is undone.
                 m.kswapd_order = saved
+            slowpath.boost_wakeups(m)  # rmqueue's wake-up needs no __GFP_KSWAPD_RECLAIM
             self.direct_reclaims += attempt.reclaim_rounds
             self.drain()
             if max(m.kswapd_order, default=-1) >= 0:
@@ -336,14 +354,19 @@ class Kernel:
                 self.stall_s += attempt.stall_s
                 yield self.env.timeout(attempt.stall_s)
         else:
-            pfn = m.alloc_request(order, high_zone, mt, ALLOC_WMARK_LOW, owner, KIND_ANON)
+            low_flags = ALLOC_WMARK_LOW | alloc_flags_nofragment(m.zones, m.node, high_zone, gfp)
+            pfn = m.alloc_request(order, high_zone, mt, low_flags, owner, KIND_ANON)
+            self.boost_wakeups()
             if pfn < 0:
                 # Only the request's final failure counts (as `slowpath._attempt` does).
                 nd["stat"][_S_ALLOC_FAIL] -= 1
                 nd["fail_order"][order] -= 1
                 if not gfp & _NO_KSWAPD:
                     self.wake_kswapd(order, high_zone)
-                pfn = m.alloc_request(order, high_zone, mt, ALLOC_WMARK_MIN, owner, KIND_ANON)
+                pfn = m.alloc_request(order, high_zone, mt,
+                                      ALLOC_WMARK_MIN | alloc_flags_kswapd(gfp), owner,
+                                      KIND_ANON)
+                self.boost_wakeups()
         if pfn >= 0:
             # Anonymous memory is dirty until swapped out (`Kernel.alloc` does the same).
             set_dirty_batch(m.pages, np.array([pfn], np.int64), True)

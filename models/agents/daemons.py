@@ -1,8 +1,10 @@
 """Kernel daemons as SimPy processes: kswapd and the pdflush writeback threads.
 
 - `Kswapd` is 2.6.24 `kswapd()`: it sleeps until `wakeup_kswapd()` records an order for a zone
-  (the allocator's slow path does that; `fragsim.sim.kernel.Kernel.wake_kswapd` makes this
-  process runnable), then runs `balance_pgdat()` for the highest order asked and sleeps again.
+  (the allocator's slow path does that, and on 6.1 `rmqueue` for a boosted zone;
+  `fragsim.sim.kernel.Kernel.wake_kswapd` makes this process runnable), then runs
+  `balance_pgdat()` for the highest order asked, up to the highest zone woken (6.1's
+  `kswapd_highest_zoneidx`, which bounds the boost accounting), and sleeps again.
   The kernel's balance_pgdat naps in `congestion_wait(WRITE, HZ/10)` between priorities; the
   model counts those naps and lets that much simulated time pass after each call, during which
   allocators find kswapd busy and reclaim directly. One call is capped at `max_passes`
@@ -36,10 +38,9 @@ import simpy
 
 from fragsim.models.agents.base import Proc, param
 from fragsim.models.mm import reclaim, writeback
-from fragsim.models.mm.constants import WMARK_HIGH
 from fragsim.models.mm.kcompactd import kswapd_reclaim_order, kswapd_try_to_sleep
 from fragsim.models.mm.reclaim_state import reclaim_state
-from fragsim.models.mm.slowpath import RECLAIM_CONGESTION_WAIT_S
+from fragsim.models.mm.slowpath import RECLAIM_CONGESTION_WAIT_S, kswapd_highest_zoneidx
 
 if TYPE_CHECKING:
     from fragsim.models.agents.base import KernelAPI
@@ -73,9 +74,9 @@ class Kswapd:
         return max(orders) if orders else -1
 
     def _balanced(self, order: int) -> bool:
+        # Every zone OK at its high watermark, boost included (`reclaim.zone_ok`'s default).
         m = self.kernel.machine
-        return all(reclaim.zone_ok(m, z, order, int(m.zones[z]["watermark"][WMARK_HIGH]))
-                   for z in m.populated_zones())
+        return all(reclaim.zone_ok(m, z, order) for z in m.populated_zones())
 
     def run(self) -> Proc:
         m = self.kernel.machine
@@ -99,13 +100,14 @@ class Kswapd:
             if order < 0:
                 continue
             alloc_order = order
-            highest_zoneidx = max(highest_zoneidx,
-                                  max(z for z, o in enumerate(m.kswapd_order) if o >= 0))
+            pass_zoneidx = kswapd_highest_zoneidx(m)
+            highest_zoneidx = max(highest_zoneidx, pass_zoneidx)
             m.kswapd_order = [-1] * len(m.kswapd_order)
             m.now = float(self.env.now)
             st = reclaim_state(m)
             naps = st.congestion_waits
-            got = int(reclaim.balance_pgdat(m, order, max_passes=self.max_passes))
+            got = int(reclaim.balance_pgdat(m, order, max_passes=self.max_passes,
+                                            highest_zoneidx=pass_zoneidx))
             self.kernel.drain()
             self.runs += 1
             self.reclaimed += got

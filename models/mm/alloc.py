@@ -2,8 +2,11 @@
 
 `get_page_from_freelist` walks a zonelist (the request's highest zone down to DMA, skipping empty
 zones), checks `zone_watermark_ok` unless ALLOC_NO_WATERMARKS, and takes a block with
-`__rmqueue`. `prep_new_page` marks the block as allocated to an owner. The slow path (kswapd,
-direct reclaim and compaction) lives above this and calls these functions again.
+`__rmqueue`. The marks are `wmark_pages()` (5.0+: plus the zone's watermark boost, 0 before),
+and 6.1's `rmqueue` tail (ZONE_BOOSTED_WATERMARK: wake kswapd) and ALLOC_NOFRAGMENT retry are
+in `rmqueue_zone` and `get_page_from_freelist` (`models.mm.boost`). `prep_new_page` marks the
+block as allocated to an owner. The slow path (kswapd, direct reclaim and compaction) lives
+above this and calls these functions again.
 
 When `node['pcp']` is set, order-0 requests and frees go through the per-cpu lists of a cpu
 (`buffered_rmqueue`, `free_hot_cold_page` in `models.mm.pcp`), hot or cold.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fragsim.models.mm.boost import wmark_pages
 from fragsim.models.mm.buddy import (
     FREE_6_1,
     free_one_page,
@@ -33,6 +37,7 @@ from fragsim.models.mm.constants import (
     ALLOC_HARDER,
     ALLOC_HIGH,
     ALLOC_NO_WATERMARKS,
+    ALLOC_NOFRAGMENT,
     ALLOC_WMARK_LOW,
     ALLOC_WMARK_MIN,
     FREE_NOT_ALLOCATED,
@@ -46,6 +51,7 @@ from fragsim.models.mm.constants import (
     WMARK_HIGH,
     WMARK_LOW,
     WMARK_MIN,
+    ZONE_BOOSTED_WATERMARK,
 )
 from fragsim.models.mm.highatomic import reserve_highatomic_pageblock
 from fragsim.models.mm.jit import compiled
@@ -68,7 +74,9 @@ __all__ = [
     "free_range_boot",
     "get_page_from_freelist",
     "prep_new_page",
+    "rmqueue_zone",
     "wmark_of",
+    "zone_watermark_fast",
     "zone_watermark_ok",
     "zone_watermark_ok_6_1",
 ]
@@ -149,6 +157,24 @@ def zone_watermark_ok_6_1(zone: np.ndarray, order: int, mark: int, classzone_idx
     return False
 
 
+@compiled("zone, int, int, int, int", inline=True)
+def zone_watermark_fast(zone: np.ndarray, order: int, mark: int, classzone_idx: int,
+                        alloc_flags: int) -> bool:
+    """6.1 `zone_watermark_fast()`: `zone_watermark_ok`, and then "Ignore watermark boosting
+    for GFP_ATOMIC order-0 allocations when checking the min watermark": an order-0
+    ALLOC_HARDER request (the model's stand-in for __GFP_ATOMIC) at WMARK_MIN in a boosted zone
+    is checked again against the unboosted `_watermark[WMARK_MIN]`. (The order-0 shortcut
+    before `__zone_watermark_ok` gives the same answers.) With no boost, as on every kernel
+    before 5.0, this is `zone_watermark_ok`."""
+    if zone_watermark_ok(zone, order, mark, classzone_idx, alloc_flags):
+        return True
+    if (order == 0 and (alloc_flags & ALLOC_HARDER) and zone["watermark_boost"] != 0
+            and wmark_of(alloc_flags) == WMARK_MIN):
+        return zone_watermark_ok(zone, 0, zone["watermark"][WMARK_MIN], classzone_idx,
+                                 alloc_flags)
+    return False
+
+
 @compiled("int", inline=True)
 def wmark_of(alloc_flags: int) -> int:
     """Which watermark ALLOC_WMARK_* selects (`zone->pages_min/low/high`).
@@ -180,14 +206,15 @@ def prep_new_page(pages: np.ndarray, pfn: int, order: int, mt: int, owner: int,
 def _zonelist_next(zones: np.ndarray, z: int, classzone_idx: int, order: int,
                    alloc_flags: int) -> int:
     """The next zone of the zonelist, from `z` down, that `get_page_from_freelist()` tries:
-    populated and, unless ALLOC_NO_WATERMARKS, passing `zone_watermark_ok()`; -1 if none."""
+    populated and, unless ALLOC_NO_WATERMARKS, passing `zone_watermark_fast()` at
+    `wmark_pages(zone, alloc_flags & ALLOC_WMARK_MASK)` (the boosted mark); -1 if none."""
     while z >= 0:
         zone = zones[z]
         if zone["present_pages"] != 0:
             if alloc_flags & ALLOC_NO_WATERMARKS:
                 return z
-            mark = zone["watermark"][wmark_of(alloc_flags)]
-            if zone_watermark_ok(zone, order, mark, classzone_idx, alloc_flags):
+            mark = wmark_pages(zone, wmark_of(alloc_flags))
+            if zone_watermark_fast(zone, order, mark, classzone_idx, alloc_flags):
                 return z
         z -= 1
     return -1
@@ -217,6 +244,33 @@ def _highatomic_after_alloc(pages: np.ndarray, zone: np.ndarray, pageblock_type:
         reserve_highatomic_pageblock(pages, zone, pageblock_type, nd, pfn)
 
 
+@compiled("zone, nd, int", inline=True)
+def _boosted_wakeup(zone: np.ndarray, nd: np.ndarray, z: int) -> None:
+    """The end of 6.1 `rmqueue()`: a ZONE_BOOSTED_WATERMARK zone has its flag cleared and
+    kswapd woken (`wakeup_kswapd(zone, 0, 0, zone_idx(zone))`, left in `node['boost_wake']`)."""
+    if zone["flags"] & ZONE_BOOSTED_WATERMARK:
+        zone["flags"] &= ~ZONE_BOOSTED_WATERMARK
+        nd["boost_wake"] |= 1 << z
+
+
+@compiled("pages, zones, pageblock_type, nd, int, int, int, int, int, int", inline=True)
+def rmqueue_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                 nd: np.ndarray, z: int, order: int, mt: int, alloc_flags: int, cpu: int,
+                 cold: int) -> int:
+    """6.1 `rmqueue()` on zone `z`: order 0 from the per-cpu lists when they are on and
+    `cpu >= 0` (`buffered_rmqueue`), else the buddy lists (`rmqueue_flags`); then, whether or
+    not that found a page, "if (test_bit(ZONE_BOOSTED_WATERMARK, &zone->flags))": clear it and
+    `wakeup_kswapd(zone, 0, 0, zone_idx(zone))`, recorded as bit `z` of `node['boost_wake']`
+    for the Python side (`models.mm.slowpath.boost_wakeups`). Returns the pfn or -1."""
+    zone = zones[z]
+    if cpu >= 0 and order == 0 and nd["pcp"] != 0:
+        pfn = buffered_rmqueue(pages, zone, pageblock_type, nd, mt, cpu, cold, alloc_flags)
+    else:
+        pfn = rmqueue_flags(pages, zone, pageblock_type, nd, order, mt, alloc_flags)
+    _boosted_wakeup(zone, nd, z)
+    return int(pfn)
+
+
 @compiled("pages, zones, pageblock_type, nd, int, int, int, int, int, int", inline=True)
 def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                            nd: np.ndarray, order: int, high_zone: int, mt: int,
@@ -225,22 +279,28 @@ def get_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_type:
 
     `classzone_idx` is the first populated zone of that zonelist. Returns the pfn of a block
     removed from the free lists (not yet prepared) or -1. Counts pgalloc on success. With
-    per-cpu lists on and `cpu >= 0`, `buffered_rmqueue` serves order 0 from `pcp[cold]` of `cpu`.
+    per-cpu lists on and `cpu >= 0`, `buffered_rmqueue` serves order 0 from `pcp[cold]` of `cpu`
+    (`rmqueue_zone`). With ALLOC_NOFRAGMENT (5.0; 6.1 `get_page_from_freelist`): "It's
+    possible on a UMA machine to get through all zones that are fragmented. If avoiding
+    fragmentation, reset and try again": a pass over the zonelist that found nothing is
+    repeated without the flag. (6.1's other reset, on reaching a remote node, needs NUMA.)
     """
     classzone_idx = _classzone(zones, high_zone)
-    z = _zonelist_next(zones, high_zone, classzone_idx, order, alloc_flags)
-    while z >= 0:
-        if cpu >= 0 and order == 0 and nd["pcp"] != 0:
-            pfn = buffered_rmqueue(pages, zones[z], pageblock_type, nd, mt, cpu, cold)
-        else:
-            pfn = rmqueue_flags(pages, zones[z], pageblock_type, nd, order, mt, alloc_flags)
-        if pfn >= 0:
-            _count_pgalloc(nd, z, order)
-            _highatomic_after_alloc(pages, zones[z], pageblock_type, nd, pfn, order,
-                                    alloc_flags)
-            return pfn
-        z = _zonelist_next(zones, z - 1, classzone_idx, order, alloc_flags)
-    return -1
+    while True:
+        no_fallback = alloc_flags & ALLOC_NOFRAGMENT
+        z = _zonelist_next(zones, high_zone, classzone_idx, order, alloc_flags)
+        while z >= 0:
+            pfn = rmqueue_zone(pages, zones, pageblock_type, nd, z, order, mt, alloc_flags, cpu,
+                               cold)
+            if pfn >= 0:
+                _count_pgalloc(nd, z, order)
+                _highatomic_after_alloc(pages, zones[z], pageblock_type, nd, pfn, order,
+                                        alloc_flags)
+                return pfn
+            z = _zonelist_next(zones, z - 1, classzone_idx, order, alloc_flags)
+        if not no_fallback:
+            return -1
+        alloc_flags &= ~ALLOC_NOFRAGMENT
 
 
 @compiled("pages, zones, pageblock_type, nd, int, int, int, int", inline=True)
@@ -250,16 +310,22 @@ def _buddy_page_from_freelist(pages: np.ndarray, zones: np.ndarray, pageblock_ty
     """`get_page_from_freelist` with cpu -1: the same zonelist walk, the buddy allocator alone.
     Kept apart so that callers without per-cpu lists compile none of their code."""
     classzone_idx = _classzone(zones, high_zone)
-    z = _zonelist_next(zones, high_zone, classzone_idx, order, alloc_flags)
-    while z >= 0:
-        pfn = rmqueue_flags(pages, zones[z], pageblock_type, nd, order, mt, alloc_flags)
-        if pfn >= 0:
-            _count_pgalloc(nd, z, order)
-            _highatomic_after_alloc(pages, zones[z], pageblock_type, nd, pfn, order,
-                                    alloc_flags)
-            return pfn
-        z = _zonelist_next(zones, z - 1, classzone_idx, order, alloc_flags)
-    return -1
+    while True:
+        no_fallback = alloc_flags & ALLOC_NOFRAGMENT
+        z = _zonelist_next(zones, high_zone, classzone_idx, order, alloc_flags)
+        while z >= 0:
+            zone = zones[z]
+            pfn = rmqueue_flags(pages, zone, pageblock_type, nd, order, mt, alloc_flags)
+            _boosted_wakeup(zone, nd, z)  # as rmqueue_zone
+            if pfn >= 0:
+                _count_pgalloc(nd, z, order)
+                _highatomic_after_alloc(pages, zone, pageblock_type, nd, pfn, order,
+                                        alloc_flags)
+                return pfn
+            z = _zonelist_next(zones, z - 1, classzone_idx, order, alloc_flags)
+        if not no_fallback:
+            return -1
+        alloc_flags &= ~ALLOC_NOFRAGMENT
 
 
 @compiled("pages, nd, int, int, int, int, int", inline=True)

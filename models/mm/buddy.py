@@ -127,9 +127,9 @@ FREE_2_6_35 = 1
 #: between pageblocks of different types when either is not mergeable (HIGHATOMIC, ISOLATE).
 FREE_6_1 = 2
 
-@compiled("pages, zone, pageblock_type, nd, int, int", inline=True)
+@compiled("pages, zone, pageblock_type, nd, int, int, int", inline=True)
 def rmqueue_fallback(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
-                     node: np.ndarray, order: int, start_mt: int) -> int:
+                     node: np.ndarray, order: int, start_mt: int, alloc_flags: int) -> int:
     """2.6.24 and 2.6.35 `__rmqueue_fallback()`: take the largest block from another type's list.
 
     For current_order from MAX_ORDER-1 down to `order`, for each type in `fallbacks[start_mt]`
@@ -155,11 +155,14 @@ def rmqueue_fallback(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nda
     falls back with grouping off (every request and pageblock is UNMOVABLE, as in 2.6.24), so
     that clause has no counterpart here.
 
-    CLAIM_6_1 runs `rmqueue_fallback_6_1` instead.
+    CLAIM_6_1 runs `rmqueue_fallback_6_1` instead, which alone reads `alloc_flags` (6.1
+    `__rmqueue_fallback(zone, order, start_migratetype, alloc_flags)`: ALLOC_NOFRAGMENT, and
+    ALLOC_KSWAPD for the boost); 2.6.24 and 2.6.35 take no alloc_flags.
     """
     rule = node["claim_rule"]
     if rule == CLAIM_6_1:
-        return rmqueue_fallback_6_1(pages, zone, pageblock_type, node, order, start_mt)
+        return rmqueue_fallback_6_1(pages, zone, pageblock_type, node, order, start_mt,
+                                    alloc_flags)
     max_order = int(node["max_order"])
     pbo = int(node["pageblock_order"])
     fallbacks = node["fallbacks"][start_mt]
@@ -210,10 +213,11 @@ def rmqueue_fallback(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nda
     return pfn
 
 
-@compiled("pages, zone, pageblock_type, nd, int, int", inline=True)
+@compiled("pages, zone, pageblock_type, nd, int, int, int", inline=True)
 def rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray, node: np.ndarray,
-            order: int, mt: int) -> int:
-    """2.6.24 `__rmqueue()`: the request's own lists first, then the fallback.
+            order: int, mt: int, alloc_flags: int) -> int:
+    """2.6.24 `__rmqueue()`: the request's own lists first, then the fallback (6.1
+    `__rmqueue(zone, order, migratetype, alloc_flags)` hands the request's alloc_flags on).
 
     With grouping off (vanilla 2.6.20, or too little memory) every request uses the one
     UNMOVABLE list per order and never falls back.
@@ -223,7 +227,7 @@ def rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray, nod
         return rmqueue_smallest(pages, zone, order, 0, max_order)
     pfn = rmqueue_smallest(pages, zone, order, mt, max_order)
     if pfn < 0:
-        pfn = rmqueue_fallback(pages, zone, pageblock_type, node, order, mt)
+        pfn = rmqueue_fallback(pages, zone, pageblock_type, node, order, mt, alloc_flags)
     return pfn
 
 
@@ -317,4 +321,4 @@ def rmqueue_flags(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarra
         pfn = rmqueue_smallest(pages, zone, order, MIGRATE_HIGHATOMIC, int(node["max_order"]))
         if pfn >= 0:
             return pfn
-    return rmqueue(pages, zone, pageblock_type, node, order, mt)
+    return rmqueue(pages, zone, pageblock_type, node, order, mt, alloc_flags)

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fragsim.models.mm.alloc import zone_watermark_ok
+from fragsim.models.mm.boost import wmark_pages
 from fragsim.models.mm.buddy import list_del
 from fragsim.models.mm.constants import (
     MIGRATE_ISOLATE,
@@ -187,7 +188,7 @@ def split_free_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
     zone = zones[z]
     order = int(pages[pfn]["order"])
     pbo = int(nd["pageblock_order"])
-    if not zone_watermark_ok(zone, 0, zone["watermark"][WMARK_LOW] + (1 << order), 0, 0):
+    if not zone_watermark_ok(zone, 0, wmark_pages(zone, WMARK_LOW) + (1 << order), 0, 0):
         return 0
     list_del(pages, zone, pfn)
     nr = 1 << order
@@ -449,7 +450,8 @@ def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray)
         return COMPACT_CONTINUE
     if order < 0:
         return COMPACT_CONTINUE
-    if not zone_watermark_ok(zone, order, zone["watermark"][WMARK_LOW] + (1 << order), 0, 0):
+    zone = zones[z]
+    if not zone_watermark_ok(zone, order, wmark_pages(zone, WMARK_LOW) + (1 << order), 0, 0):
         return COMPACT_CONTINUE
     for o in range(order, nd["max_order"]):
         if zone["head"][o, mt] >= 0:  # a page is free of the right migratetype
@@ -548,7 +550,9 @@ def try_to_compact_pages(m: Machine, order: int, gfp_mask: int,
         if m.zones[z]["present_pages"] == 0:
             continue
         # Order-0 watermarks must be met: 2x because the copies exist with the originals.
-        watermark = int(m.zones[z]["watermark"][WMARK_LOW]) + (2 << order)
+        # low_wmark_pages(zone): with a 5.0+ zone's watermark boost, as 6.1's macro has it.
+        zone = m.zones[z]
+        watermark = int(zone["watermark"][WMARK_LOW] + zone["watermark_boost"]) + (2 << order)
         if not _watermark_ok(m.zones, z, 0, watermark):
             continue
         # Only compact if a failure would be due to fragmentation, not lack of memory.

@@ -19,6 +19,8 @@ __all__ = [
     "ALLOC_CPUSET",
     "ALLOC_HARDER",
     "ALLOC_HIGH",
+    "ALLOC_KSWAPD",
+    "ALLOC_NOFRAGMENT",
     "ALLOC_NO_WATERMARKS",
     "ALLOC_WMARK_HIGH",
     "ALLOC_WMARK_LOW",
@@ -70,6 +72,7 @@ __all__ = [
     "ZONE_DMA32",
     "ZONE_HIGHMEM",
     "ZONE_MOVABLE",
+    "ZONE_BOOSTED_WATERMARK",
     "ZONE_NAMES",
     "ZONE_NORMAL",
 ]
@@ -165,11 +168,21 @@ ALLOC_WMARK_HIGH: Final = 0x08
 ALLOC_HARDER: Final = 0x10
 ALLOC_HIGH: Final = 0x20
 ALLOC_CPUSET: Final = 0x40
+#: 5.0+ (6.1 mm/internal.h, with CONFIG_ZONE_DMA32): "avoid mixing pageblock types"; set by
+#: `alloc_flags_nofragment` for the fast path's first attempt only.
+ALLOC_NOFRAGMENT: Final = 0x100
+#: 5.0+ (6.1 mm/internal.h): "allow kswapd to be woken", the request's __GFP_KSWAPD_RECLAIM
+#: (in the model: no __GFP_NO_KSWAPD). Read only by `steal_suitable_fallback`'s boost.
+ALLOC_KSWAPD: Final = 0x800
 
 #: Index of each watermark in a zone's `watermark` array.
 WMARK_MIN: Final = 0
 WMARK_LOW: Final = 1
 WMARK_HIGH: Final = 2
+
+# --- zone flags (`zone['flags']`, 6.1 `enum zone_flags`) ---------------------------------------
+#: 5.0+: "zone recently boosted watermarks. Cleared when kswapd is woken" (by `rmqueue`).
+ZONE_BOOSTED_WATERMARK: Final = 0x01
 
 # --- free results -------------------------------------------------------------------------------
 FREE_OK: Final = 0

@@ -16,6 +16,7 @@ import numpy as np
 
 from fragsim.models.mm import alloc as _alloc
 from fragsim.models.mm import pcp as _pcp
+from fragsim.models.mm.boost import WATERMARK_BOOST_FACTOR_RANGE
 from fragsim.models.mm.constants import (
     ALLOC_WMARK_LOW,
     KIND_NONE,
@@ -118,6 +119,9 @@ class MachineConfig:
     #: default 20; None: a kernel without proactive compaction).
     kcompactd: bool = False
     compaction_proactiveness: int | None = None
+    #: /proc/sys/vm/watermark_boost_factor (5.0+; the 6.1 preset sets its default, 15000; 0
+    #: turns boosting off); None: a kernel without watermark boosting.
+    watermark_boost_factor: int | None = None
 
     def resolved(self) -> MachineConfig:
         """The config with profile defaults filled in and every value checked."""
@@ -153,6 +157,11 @@ class MachineConfig:
             if not 0 <= self.compaction_proactiveness <= 100:
                 raise ValueError(f"compaction_proactiveness {self.compaction_proactiveness} is "
                                  "out of range: allowed 0..100")
+        if self.watermark_boost_factor is not None:
+            lo, hi = WATERMARK_BOOST_FACTOR_RANGE
+            if not lo <= self.watermark_boost_factor <= hi:
+                raise ValueError(f"watermark_boost_factor {self.watermark_boost_factor} is out "
+                                 f"of range: allowed {lo}..{hi}")
         for name in ("kernelcore", "movablecore", "swap"):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -210,6 +219,12 @@ class Machine:
         # MIGRATE_HIGHATOMIC reserves need grouping: with it disabled the model keeps 2.6.24's
         # single list per order (6.1 would still reserve HIGHATOMIC pageblocks then).
         nd["highatomic"] = 1 if self.policy.highatomic and grouping else 0
+        # 5.0+: watermark boosting (the sysctl; 0 and absent both mean none) and
+        # ALLOC_NOFRAGMENT, which exists only with CONFIG_ZONE_DMA32 (an architecture with a
+        # DMA32 zone: x86_64 here, whatever the layout).
+        nd["watermark_boost_factor"] = cfg.watermark_boost_factor or 0
+        has_dma32 = any(ztype == ZONE_DMA32 for ztype, _ in self.profile.zone_ends)
+        nd["nofragment"] = 1 if self.policy.nofragment and has_dma32 else 0
         # memmap_init_zone(): every pageblock starts MOVABLE (UNMOVABLE when not grouping).
         self.pageblock_type[:] = MIGRATE_MOVABLE if grouping else MIGRATE_UNMOVABLE
         self._boot()
@@ -270,6 +285,8 @@ class Machine:
         pbo = self.pageblock_order
         for z in range(self.zones.shape[0]):
             self.zones[z]["watermark"] = marks[z]
+            # 6.1 __setup_per_zone_wmarks(): `zone->watermark_boost = 0` (always 0 before 5.0).
+            self.zones[z]["watermark_boost"] = 0
             self.zones[z]["lowmem_reserve"] = reserves[z]
             if present[z] and self.policy.migrate_reserve and self.node[0]["grouping"]:
                 pages_min = marks[z][0]
@@ -368,6 +385,9 @@ class Machine:
 
         With neither gfp nor migratetype the request is GFP_KERNEL (UNMOVABLE). With per-cpu
         lists on, an order-0 request uses `cpu`'s lists, cold if `cold` or gfp has __GFP_COLD.
+        `alloc_flags` are used as given: the 5.0+ bits a kernel's caller adds (ALLOC_KSWAPD,
+        ALLOC_NOFRAGMENT: `models.mm.boost.alloc_flags_nofragment`) are added by the slow path
+        and the simulated kernel, not here.
         """
         # This is the one-page-per-call hot path: keep it to a dict hit and one compiled call.
         req = self._request_cache.get((gfp, migratetype))

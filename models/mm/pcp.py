@@ -223,11 +223,13 @@ def _pcp_total(zone: np.ndarray, cpu: int) -> int:
 
 
 # --- the kernel functions (compiled) ------------------------------------------------------------
-@compiled("pages, zone, pageblock_type, nd, int, int, int, int")
+@compiled("pages, zone, pageblock_type, nd, int, int, int, int, int")
 def rmqueue_bulk(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
-                 nd: np.ndarray, count: int, mt: int, cpu: int, cold: int) -> int:
+                 nd: np.ndarray, count: int, mt: int, cpu: int, cold: int,
+                 alloc_flags: int) -> int:
     """`rmqueue_bulk(zone, 0, count, list, migratetype[, cold])`: up to `count` order-0 pages
     by `__rmqueue()`, queued as `mt` (the request's type, even for a page a fallback found).
+    `alloc_flags` are the request's, handed to `__rmqueue` as 6.1's `rmqueue_bulk` does.
 
     2.6.24: the list is `pcp[cold]`; each page is added after the previous one from the head.
     2.6.35 (`node['pcp_sublists']`): the list is `pcp->lists[mt]`; a hot refill is chained
@@ -240,7 +242,7 @@ def rmqueue_bulk(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray
     prev = -1
     added = 0
     for _ in range(count):
-        pfn = rmqueue(pages, zone, pageblock_type, nd, 0, mt)
+        pfn = rmqueue(pages, zone, pageblock_type, nd, 0, mt, alloc_flags)
         if pfn < 0:
             break
         if tail_chain:
@@ -324,9 +326,9 @@ def free_pcppages_bulk(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.n
     nd["stat"][_S_PCP_DRAIN] += 1
 
 
-@compiled("pages, zone, pageblock_type, nd, int, int, int")
+@compiled("pages, zone, pageblock_type, nd, int, int, int, int")
 def buffered_rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
-                     nd: np.ndarray, mt: int, cpu: int, cold: int) -> int:
+                     nd: np.ndarray, mt: int, cpu: int, cold: int, alloc_flags: int) -> int:
     """The order-0 branch of `buffered_rmqueue()`: one page from `cpu`'s per-cpu lists.
 
     2.6.24, from `pcp[cold]`: empty list: `rmqueue_bulk(batch)`, failing if that finds nothing.
@@ -345,7 +347,7 @@ def buffered_rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nda
     if nd["pcp_sublists"] != 0:
         if (zone["pcp_count"][cpu, mt] == 0
                 and rmqueue_bulk(pages, zone, pageblock_type, nd, zone["pcp_batch"][0], mt,
-                                 cpu, cold) == 0):
+                                 cpu, cold, alloc_flags) == 0):
             return -1
         if cold != 0:
             pfn = zone["pcp_tail"][cpu, mt]
@@ -355,7 +357,8 @@ def buffered_rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nda
         return int(pfn)
     batch = zone["pcp_batch"][cold]
     if (zone["pcp_count"][cpu, cold] == 0
-            and rmqueue_bulk(pages, zone, pageblock_type, nd, batch, mt, cpu, cold) == 0):
+            and rmqueue_bulk(pages, zone, pageblock_type, nd, batch, mt, cpu, cold,
+                             alloc_flags) == 0):
         return -1
     # Find a page of the appropriate migrate type.
     pfn = zone["pcp_head"][cpu, cold]
@@ -363,7 +366,7 @@ def buffered_rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nda
         pfn = pages[pfn]["next"]
     if pfn < 0:
         # Allocate more to the pcp list if necessary.
-        rmqueue_bulk(pages, zone, pageblock_type, nd, batch, mt, cpu, cold)
+        rmqueue_bulk(pages, zone, pageblock_type, nd, batch, mt, cpu, cold, alloc_flags)
         pfn = zone["pcp_head"][cpu, cold]
     _pcp_del(pages, zone, cpu, cold, pfn)
     return int(pfn)

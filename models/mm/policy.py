@@ -36,6 +36,8 @@ test in the hot path.
   - 6.1's `__alloc_pages_slowpath` (`alloc_retry` "6.1", `models.mm.slowpath_6_1`):
     `should_reclaim_retry`, `should_compact_retry` with compaction priorities, HIGHATOMIC
     pageblocks given back after direct reclaim and before failing.
+  - ALLOC_NOFRAGMENT (`nofragment`, 5.0; with CONFIG_ZONE_DMA32 only). Watermark boosting
+    (5.0) is a sysctl, `MachineConfig.watermark_boost_factor`, which the 6.1 preset sets.
 """
 
 from __future__ import annotations
@@ -118,6 +120,9 @@ class Policy:
     highatomic: bool = False
     #: `zone_watermark_ok` (`models.mm.alloc.WMARK_RULE_*`).
     wmark_rule: int = WMARK_RULE_2_6_24
+    #: ALLOC_NOFRAGMENT (5.0): the fast path's first pass takes no fallback block below
+    #: pageblock_order when the preferred zone is ZONE_NORMAL (`models.mm.boost`).
+    nofragment: bool = False
     #: (internal type, name) in /proc/pagetypeinfo's order.
     migratetype_names: tuple[tuple[int, str], ...] = _NAMES_2_6_24
     #: /proc/vmstat's names and order (`models.mm.procfs.VMSTAT_VIEWS`): "2.6", the model's
@@ -192,6 +197,7 @@ POLICIES: dict[str, Policy] = {
         alloc_retry="6.1",
         highatomic=True,
         wmark_rule=WMARK_RULE_6_1,
+        nofragment=True,
         migratetype_names=MIGRATETYPE_NAMES_4_4,
         vmstat_view="6.1",
     ),

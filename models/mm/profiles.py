@@ -11,9 +11,12 @@
 `mobility-2.6.35` is 2.6.35's own placement (`models.mm.policy`): merging buddies added at the
 tail, `change_pageblock_range`, at most 2 RESERVE pageblocks, `should_alloc_retry`.
 `mobility-6.1` is 6.1's (`find_suitable_fallback`/`steal_suitable_fallback`,
-`buddy_merge_likely`, MIGRATE_HIGHATOMIC instead of RESERVE, 6.1 `__zone_watermark_ok`). The 6.1
-preset also has `watermark_scale_factor` 10 (4.6), transparent huge pages (2.6.38; the sysfs
-knobs keep the model's defaults, `never`/`madvise`), 6.1's slow path and direct
+`buddy_merge_likely`, MIGRATE_HIGHATOMIC instead of RESERVE, 6.1 `__zone_watermark_ok`,
+ALLOC_NOFRAGMENT). The 6.1 preset also has `watermark_scale_factor` 10 (4.6),
+`watermark_boost_factor` 15000 (5.0: watermark boosting on a fragmenting steal, rmqueue's
+kswapd wake-up and kswapd's boosted reclaim, `models.mm.boost` and `models.mm.kswapd_boost`;
+0 turns it off; the presets before 5.0 have no such option), transparent huge pages (2.6.38;
+the sysfs knobs keep the model's defaults, `never`/`madvise`), 6.1's slow path and direct
 compaction on the model's 2.6.35 scanners (`models.mm.slowpath_6_1`), and 6.1's kcompactd (4.6)
 with proactive compaction (5.9, `compaction_proactiveness` 20), which drive the same scanners
 (`models.mm.kcompactd`).
@@ -52,7 +55,8 @@ KERNEL_PROFILES: dict[str, dict[str, Any]] = {
     "6.1": {"policy": "mobility-6.1", "lumpy_reclaim": False, "compaction": True,
             "dirty_ratio": 20, "dirty_background_ratio": 10,
             "radix_tree_node_reclaimable": True, "thp": True, "watermark_scale_factor": 10,
-            "kcompactd": True, "compaction_proactiveness": 20},
+            "kcompactd": True, "compaction_proactiveness": 20,
+            "watermark_boost_factor": 15000},
 }
 
 _NO_ZONE_MOVABLE = {"2.6.20"}

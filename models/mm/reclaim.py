@@ -11,6 +11,8 @@ What a page is to reclaim (the page kind, `models.mm.constants`):
   last object goes;
 - KIND_KERNEL and anything else: never reclaimed.
 
+On a kernel with watermark boosting (5.0+), `balance_pgdat` wraps 2.6.24's in 6.1's boost
+handling (`models.mm.kswapd_boost`), and every high watermark here includes the zone's boost.
 Direct reclaim (`try_to_free_pages`) and kswapd (`balance_pgdat`) loop priorities DEF_PRIORITY
 (12) down to 0 over zones, as 2.6.24 does; `shrink_zone` turns a priority into scan counts
 (`nr_active >> priority` + 1, accumulated in the zone until SWAP_CLUSTER_MAX) and calls the
@@ -61,9 +63,12 @@ __all__ = [
     "ScanControl",
     "alloc_lru_pages",
     "balance_pgdat",
+    "balance_pgdat_2_6_24",
     "complete_writeback",
     "drop_caches",
     "free_lru_pages",
+    "high_wmark_pages",
+    "pgdat_balanced",
     "scan_control",
     "shrink_active_list",
     "shrink_inactive_list",
@@ -78,13 +83,16 @@ SWAP_CLUSTER_MAX = 32
 
 @dataclass
 class ScanControl:
-    """2.6.24 `struct scan_control` (may_writepage and may_swap are always 1 here)."""
+    """2.6.24 `struct scan_control`. `may_writepage` and `may_swap` are 1 except in 6.1's
+    boosted kswapd reclaim (`models.mm.kswapd_boost`), which clears both."""
 
     gfp_mask: int
     order: int  # the allocation's order
     scan_order: int  # what the scanner gets: `order` with lumpy reclaim, else 0
     kswapd: bool
     sync_writeback: bool = True
+    may_writepage: bool = True
+    may_swap: bool = True
     swap_cluster_max: int = SWAP_CLUSTER_MAX
     nr_scanned: int = 0
     all_unreclaimable: bool = False
@@ -117,12 +125,27 @@ def _zone_ok(zones: np.ndarray, z: int, order: int, mark: int, classzone_idx: in
     return zone_watermark_ok(zones[z], order, mark, classzone_idx, 0)
 
 
+def high_wmark_pages(m: Machine, z: int) -> int:
+    """`high_wmark_pages(zone)`: pages_high, plus the zone's watermark boost (5.0+; 0 on every
+    kernel before), as 6.1's macro adds it."""
+    zone = m.zones[z]
+    return int(zone["watermark"][WMARK_HIGH] + zone["watermark_boost"])
+
+
 def zone_ok(m: Machine, z: int, order: int, mark: int | None = None,
             classzone_idx: int = 0) -> bool:
-    """`zone_watermark_ok(zone, order, mark, classzone_idx, 0)`; `mark` defaults to pages_high."""
+    """`zone_watermark_ok(zone, order, mark, classzone_idx, 0)`; `mark` defaults to
+    `high_wmark_pages`."""
     if mark is None:
-        mark = int(m.zones[z]["watermark"][WMARK_HIGH])
+        mark = high_wmark_pages(m, z)
     return bool(_zone_ok(m.zones, z, order, mark, classzone_idx))
+
+
+def pgdat_balanced(m: Machine, order: int) -> bool:
+    """2.6.24 `balance_pgdat()`'s test at DEF_PRIORITY: every populated zone OK at
+    `high_wmark_pages` for `order` (classzone 0). (6.1's `pgdat_balanced` asks for one eligible
+    zone; the model keeps 2.6.24's.)"""
+    return all(zone_ok(m, z, order) for z in m.populated_zones())
 
 
 def _lru_pages(m: Machine, z: int) -> int:
@@ -162,8 +185,10 @@ def shrink_active_list(m: Machine, z: int, nr_pages: int, priority: int,
         return
     buf = sc.buffers()[0]
     no_swap = int(m.node[0]["total_swap_pages"]) == 0
-    vmscan.shrink_active_list(m.pages, m.zones, m.node, z, nr_pages, sc.scan_order,
-                              _reclaim_mapped(m, z, priority, sc), no_swap, buf)
+    # 2.6.24 computes reclaim_mapped only `if (sc->may_swap)`.
+    rm = sc.may_swap and _reclaim_mapped(m, z, priority, sc)
+    vmscan.shrink_active_list(m.pages, m.zones, m.node, z, nr_pages, sc.scan_order, rm, no_swap,
+                              buf)
 
 
 def shrink_inactive_list(m: Machine, z: int, max_scan: int, sc: ScanControl) -> int:
@@ -174,7 +199,8 @@ def shrink_inactive_list(m: Machine, z: int, max_scan: int, sc: ScanControl) -> 
     vmscan.shrink_inactive_list(m.pages, m.zones, m.pageblock_type, m.node, z, max_scan,
                                 sc.swap_cluster_max, sc.scan_order, sc.kswapd,
                                 bool(sc.gfp_mask & GFP.FS), bool(sc.gfp_mask & GFP.IO),
-                                sc.sync_writeback, buf, rec, wb, res)
+                                sc.sync_writeback, sc.may_writepage, sc.may_swap, buf, rec, wb,
+                                res)
     nrec = int(res[vmscan.RES_NR_RECLAIMED_ROWS])
     if nrec:
         record_reclaimed(m, rec[:nrec].copy())
@@ -220,7 +246,8 @@ def shrink_zone(m: Machine, z: int, priority: int, sc: ScanControl) -> int:
     nr_reclaimed = int(vmscan.shrink_zone_lists(
         m.pages, m.zones, m.pageblock_type, m.node, z, nr_active, nr_inactive, scm,
         sc.scan_order, sc.kswapd, bool(sc.gfp_mask & GFP.FS), bool(sc.gfp_mask & GFP.IO),
-        sc.sync_writeback, int(m.node[0]["total_swap_pages"]) == 0, priority, st.swappiness,
+        sc.sync_writeback, sc.may_writepage, sc.may_swap,
+        int(m.node[0]["total_swap_pages"]) == 0, priority, st.swappiness,
         sc.mapped, vm_total_pages, buf, rec, wb, res))
     nrec = int(res[vmscan.RES_NR_RECLAIMED_ROWS])
     if nrec:
@@ -289,7 +316,22 @@ def try_to_free_pages(m: Machine, order: int, gfp_mask: int, high_zone: int, *,
     return nr_reclaimed
 
 
-def balance_pgdat(m: Machine, order: int, *, max_passes: int = 1000) -> int:
+def balance_pgdat(m: Machine, order: int, *, max_passes: int = 1000,
+                  highest_zoneidx: int | None = None) -> int:
+    """kswapd's `balance_pgdat()`: `balance_pgdat_2_6_24`, or on a kernel with watermark boosting
+    (5.0+, `config.watermark_boost_factor` set) 6.1's boost handling around it
+    (`models.mm.kswapd_boost.balance_pgdat_boost`, for the zones up to `highest_zoneidx`,
+    default the highest populated one). Returns pages reclaimed."""
+    if m.config.watermark_boost_factor is None:
+        return balance_pgdat_2_6_24(m, order, max_passes=max_passes)
+    from fragsim.models.mm.kswapd_boost import balance_pgdat_boost
+
+    if highest_zoneidx is None or highest_zoneidx < 0:
+        highest_zoneidx = m.populated_zones()[-1]
+    return balance_pgdat_boost(m, order, highest_zoneidx, max_passes=max_passes)
+
+
+def balance_pgdat_2_6_24(m: Machine, order: int, *, max_passes: int = 1000) -> int:
     """2.6.24 `balance_pgdat()`: kswapd reclaims until every zone is OK at pages_high for `order`.
 
     Each pass (pageoutrun) walks priorities down: find the highest zone not OK at pages_high;
@@ -298,6 +340,7 @@ def balance_pgdat(m: Machine, order: int, *, max_passes: int = 1000) -> int:
     pass when all zones are OK or SWAP_CLUSTER_MAX pages were reclaimed, and start another pass
     unless all were OK. `max_passes` bounds the passes (the kernel's kswapd would have slept and
     let time pass). Returns pages reclaimed over all passes (the kernel returns the last pass's).
+    Every mark is `high_wmark_pages`, which includes a 5.0+ zone's watermark boost.
     """
     st = reclaim_state(m)
     complete_writeback(m)
@@ -320,7 +363,7 @@ def balance_pgdat(m: Machine, order: int, *, max_passes: int = 1000) -> int:
                     continue
                 if zone["all_unreclaimable"] and priority != DEF_PRIORITY:
                     continue
-                if not zone_ok(m, i, order, int(zone["watermark"][WMARK_HIGH]), 0):
+                if not zone_ok(m, i, order, high_wmark_pages(m, i), 0):
                     end_zone = i
                     break
             if end_zone < 0:
@@ -332,7 +375,7 @@ def balance_pgdat(m: Machine, order: int, *, max_passes: int = 1000) -> int:
                     continue
                 if zone["all_unreclaimable"] and priority != DEF_PRIORITY:
                     continue
-                high = int(zone["watermark"][WMARK_HIGH])
+                high = high_wmark_pages(m, i)
                 if not zone_ok(m, i, order, high, end_zone):
                     all_zones_ok = False
                 temp_priority[i] = priority

@@ -1,10 +1,12 @@
 """The allocation slow path: 2.6.24 `__alloc_pages()`, with 2.6.35 direct compaction when enabled.
 
-1. `get_page_from_freelist` at the LOW watermark (the fast path).
+1. `get_page_from_freelist` at the LOW watermark (the fast path), with 6.1's
+   `alloc_flags_nofragment` (ALLOC_KSWAPD, ALLOC_NOFRAGMENT; 5.0+, `models.mm.boost`).
 2. Wake kswapd for every zone of the zonelist (`wakeup_kswapd`): recorded in `m.kswapd_order`;
    whoever drives time (the SimPy kswapd daemon, or a probe between its steps) runs
    `run_kswapd`, which calls reclaim's `balance_pgdat`.
-3. Retry at MIN, with ALLOC_HARDER for callers that cannot sleep and ALLOC_HIGH for __GFP_HIGH.
+3. Retry at MIN, with ALLOC_HARDER for callers that cannot sleep and ALLOC_HIGH for __GFP_HIGH
+   (and ALLOC_KSWAPD unless __GFP_NO_KSWAPD, as 6.1 `gfp_to_alloc_flags`; no ALLOC_NOFRAGMENT).
 4. The rest is the policy's retry rule's `slowpath` (`ALLOC_RETRY_RULES[m.policy.alloc_retry]`):
    6.1 (`AllocRetry61`) runs 6.1's own `__alloc_pages_slowpath` loop, `models.mm.slowpath_6_1`;
    2.6.24 and 2.6.35 run steps 5-8 here.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from fragsim.models.mm.boost import alloc_flags_kswapd, alloc_flags_nofragment
 from fragsim.models.mm.constants import (
     ALLOC_HARDER,
     ALLOC_HIGH,
@@ -53,6 +56,8 @@ __all__ = [
     "AllocRetry2635",
     "AllocRetry61",
     "alloc_pages",
+    "boost_wakeups",
+    "kswapd_highest_zoneidx",
     "run_kswapd",
     "wakeup_kswapd",
 ]
@@ -226,17 +231,43 @@ def wakeup_kswapd(m: Machine, order: int, high_zone: int) -> None:
             m.kswapd_order[z] = max(m.kswapd_order[z], order)
 
 
-def run_kswapd(m: Machine) -> int:
-    """Run kswapd once if it was woken: `balance_pgdat` for the highest order asked. Returns
-    pages reclaimed."""
+def boost_wakeups(m: Machine) -> bool:
+    """The Python half of 6.1 `rmqueue()`'s "if (test_bit(ZONE_BOOSTED_WATERMARK, ...))":
+    for each zone whose flag the compiled `rmqueue_zone` cleared since the last call (bits of
+    `node['boost_wake']`), `wakeup_kswapd(zone, 0, 0, zone_idx(zone))`. Whether it woke
+    kswapd. `alloc_pages` leaves the record for its caller, which drives time and makes the
+    kswapd process runnable (`fragsim.sim.kernel.Kernel.boost_wakeups`); `run_kswapd` takes it
+    first."""
+    nd = m.node[0]
+    wake = int(nd["boost_wake"])
+    if wake == 0:
+        return False
+    nd["boost_wake"] = 0
+    for z in range(m.zones.shape[0]):
+        if wake & (1 << z):
+            wakeup_kswapd(m, 0, z)
+    return True
+
+
+def kswapd_highest_zoneidx(m: Machine) -> int:
+    """6.1 `pgdat->kswapd_highest_zoneidx`: the highest zone kswapd was woken for (each
+    `wakeup_kswapd` records every zone from its zone down), or -1."""
     woken = [z for z, o in enumerate(m.kswapd_order) if o >= 0]
-    if not woken:
+    return max(woken) if woken else -1
+
+
+def run_kswapd(m: Machine) -> int:
+    """Run kswapd once if it was woken (including by a boosted zone, `boost_wakeups`):
+    `balance_pgdat` for the highest order asked. Returns pages reclaimed."""
+    boost_wakeups(m)
+    highest_zoneidx = kswapd_highest_zoneidx(m)
+    if highest_zoneidx < 0:
         return 0
     from fragsim.models.mm import reclaim
 
-    order = max(m.kswapd_order[z] for z in woken)
+    order = max(o for o in m.kswapd_order if o >= 0)
     m.kswapd_order = [-1] * len(m.kswapd_order)
-    return int(reclaim.balance_pgdat(m, order))
+    return int(reclaim.balance_pgdat(m, order, highest_zoneidx=highest_zoneidx))
 
 
 def _drain_pcp(m: Machine) -> None:
@@ -293,14 +324,16 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
     high_zone, mt = m.resolve(gfp, migratetype)
     m.check_order(order)
     cold = bool(gfp & GFP.COLD)
-    pfn = _attempt(m, order, high_zone, mt, ALLOC_WMARK_LOW, owner, kind, cpu, cold)
+    # 6.1 __alloc_pages: alloc_flags = ALLOC_WMARK_LOW | alloc_flags_nofragment(preferred, gfp).
+    fast_flags = ALLOC_WMARK_LOW | alloc_flags_nofragment(m.zones, m.node, high_zone, gfp)
+    pfn = _attempt(m, order, high_zone, mt, fast_flags, owner, kind, cpu, cold)
     if pfn >= 0:
         attempt.pfn, attempt.fast_path = pfn, True
         attempt.wall_s = time.perf_counter() - t0
         return attempt
     wakeup_kswapd(m, order, high_zone)
     wait = bool(gfp & GFP.WAIT)
-    alloc_flags = ALLOC_WMARK_MIN
+    alloc_flags = ALLOC_WMARK_MIN | alloc_flags_kswapd(gfp)
     if not wait:
         alloc_flags |= ALLOC_HARDER
     if gfp & GFP.HIGH:

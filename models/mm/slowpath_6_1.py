@@ -423,6 +423,7 @@ def slowpath_6_1(m: Machine, order: int, gfp: int, high_zone: int, mt: int, owne
     """6.1 `__alloc_pages_slowpath` from its first `get_page_from_freelist` (whose result is
     `pfn`) on (module docstring); returns the pfn or -1. Counts in `attempt`."""
     from fragsim.models.mm import reclaim
+    from fragsim.models.mm.boost import alloc_flags_kswapd
     from fragsim.models.mm.highatomic import unreserve_highatomic_pageblock
     from fragsim.models.mm.reclaim_state import reclaim_state
     from fragsim.models.mm.slowpath import _attempt, _drain_pcp
@@ -432,8 +433,9 @@ def slowpath_6_1(m: Machine, order: int, gfp: int, high_zone: int, mt: int, owne
     wait = bool(gfp & GFP.WAIT)
     costly = order > PAGE_ALLOC_COSTLY_ORDER
     can_compact = bool(m.config.compaction and gfp & GFP.IO)
+    # 6.1 gfp_to_alloc_flags: ALLOC_KSWAPD from __GFP_KSWAPD_RECLAIM (watermark boosting).
     alloc_flags = ALLOC_WMARK_MIN | (0 if wait else ALLOC_HARDER) | \
-        (ALLOC_HIGH if gfp & GFP.HIGH else 0)
+        (ALLOC_HIGH if gfp & GFP.HIGH else 0) | alloc_flags_kswapd(gfp)
     st = RetryState()
     if wait and can_compact and (costly or (order > 0 and mt != MIGRATE_MOVABLE)):
         pfn = _direct_compact(m, order, gfp, alloc_flags, high_zone, mt, owner, kind, cpu, cold,

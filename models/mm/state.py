@@ -109,6 +109,10 @@ ZONE_DTYPE: Final = np.dtype(
         # zone_watermark_ok this zone follows (alloc.WMARK_RULE_*)
         ("nr_reserved_highatomic", "<i8"),
         ("wmark_rule", "<i8"),
+        # 5.0+ (6.1 struct zone): `watermark_boost`, added to every `wmark_pages()`, and
+        # `flags` (ZONE_BOOSTED_WATERMARK)
+        ("watermark_boost", "<i8"),
+        ("flags", "<i8"),
         # per-cpu page lists: 2.6.24 struct per_cpu_pageset, pcp[0] hot and pcp[1] cold, each
         # with its high and batch; or 2.6.35 pcp.lists[migratetype] (node pcp_sublists), one
         # high and batch in slot 0; pcp_count per list (2.6.35's pcp->count is their sum)
@@ -216,6 +220,13 @@ NODE_DTYPE: Final = np.dtype(
         # swap space (2.6.24 mm/swapfile.c): total_swap_pages and nr_swap_pages (free slots)
         ("total_swap_pages", "<i8"),
         ("nr_swap_pages", "<i8"),
+        # 5.0+ (6.1): /proc/sys/vm/watermark_boost_factor (0: no boosting, and every kernel
+        # before 5.0); ALLOC_NOFRAGMENT (1: `alloc_flags_nofragment` may set it, 5.0+ with
+        # CONFIG_ZONE_DMA32); zones whose ZONE_BOOSTED_WATERMARK `rmqueue` cleared, a bit per
+        # zone, for the Python side to wake kswapd for (`models.mm.boost.boost_wakeups`)
+        ("watermark_boost_factor", "<i8"),
+        ("nofragment", "<i8"),
+        ("boost_wake", "<i8"),
     ]
 )
 

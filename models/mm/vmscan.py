@@ -172,24 +172,26 @@ def clear_active_flags(pages: np.ndarray, lst: np.ndarray, n: int) -> int:
     return nr_active
 
 
-@compiled("pages, zones, pageblock_type, node, int[], int, int, bool, bool, bool, int[][], "
-          "int[], int[]")
+@compiled("pages, zones, pageblock_type, node, int[], int, int, bool, bool, bool, bool, bool, "
+          "int[][], int[], int[]")
 def shrink_page_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                      node: np.ndarray, lst: np.ndarray, n: int, order: int, gfp_fs: bool,
-                     gfp_io: bool, sync: bool, rec: np.ndarray, wb: np.ndarray,
-                     res: np.ndarray) -> int:
+                     gfp_io: bool, sync: bool, may_writepage: bool, may_swap: bool,
+                     rec: np.ndarray, wb: np.ndarray, res: np.ndarray) -> int:
     """2.6.24 `shrink_page_list()` over the isolated pages `lst[:n]`; returns how many are kept.
 
     Kept pages are compacted to the front of `lst` (PG_ACTIVE set on those to activate). Freed
     pages get a row (pfn, owner, kind) in `rec` and go back with `free_one_pcp` (cold, as
     `__pagevec_release_nonlru` frees them). Per page, in the kernel's order:
 
+    - `if (!sc->may_swap && page_mapped(page)) goto keep_locked` (counted once in nr_scanned);
     - under writeback: kept, unless `sync` (PAGEOUT_IO_SYNC) and may_enter_fs: then waited for;
     - `page_referenced()` test-and-clears PG_REFERENCED; for order <= PAGE_ALLOC_COSTLY_ORDER a
       referenced mapped (anonymous) page is activated;
     - an anonymous page not yet in swap (PG_DIRTY) needs a free slot (`add_to_swap`), else it is
       activated; without __GFP_FS it is kept without taking one (2.6.24 takes the slot first);
-    - dirty: kept when referenced (order <= costly) or without may_enter_fs; else `pageout()`
+    - dirty: kept when referenced (order <= costly), without may_enter_fs, or without
+      `sc->may_writepage` (6.1's boosted kswapd clears both flags); else `pageout()`
       clears PG_DIRTY and starts writeback (`wb`, pswpout for anonymous pages); the page is kept,
       unless `sync`, where the write is waited for and the page freed;
     - otherwise the page is freed (`remove_mapping`; a swap-cache page keeps its slot).
@@ -207,6 +209,10 @@ def shrink_page_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
         anon = kind == KIND_ANON
         mapped = anon or kind == KIND_FILE_MAPPED  # page_mapping_inuse()
         res[RES_SC_NR_SCANNED] += 1
+        if not may_swap and mapped:
+            lst[kept] = pfn
+            kept += 1
+            continue
         if mapped:  # double the slab pressure for mapped and swapcache pages
             res[RES_SC_NR_SCANNED] += 1
         swapcache = anon and not (f & PG_DIRTY)
@@ -231,7 +237,7 @@ def shrink_page_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
                 else:
                     nd["nr_swap_pages"] -= 1
             if not activate and not keep and (f & PG_DIRTY):
-                if (not costly and referenced) or not may_enter_fs:
+                if (not costly and referenced) or not may_enter_fs or not may_writepage:
                     keep = True
                 else:
                     f = (f & _NOT_DIRTY) | PG_WRITEBACK  # pageout(): ->writepage()
@@ -267,11 +273,12 @@ def shrink_page_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
 
 
 @compiled("pages, zones, pageblock_type, node, int, int, int, int, bool, bool, bool, bool, "
-          "int[], int[][], int[], int[]")
+          "bool, bool, int[], int[][], int[], int[]")
 def shrink_inactive_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                          node: np.ndarray, z: int, max_scan: int, swap_cluster_max: int,
                          order: int, kswapd: bool, gfp_fs: bool, gfp_io: bool,
-                         sync_retry: bool, buf: np.ndarray, rec: np.ndarray, wb: np.ndarray,
+                         sync_retry: bool, may_writepage: bool, may_swap: bool,
+                         buf: np.ndarray, rec: np.ndarray, wb: np.ndarray,
                          res: np.ndarray) -> int:
     """2.6.24 `shrink_inactive_list()`: isolate `swap_cluster_max` at a time until `max_scan`
     pages were scanned, shrink each batch, put back what is kept. Returns pages scanned.
@@ -295,12 +302,13 @@ def shrink_inactive_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: n
         nr_scanned += nr_scan
         before = res[RES_NR_RECLAIMED]
         kept = shrink_page_list(pages, zones, pageblock_type, node, buf, nr_taken, order,
-                                gfp_fs, gfp_io, False, rec, wb, res)
+                                gfp_fs, gfp_io, False, may_writepage, may_swap, rec, wb, res)
         if kept > 0 and not kswapd and costly and sync_retry:
             res[RES_CONGESTION_WAITS] += 1
             nd["stat"][_S_PGDEACTIVATE] += clear_active_flags(pages, buf, kept)
             kept = shrink_page_list(pages, zones, pageblock_type, node, buf, kept, order,
-                                    gfp_fs, gfp_io, True, rec, wb, res)
+                                    gfp_fs, gfp_io, True, may_writepage, may_swap, rec, wb,
+                                    res)
         nr_freed = res[RES_NR_RECLAIMED] - before
         if kswapd:
             nd["stat"][_S_PGSCAN_KSWAPD] += nr_scan
@@ -396,16 +404,18 @@ def reclaim_mapped(zone: np.ndarray, priority: int, swappiness: int, mapped: int
 
 
 @compiled("pages, zones, pageblock_type, node, int, int, int, int, int, bool, bool, bool, bool, "
-          "bool, int, int, int, int, int[], int[][], int[], int[]")
+          "bool, bool, bool, int, int, int, int, int[], int[][], int[], int[]")
 def shrink_zone_lists(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                       node: np.ndarray, z: int, nr_active: int, nr_inactive: int,
                       swap_cluster_max: int, order: int, kswapd: bool, gfp_fs: bool,
-                      gfp_io: bool, sync_retry: bool, no_swap: bool, priority: int,
-                      swappiness: int, mapped: int, vm_total_pages: int, buf: np.ndarray,
-                      rec: np.ndarray, wb: np.ndarray, res: np.ndarray) -> int:
+                      gfp_io: bool, sync_retry: bool, may_writepage: bool, may_swap: bool,
+                      no_swap: bool, priority: int, swappiness: int, mapped: int,
+                      vm_total_pages: int, buf: np.ndarray, rec: np.ndarray, wb: np.ndarray,
+                      res: np.ndarray) -> int:
     """The scanning loop of 2.6.24 `shrink_zone()`: while pages are left to scan, a chunk of up
     to `swap_cluster_max` from the active list (`shrink_active_list`, reclaim_mapped decided
-    afresh for each chunk), then one from the inactive list (`shrink_inactive_list`). `res`
+    afresh for each chunk; never without `may_swap`, as 2.6.24 computes it only `if
+    (sc->may_swap)`), then one from the inactive list (`shrink_inactive_list`). `res`
     accumulates over the chunks (rows in `rec` and `wb` follow on); `rec` and `wb` need room
     for `nr_inactive` plus `2^order` per chunk. Returns pages reclaimed."""
     zone = zones[z]
@@ -414,13 +424,14 @@ def shrink_zone_lists(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.n
             nr_to_scan = min(nr_active, swap_cluster_max)
             nr_active -= nr_to_scan
             if zone["nr_lru"][LRU_ACTIVE] > 0:
-                rm = reclaim_mapped(zone, priority, swappiness, mapped, vm_total_pages)
+                rm = may_swap and reclaim_mapped(zone, priority, swappiness, mapped,
+                                                 vm_total_pages)
                 shrink_active_list(pages, zones, node, z, nr_to_scan, order, rm, no_swap, buf)
         if nr_inactive > 0:
             nr_to_scan = min(nr_inactive, swap_cluster_max)
             nr_inactive -= nr_to_scan
             shrink_inactive_list(pages, zones, pageblock_type, node, z, nr_to_scan,
                                  swap_cluster_max, order, kswapd, gfp_fs, gfp_io, sync_retry,
-                                 buf, rec, wb, res)
+                                 may_writepage, may_swap, buf, rec, wb, res)
     reclaimed: int = res[RES_NR_RECLAIMED]
     return reclaimed

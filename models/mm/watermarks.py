@@ -6,7 +6,9 @@
   zones get a small fixed min), `low = min + tmp/4`, `high = min + tmp/2`. With a
   `watermark_scale_factor` (4.6+; 6.1 `__setup_per_zone_wmarks`): the gap is
   `max(tmp/4, managed * watermark_scale_factor / 10000)`, `low = min + gap`,
-  `high = min + 2 * gap`.
+  `high = min + 2 * gap`. These are 6.1's `_watermark[]`: checks add the zone's 5.0+
+  `watermark_boost` (`models.mm.boost.wmark_pages`), which `Machine.set_min_free_kbytes`
+  resets to 0 as `__setup_per_zone_wmarks()` does.
 - `lowmem_reserves`: `setup_per_zone_lowmem_reserve()` with `sysctl_lowmem_reserve_ratio`.
 - `setup_zone_migrate_reserve`: walk pageblocks from the zone start, turning MOVABLE ones into
   RESERVE until `roundup(pages_min, pageblock_nr_pages) >> pageblock_order` exist, and giving
