@@ -17,8 +17,10 @@ from typing import Final
 
 __all__ = [
     "ALLOC_CPUSET",
+    "ALLOC_FRAGMENT_OK",
     "ALLOC_HARDER",
     "ALLOC_HIGH",
+    "ALLOC_NOFRAGMENT",
     "ALLOC_NO_WATERMARKS",
     "ALLOC_WMARK_HIGH",
     "ALLOC_WMARK_LOW",
@@ -165,6 +167,13 @@ ALLOC_WMARK_HIGH: Final = 0x08
 ALLOC_HARDER: Final = 0x10
 ALLOC_HIGH: Final = 0x20
 ALLOC_CPUSET: Final = 0x40
+#: 5.0 ALLOC_NOFRAGMENT: do not fragment pageblocks (`__rmqueue_claim` only takes whole
+#: pageblocks, `__rmqueue_steal` is skipped). The model sets it only under 6.15's defrag_mode
+#: (`rmqueue_6_15.alloc_flags_nofragment`); the ZONE_NORMAL/DMA32 rule of 5.0 is not modelled.
+ALLOC_NOFRAGMENT: Final = 0x80
+#: The model's own bit: the slow path cleared ALLOC_NOFRAGMENT (6.15 `__alloc_pages_slowpath`,
+#: "Reclaim/compaction failed to prevent the fallback"), so the compiled core must not set it.
+ALLOC_FRAGMENT_OK: Final = 0x100
 
 #: Index of each watermark in a zone's `watermark` array.
 WMARK_MIN: Final = 0

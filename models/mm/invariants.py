@@ -335,7 +335,7 @@ def check_invariants(m: Machine) -> None:
     inside = buddy < n
     cand, buddy = cand[inside], buddy[inside]
     merge = (zid[buddy] == fzone[cand]) & is_free[buddy] & (orders[buddy] == forder[cand])
-    if int(m.node[0]["free_tail"]) == FREE_6_1 and m.grouping:
+    if int(m.node[0]["free_tail"]) >= FREE_6_1 and m.grouping:
         # 6.1 __free_one_page: at order >= pageblock_order, pageblocks of different types merge
         # only when both are mergeable (not HIGHATOMIC or ISOLATE).
         pbo = m.pageblock_order

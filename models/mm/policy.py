@@ -33,6 +33,17 @@ test in the hot path.
   - MIGRATE_HIGHATOMIC reserves (`highatomic`, `models.mm.highatomic`) and 6.1's
     `__zone_watermark_ok` (`wmark_rule`); the type names of 4.4+ (`migratetype_names`);
   - the slow path gives HIGHATOMIC pageblocks back (`alloc_retry` "6.1").
+- `mobility-6.15`: Linux 6.15 `mm/page_alloc.c` (v6.15; `models.mm.rmqueue_6_15`):
+  - `__rmqueue` tries `__rmqueue_smallest`, `__rmqueue_claim` (whole pageblocks only) and
+    `__rmqueue_steal` (a single block split in place), with `rmqueue_bulk`'s mode cache
+    (`CLAIM_6_15`);
+  - free pages always on the lists of their pageblock's type (6.10+, `typed_freelists`):
+    type changes move the pageblock's free pages (`move_freepages_block`), and
+    `__free_one_page` retypes a merged buddy's pageblock (`FREE_6_15`);
+  - 6.15's `reserve_highatomic_pageblock`/`unreserve_highatomic_pageblock` and
+    `__zone_watermark_ok` (`nr_free_highatomic`, the 6.3+ alloc flags: `WMARK_RULE_6_15`);
+  - /proc/sys/vm/defrag_mode (`has_defrag_mode`; off by default, as in 6.15);
+  - the slow path is 6.1's plus defrag_mode's last retry (`alloc_retry` "6.15").
 """
 
 from __future__ import annotations
@@ -41,14 +52,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fragsim.models.mm.alloc import WMARK_RULE_2_6_24, WMARK_RULE_6_1
+from fragsim.models.mm.alloc import WMARK_RULE_2_6_24, WMARK_RULE_6_1, WMARK_RULE_6_15
 from fragsim.models.mm.buddy import (
     CLAIM_2_6_24,
     CLAIM_2_6_35,
     CLAIM_6_1,
+    CLAIM_6_15,
     FREE_2_6_24,
     FREE_2_6_35,
     FREE_6_1,
+    FREE_6_15,
 )
 from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
@@ -117,6 +130,11 @@ class Policy:
     wmark_rule: int = WMARK_RULE_2_6_24
     #: (internal type, name) in /proc/pagetypeinfo's order.
     migratetype_names: tuple[tuple[int, str], ...] = _NAMES_2_6_24
+    #: Free pages always on their pageblock type's lists (6.10+ accounting): a pageblock's
+    #: type changes only together with its free pages.
+    typed_freelists: bool = False
+    #: The kernel has /proc/sys/vm/defrag_mode (6.15).
+    has_defrag_mode: bool = False
 
     @property
     def free_to_tail(self) -> bool:
@@ -176,6 +194,23 @@ POLICIES: dict[str, Policy] = {
         highatomic=True,
         wmark_rule=WMARK_RULE_6_1,
         migratetype_names=MIGRATETYPE_NAMES_4_4,
+    ),
+    "mobility-6.15": Policy(
+        name="mobility-6.15",
+        kernel="6.15",
+        description="grouping pages by mobility as 6.15 has it: __rmqueue_claim and "
+                    "__rmqueue_steal, free pages on their pageblock type's lists, defrag_mode",
+        grouping=True,
+        fallbacks=FALLBACKS_6_1,
+        claim_rule=CLAIM_6_15,
+        migrate_reserve=False,
+        free_rule=FREE_6_15,
+        alloc_retry="6.15",
+        highatomic=True,
+        wmark_rule=WMARK_RULE_6_15,
+        migratetype_names=MIGRATETYPE_NAMES_4_4,
+        typed_freelists=True,
+        has_defrag_mode=True,
     ),
 }
 

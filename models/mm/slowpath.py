@@ -11,7 +11,8 @@
 6. Direct reclaim (`try_to_free_pages`), drain per-cpu lists for order > 0, retry if progress.
 7. Retry from 5 while the policy's retry rule (`ALLOC_RETRY_RULES[m.policy.alloc_retry]`)
    (6.1: after a failed attempt, and before giving up, HIGHATOMIC pageblocks are given back:
-   `AllocRetry61`)
+   `AllocRetry61`; 6.15 with defrag_mode: then one more round without ALLOC_NOFRAGMENT,
+   `AllocRetry615`)
    says so. 2.6.24 `__alloc_pages()`: order <= PAGE_ALLOC_COSTLY_ORDER, or __GFP_REPEAT, or
    __GFP_NOFAIL; __GFP_NORETRY never. So a huge page request gets one round. 2.6.35
    `should_alloc_retry()`: the same, except that a costly order with __GFP_REPEAT retries only
@@ -31,6 +32,7 @@ import time
 from dataclasses import dataclass
 
 from fragsim.models.mm.constants import (
+    ALLOC_FRAGMENT_OK,
     ALLOC_HARDER,
     ALLOC_HIGH,
     ALLOC_WMARK_LOW,
@@ -52,6 +54,7 @@ __all__ = [
     "AllocRetry2624",
     "AllocRetry2635",
     "AllocRetry61",
+    "AllocRetry615",
     "alloc_pages",
     "run_kswapd",
     "wakeup_kswapd",
@@ -92,6 +95,11 @@ class AllocRetry:
         """When the slow path is about to give up: whether something was freed for it to go
         round again (6.1 `should_reclaim_retry`'s last resort). None before 6.1."""
         return False
+
+    def defrag_fallback(self, m: Machine, gfp: int, order: int, alloc_flags: int) -> int | None:
+        """When the slow path is about to give up after `retry_before_failing`: the alloc_flags
+        of one more round, or None to give up (6.15's defrag_mode retry). None before 6.15."""
+        return None
 
 
 class AllocRetry2624(AllocRetry):
@@ -167,11 +175,32 @@ class AllocRetry61(AllocRetry2635):
                                                    high_zone, mt, 1))
 
 
+class AllocRetry615(AllocRetry61):
+    """6.15: 6.1's rules as the model has them (6.15's `__alloc_pages_direct_reclaim` and
+    `should_reclaim_retry` give HIGHATOMIC pageblocks back the same way), plus defrag_mode's
+    last resort in `__alloc_pages_slowpath`, after `should_reclaim_retry` and
+    `should_compact_retry` said no: "Reclaim/compaction failed to prevent the fallback": `if
+    (defrag_mode && (alloc_flags & ALLOC_NOFRAGMENT)) { alloc_flags &= ~ALLOC_NOFRAGMENT; goto
+    retry; }`. Only requests that get that far: those that may enter direct reclaim (the
+    loop's `wait`), not __GFP_NORETRY (`goto nopage` after direct compaction), and a costly
+    order only with __GFP_RETRY_MAYFAIL (the model's __GFP_REPEAT)."""
+
+    def defrag_fallback(self, m: Machine, gfp: int, order: int, alloc_flags: int) -> int | None:
+        if m.node[0]["defrag_mode"] == 0 or alloc_flags & ALLOC_FRAGMENT_OK:
+            return None
+        if gfp & GFP.NORETRY:
+            return None
+        if order > PAGE_ALLOC_COSTLY_ORDER and not gfp & GFP.REPEAT:
+            return None
+        return alloc_flags | ALLOC_FRAGMENT_OK
+
+
 #: Retry rules by the name a policy gives (`Policy.alloc_retry`).
 ALLOC_RETRY_RULES: dict[str, AllocRetry] = {
     "2.6.24": AllocRetry2624(),
     "2.6.35": AllocRetry2635(),
     "6.1": AllocRetry61(),
+    "6.15": AllocRetry615(),
 }
 
 
@@ -327,7 +356,10 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
             # No progress: the OOM killer does not help orders above PAGE_ALLOC_COSTLY_ORDER
             # (nopage), and for lower orders the model has no OOM killer: fail too.
             if not retry.retry_before_failing(m, gfp, order, high_zone, mt):
-                break
+                fallback = retry.defrag_fallback(m, gfp, order, alloc_flags)
+                if fallback is None:
+                    break
+                alloc_flags = fallback
             # 6.1 `goto retry`: get_page_from_freelist first, then another round.
             pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
             if pfn >= 0:
@@ -337,7 +369,10 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
         pages_reclaimed += progress
         if not retry.should_alloc_retry(gfp, order, pages_reclaimed):
             if not retry.retry_before_failing(m, gfp, order, high_zone, mt):
-                break
+                fallback = retry.defrag_fallback(m, gfp, order, alloc_flags)
+                if fallback is None:
+                    break
+                alloc_flags = fallback
             pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
             if pfn >= 0:
                 break

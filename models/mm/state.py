@@ -205,6 +205,11 @@ NODE_DTYPE: Final = np.dtype(
         # swap space (2.6.24 mm/swapfile.c): total_swap_pages and nr_swap_pages (free slots)
         ("total_swap_pages", "<i8"),
         ("nr_swap_pages", "<i8"),
+        # 6.15 /proc/sys/vm/defrag_mode: 1 sets ALLOC_NOFRAGMENT on every allocation
+        ("defrag_mode", "<i8"),
+        # 1: free pages always sit on the lists of their pageblock's type (6.10+ accounting:
+        # a pageblock's type changes only with its free pages, `move_freepages_block`)
+        ("typed_freelists", "<i8"),
     ]
 )
 
