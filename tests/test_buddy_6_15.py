@@ -369,3 +369,48 @@ def test_nr_free_pages_blocks_counts_whole_free_pageblocks() -> None:
     assert m.alloc(0, migratetype=MOV) == 0
     assert nr_free_pages_blocks(m.zones[2], 4) == 112
     assert int(m.zones[2]["free_pages"]) == 127
+
+
+# --- invariants -------------------------------------------------------------------------------
+
+def test_invariants_know_the_typed_free_lists() -> None:
+    # The 6.1 state of test_steal_leaves_the_remainder... (RECLAIMABLE blocks inside a MOVABLE
+    # pageblock) is valid for 6.1 and a violation of 6.15's accounting.
+    m = _small(M61)
+    assert (m.alloc_many(4, 7, migratetype=MOV, alloc_flags=NOWM) >= 0).all()
+    pfns = m.alloc_many(0, 12, migratetype=MOV, alloc_flags=NOWM)
+    m.pages["flags"][pfns] |= PG_LRU
+    assert m.alloc(0, migratetype=RECL, alloc_flags=NOWM) == 112 + 12
+    check_invariants(m)
+    m.node[0]["typed_freelists"] = 1
+    with pytest.raises(AssertionError, match=r"free block at pfn 125 order 0 is on "
+                                             r"free_list\[1\] but its pageblock has type 2"):
+        check_invariants(m)
+
+
+@pytest.mark.parametrize(("pbo", "defrag_mode", "seed"), [
+    (4, False, 0), (4, True, 1), (3, False, 2), (3, True, 3),
+])
+def test_random_requests_keep_6_15_invariants(pbo: int, defrag_mode: bool, seed: int) -> None:
+    # Random allocations (all types and orders, some atomic) and frees on S (pageblock order 4
+    # or 3), the invariants checked after every step: free blocks stay on their pageblock
+    # type's lists through claims, steals, HIGHATOMIC reserves and merges.
+    rng = np.random.default_rng(seed)
+    m = Machine(MachineConfig(memory=512 * 1024, policy=M615, max_order=5, pageblock_order=pbo,
+                              min_free_kbytes=16, defrag_mode=defrag_mode))
+    live: list[int] = []
+    for _ in range(400):
+        if live and rng.random() < 0.45:
+            m.free(live.pop(int(rng.integers(len(live)))))
+        else:
+            order = int(rng.choice([0, 0, 0, 1, 2, 3, 4]))
+            mt = int(rng.choice([UNMOV, RECL, MOV]))
+            flags = NOWM if rng.random() < 0.5 else ALLOC_WMARK_MIN
+            if rng.random() < 0.2:
+                flags |= ALLOC_HARDER
+            if defrag_mode and rng.random() < 0.3:
+                flags |= ALLOC_FRAGMENT_OK
+            pfn = m.alloc(order, migratetype=mt, alloc_flags=flags)
+            if pfn >= 0:
+                live.append(pfn)
+        check_invariants(m)
