@@ -43,7 +43,7 @@ from fragsim.models.mm.rmqueue_6_15 import (
 from fragsim.models.mm.slowpath import alloc_pages
 from fragsim.models.mm.state import ZONE_DTYPE
 from fragsim.models.mm.wmark_6_15 import nr_free_pages_blocks, zone_watermark_ok_free_6_15
-from tests.test_buddy_golden import free_list, last_extfrag, small_machine
+from tests.test_buddy_golden import free_list, last_extfrag
 
 UNMOV, RECL, MOV, HA = MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE, MIGRATE_HIGHATOMIC
 M61, M615 = "mobility-6.1", "mobility-6.15"
