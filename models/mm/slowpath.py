@@ -21,7 +21,8 @@
 
 Simplifications (also in the README): there is no OOM killer, so a low-order request that
 makes no progress fails instead of killing a task and restarting; and every retry loop is capped
-at `MAX_RETRY_ROUNDS` rounds (2.6.24 would loop for ever on __GFP_REPEAT/__GFP_NOFAIL).
+at `MAX_RETRY_ROUNDS` rounds (2.6.24 would loop for ever on __GFP_REPEAT/__GFP_NOFAIL); under
+6.15's defrag_mode a capped request gets the last retry without ALLOC_NOFRAGMENT first.
 `congestion_wait(WRITE, HZ/50)` between rounds is counted, not slept: the caller turns
 `AllocAttempt.congestion_waits` into simulated stall time.
 """
@@ -377,6 +378,13 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
             if pfn >= 0:
                 break
         attempt.congestion_waits += 1
+    if pfn < 0 and wait and rounds >= MAX_RETRY_ROUNDS:
+        # The model's cap ends a loop the kernel would go on with; 6.15's defrag_mode retry
+        # without ALLOC_NOFRAGMENT is where that loop ends when reclaim cannot free a whole
+        # pageblock, so the capped request gets it too.
+        fallback = retry.defrag_fallback(m, gfp, order, alloc_flags)
+        if fallback is not None:
+            pfn = _attempt(m, order, high_zone, mt, fallback, owner, kind, cpu, cold)
     attempt.pfn = pfn
     if pfn < 0:
         nd = m.node[0]
