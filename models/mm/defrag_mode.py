@@ -78,7 +78,7 @@ def kcompactd_alloc_flags(defrag_mode: bool) -> int:
     return ALLOC_WMARK_HIGH if defrag_mode else ALLOC_WMARK_MIN
 
 
-def compaction_suit_free_pages(zone: np.void, pageblock_order: int, kcompactd: bool,
+def compaction_suit_free_pages(zone: np.ndarray, pageblock_order: int, kcompactd: bool,
                                defrag_mode: bool) -> int:
     """6.15 `compaction_suit_allocation_order(..., kcompactd)`'s free pages: "if (kcompactd &&
     defrag_mode)" NR_FREE_PAGES_BLOCKS, else NR_FREE_PAGES. (Direct compaction passes
@@ -88,7 +88,7 @@ def compaction_suit_free_pages(zone: np.void, pageblock_order: int, kcompactd: b
     return int(zone["free_pages"])
 
 
-def compaction_watermark_met(zone: np.void, pageblock_order: int, order: int,
+def compaction_watermark_met(zone: np.ndarray, pageblock_order: int, order: int,
                              highest_zoneidx: int, alloc_flags: int, kcompactd: bool,
                              defrag_mode: bool) -> bool:
     """6.15 `compaction_suit_allocation_order`'s first test, COMPACT_SUCCESS (no compaction
@@ -102,7 +102,7 @@ def compaction_watermark_met(zone: np.void, pageblock_order: int, order: int,
                                             free_pages))
 
 
-def kcompactd_finished_defrag(zone: np.void, pageblock_order: int, order: int,
+def kcompactd_finished_defrag(zone: np.ndarray, pageblock_order: int, order: int,
                               highest_zoneidx: int, alloc_flags: int) -> bool:
     """6.15 `__compact_finished` "if (defrag_mode && !cc->direct_compaction)", reached once
     `cc->migrate_pfn` is pageblock-aligned: COMPACT_SUCCESS (True) when
