@@ -36,6 +36,7 @@ from fragsim.models.agents.stress import StressScenario
 from fragsim.models.mm.boost import WATERMARK_BOOST_FACTOR_RANGE
 from fragsim.models.mm.geometry import PROFILES, parse_size
 from fragsim.models.mm.huge_memory import check_thp_settings
+from fragsim.models.mm.policy import get_policy
 from fragsim.models.mm.profiles import KERNEL_PROFILES
 
 __all__ = [
@@ -74,7 +75,7 @@ class MachineParams:
 class KernelParams:
     """The kernel (only `version` differs between the kernels of one comparison)."""
 
-    version: str = param("2.6.24", "kernel preset: 2.6.20, 2.6.23, 2.6.24, 2.6.35, 6.1")
+    version: str = param("2.6.24", "kernel preset: 2.6.20, 2.6.23, 2.6.24, 2.6.35, 6.1, 6.15")
     min_free_kbytes: int = param(-1, "/proc/sys/vm/min_free_kbytes; -1: the kernel's "
                                  "default, int_sqrt(lowmem_kbytes * 16)")
     thp_enabled: str = param("never", "/sys/kernel/mm/transparent_hugepage/enabled: always, "
@@ -93,6 +94,9 @@ class KernelParams:
     watermark_boost_factor: int = param(-1, "/proc/sys/vm/watermark_boost_factor (0..2147483647, "
                                         "5.0+; 0 turns boosting off); -1: the kernel's default "
                                         "(15000 on 6.1, none before 5.0)", added_later=True)
+    defrag_mode: int = param(0, "/proc/sys/vm/defrag_mode (6.15+): 1 makes every allocation "
+                             "avoid fragmenting pageblocks until the slow path's last retry; "
+                             "0 (the default) or 1", added_later=True)
 
 
 @dataclass(frozen=True)
@@ -288,6 +292,12 @@ def _check(workload: Workload) -> None:
         if not lo <= k.watermark_boost_factor <= hi:
             raise ValueError(f"kernel.watermark_boost_factor {k.watermark_boost_factor} is out "
                              f"of range: allowed {lo}..{hi} (or -1 for the kernel's default)")
+    if k.defrag_mode != 0:
+        if k.defrag_mode != 1:
+            raise ValueError(f"kernel.defrag_mode {k.defrag_mode} is out of range: allowed 0, 1")
+        if not get_policy(KERNEL_PROFILES[k.version]["policy"]).has_defrag_mode:
+            raise ValueError(f"kernel.defrag_mode 1: kernel {k.version} has no vm.defrag_mode "
+                             "(6.15 or later): allowed is 0")
     if k.min_free_kbytes < -1:
         raise ValueError(f"kernel.min_free_kbytes {k.min_free_kbytes} must be >= 0 (or -1 "
                          "for the kernel's default)")

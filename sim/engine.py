@@ -49,6 +49,7 @@ class Environment(simpy.Environment):
             min_free_kbytes=None if kp.min_free_kbytes < 0 else kp.min_free_kbytes,
             thp_enabled=kp.thp_enabled,
             thp_defrag=kp.thp_defrag,
+            defrag_mode=bool(kp.defrag_mode),
         ))
         self.kernel = Kernel(self, self.machine, self.recorder, self.streams)
         cls = SCENARIOS[workload.scenario]

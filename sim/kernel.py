@@ -255,7 +255,8 @@ class Kernel:
         """`kmem_cache_alloc(cache, gfp)` x n: held slabs first; new slab pages through the fast
         path at LOW, then (after kswapd ran) at MIN, then, if `gfp` may sleep, direct reclaim
         rounds while the policy's retry rule says so (`AllocRetry.order0_retry`; at most
-        `MAX_RETRY_ROUNDS`). Returns the object handles, -1 where no page could be had."""
+        `MAX_RETRY_ROUNDS`) and (6.15 with defrag_mode) one try without ALLOC_NOFRAGMENT.
+        Returns the object handles, -1 where no page could be had."""
         m = self.machine
         nd = m.node[0]
         out = np.full(n, -1, np.int64)
@@ -293,6 +294,18 @@ class Kernel:
             if not retry.order0_retry(m, gfp, high_zone, cache.migratetype, min_flags, int(freed),
                                       retry_state):
                 break
+        if todo.shape[0] and wait:
+            # 6.15 defrag_mode: "Reclaim/compaction failed to prevent the fallback": once more
+            # without ALLOC_NOFRAGMENT before failing (`AllocRetry615.defrag_fallback`).
+            retry = slowpath.ALLOC_RETRY_RULES[m.policy.alloc_retry]
+            flags = retry.defrag_fallback(m, gfp, 0, min_flags)
+            if flags is not None:
+                fails, fail0 = int(nd["stat"][_S_ALLOC_FAIL]), int(nd["fail_order"][0])
+                got = cache.alloc(m, int(todo.shape[0]), flags)
+                nd["stat"][_S_ALLOC_FAIL] = fails
+                nd["fail_order"][0] = fail0
+                out[todo] = got
+                todo = todo[got < 0]
         if todo.shape[0]:
             count_failures(m.node, 0, int(todo.shape[0]))
             self._failed(0, gfp, int(todo.shape[0]), source)

@@ -96,10 +96,10 @@ def test_lifo_last_freed_is_first_allocated(machine: Machine) -> None:
     # allocated): the order-0 list is [B, A]. The next two requests get B, then A.
     # Under mobility the first request falls back and claims pageblock 30 for UNMOVABLE, so
     # all of this happens on the UNMOVABLE lists, the list of every page freed here.
-    # 6.1 frees boot memory to the tail (FPI_TO_TAIL), so its head max-order block is 0; A's
-    # and B's higher buddies (2 at order 1, 0 at order 1) are not free blocks of order 1, so
-    # 6.1 adds both at the head too.
-    base = 0 if machine.policy.name == "mobility-6.1" else 15360
+    # 6.1 (and 6.15) frees boot memory to the tail (FPI_TO_TAIL), so its head max-order block
+    # is 0; A's and B's higher buddies (2 at order 1, 0 at order 1) are not free blocks of
+    # order 1, so 6.1 adds both at the head too.
+    base = 0 if machine.policy.name in ("mobility-6.1", "mobility-6.15") else 15360
     pfns = machine.alloc_many(0, 4, migratetype=UNMOV)
     assert pfns.tolist() == [base, base + 1, base + 2, base + 3]
     machine.free(base)

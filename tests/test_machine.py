@@ -28,7 +28,7 @@ from tests.conftest import MakeMachine
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"policy": "nope"}, "unknown policy 'nope': allowed are mobility, mobility-2.6.35, "
-                         "mobility-6.1, vanilla"),
+                         "mobility-6.1, mobility-6.15, vanilla"),
     ({"profile": "sparc"}, "unknown machine profile 'sparc'"),
     ({"layout": "numa"}, "unknown layout 'numa': allowed are flat, zones"),
     ({"max_order": 1}, "max-order 1 is out of range: allowed 2..16"),

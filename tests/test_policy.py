@@ -44,7 +44,8 @@ def test_registry() -> None:
 
 def test_get_policy_error_names_the_allowed() -> None:
     with pytest.raises(ValueError, match="unknown policy 'buddy': allowed are mobility, "
-                                         r"mobility-2\.6\.35, mobility-6\.1, vanilla"):
+                                         r"mobility-2\.6\.35, mobility-6\.1, "
+                                         r"mobility-6\.15, vanilla"):
         get_policy("buddy")
 
 

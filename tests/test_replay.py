@@ -332,7 +332,7 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[st
 # --- command-line mistakes: one line, exit 2 ---------------------------------------------------
 @pytest.mark.parametrize(("args", "message"), [
     (["--policy", "buddy"], "unknown policy 'buddy': allowed are mobility, mobility-2.6.35, "
-                            "mobility-6.1, vanilla"),
+                            "mobility-6.1, mobility-6.15, vanilla"),
     (["--memory=-64MiB"], "size '-64MiB' must be positive"),
     (["--memory", "-4096"], "size '-4096' must be positive"),
     (["--memory", "lots"], "size 'lots' is not a size"),

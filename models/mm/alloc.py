@@ -53,16 +53,21 @@ from fragsim.models.mm.constants import (
     WMARK_MIN,
     ZONE_BOOSTED_WATERMARK,
 )
-from fragsim.models.mm.highatomic import reserve_highatomic_pageblock
+from fragsim.models.mm.highatomic import (
+    reserve_highatomic_pageblock,
+    reserve_highatomic_pageblock_6_15,
+)
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_del
 from fragsim.models.mm.pcp import buffered_rmqueue, free_hot_cold_page
 from fragsim.models.mm.prefetch import prefetch
 from fragsim.models.mm.state import KIND_SHIFT, STAT
+from fragsim.models.mm.wmark_6_15 import zone_watermark_ok_6_15
 
 __all__ = [
     "WMARK_RULE_2_6_24",
     "WMARK_RULE_6_1",
+    "WMARK_RULE_6_15",
     "alloc_batch",
     "alloc_batch_pcp",
     "alloc_one",
@@ -93,6 +98,9 @@ WMARK_RULE_2_6_24 = 0
 #: 6.1 `__zone_watermark_ok`: the HIGHATOMIC reserve is unusable except for ALLOC_HARDER, and
 #: an order > 0 request only needs one free block of its order or above on a usable list.
 WMARK_RULE_6_1 = 1
+#: 6.15 `__zone_watermark_ok` (`models.mm.wmark_6_15`): `nr_free_highatomic` is unusable
+#: without reserves, and only ALLOC_HIGH lowers the mark (ALLOC_HARDER a quarter more).
+WMARK_RULE_6_15 = 2
 
 
 @compiled("zone, int, int, int, int", inline=True)
@@ -106,6 +114,8 @@ def zone_watermark_ok(zone: np.ndarray, order: int, mark: int, classzone_idx: in
     """
     if zone["wmark_rule"] == WMARK_RULE_6_1:
         return zone_watermark_ok_6_1(zone, order, mark, classzone_idx, alloc_flags)
+    if zone["wmark_rule"] == WMARK_RULE_6_15:
+        return zone_watermark_ok_6_15(zone, order, mark, classzone_idx, alloc_flags)
     min_ = mark
     free_pages = zone["free_pages"] - (1 << order) + 1
     if alloc_flags & ALLOC_HIGH:
@@ -241,7 +251,10 @@ def _highatomic_after_alloc(pages: np.ndarray, zone: np.ndarray, pageblock_type:
     """6.1 `get_page_from_freelist()`: "If this is a high-order atomic allocation then check if
     the pageblock should be reserved for the future" (kernels with `node['highatomic']`)."""
     if nd["highatomic"] != 0 and order > 0 and (alloc_flags & ALLOC_HARDER):
-        reserve_highatomic_pageblock(pages, zone, pageblock_type, nd, pfn)
+        if nd["typed_freelists"] != 0:
+            reserve_highatomic_pageblock_6_15(pages, zone, pageblock_type, nd, pfn, order)
+        else:
+            reserve_highatomic_pageblock(pages, zone, pageblock_type, nd, pfn)
 
 
 @compiled("zone, nd, int", inline=True)
@@ -528,7 +541,7 @@ def free_range_boot(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
     zone = zones[z]
     max_order = nd["max_order"]
     # 6.1 `__free_pages_core()` frees with FPI_TO_TAIL.
-    to_tail = 1 if nd["free_tail"] == FREE_6_1 else 0
+    to_tail = 1 if nd["free_tail"] >= FREE_6_1 else 0
     pfn = start
     while pfn < end:
         order = max_order - 1

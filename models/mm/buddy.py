@@ -70,15 +70,18 @@ from fragsim.models.mm.freelist import (
     zone_of_pfn,
 )
 from fragsim.models.mm.jit import compiled
+from fragsim.models.mm.rmqueue_6_15 import RMQUEUE_NORMAL, alloc_flags_nofragment, rmqueue_6_15
 from fragsim.models.mm.state import STAT
 
 __all__ = [
     "CLAIM_2_6_24",
     "CLAIM_2_6_35",
     "CLAIM_6_1",
+    "CLAIM_6_15",
     "FREE_2_6_24",
     "FREE_2_6_35",
     "FREE_6_1",
+    "FREE_6_15",
     "can_steal_fallback",
     "change_pageblock_range",
     "expand",
@@ -117,6 +120,9 @@ CLAIM_2_6_35 = 1
 #: 6.1: `__rmqueue_fallback` with `find_suitable_fallback` and `steal_suitable_fallback`
 #: (`rmqueue_fallback_6_1`); no MIGRATE_RESERVE.
 CLAIM_6_1 = 2
+#: 6.15: `__rmqueue` with `__rmqueue_claim` then `__rmqueue_steal` and the mode cache
+#: (`models.mm.rmqueue_6_15`).
+CLAIM_6_15 = 3
 
 #: Free rules (`node['free_tail']`): where `__free_one_page` adds the merged block.
 #: 2.6.24: always at the head.
@@ -126,6 +132,9 @@ FREE_2_6_35 = 1
 #: 6.1: `buddy_merge_likely` (below MAX_ORDER-2), and no merge at order >= pageblock_order
 #: between pageblocks of different types when either is not mergeable (HIGHATOMIC, ISOLATE).
 FREE_6_1 = 2
+#: 6.15: 6.1's rules, and a merge at order >= pageblock_order with a buddy of another
+#: (mergeable) type retypes the buddy's pageblock to the freed page's ("Match buddy type").
+FREE_6_15 = 3
 
 @compiled("pages, zone, pageblock_type, nd, int, int, int", inline=True)
 def rmqueue_fallback(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray,
@@ -219,12 +228,17 @@ def rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray, nod
     """2.6.24 `__rmqueue()`: the request's own lists first, then the fallback (6.1
     `__rmqueue(zone, order, migratetype, alloc_flags)` hands the request's alloc_flags on).
 
-    With grouping off (vanilla 2.6.20, or too little memory) every request uses the one
-    UNMOVABLE list per order and never falls back.
+    CLAIM_6_15 runs 6.15's `__rmqueue` (`rmqueue_6_15`) with a fresh mode and the node's
+    ALLOC_NOFRAGMENT (defrag_mode). With grouping off (vanilla 2.6.20, or too little memory)
+    every request uses the one UNMOVABLE list per order and never falls back.
     """
     max_order = int(node["max_order"])
     if node["grouping"] == 0:
         return rmqueue_smallest(pages, zone, order, 0, max_order)
+    if node["claim_rule"] == CLAIM_6_15:
+        pfn, _ = rmqueue_6_15(pages, zone, pageblock_type, node, order, mt,
+                              alloc_flags_nofragment(node, 0), RMQUEUE_NORMAL)
+        return pfn
     pfn = rmqueue_smallest(pages, zone, order, mt, max_order)
     if pfn < 0:
         pfn = rmqueue_fallback(pages, zone, pageblock_type, node, order, mt, alloc_flags)
@@ -262,6 +276,11 @@ def free_one_page_fpi(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nd
     by default and not modelled). At `order >= pageblock_order` two buddies merge only when their
     pageblocks have the same type or both are mergeable (UNMOVABLE, RECLAIMABLE, MOVABLE:
     `migratetype_is_mergeable`), so a HIGHATOMIC or ISOLATE pageblock stays a block of its own.
+
+    FREE_6_15 (6.15 `__free_one_page`, 6.10's "freelist migratetype hygiene"): the same, and a
+    buddy merged at order >= pageblock_order whose pageblock has another type is retyped to the
+    freed page's type (`set_pageblock_migratetype(buddy, migratetype)`: one pageblock, the one
+    holding the buddy's first page), so the merged block's pageblocks match its list.
     """
     if node["grouping"] != 0:
         mt = pageblock_type[pfn >> node["pageblock_order"]]
@@ -289,18 +308,25 @@ def free_one_page_mt(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nda
             break
         if not (pages[buddy]["flags"] & PG_BUDDY) or pages[buddy]["order"] != order:
             break
-        if rule == FREE_6_1 and order >= pbo and node["grouping"] != 0:
+        buddy_mt = mt
+        if rule >= FREE_6_1 and order >= pbo and node["grouping"] != 0:
             buddy_mt = pageblock_type[buddy >> pbo]
             if buddy_mt != mt and (mt >= MIGRATE_PCPTYPES or buddy_mt >= MIGRATE_PCPTYPES):
                 break
         list_del(pages, zone, buddy)
+        if rule == FREE_6_15 and buddy_mt != mt:
+            # 6.15: "Match buddy type. This ensures that an expand() down the line puts the
+            # sub-blocks on the right freelists": set_pageblock_migratetype(buddy, mt), the
+            # one pageblock holding the buddy's first page.
+            pageblock_type[buddy >> pbo] = mt
         pfn &= ~(1 << order)
         order += 1
     if to_tail != 0:
         list_add_tail(pages, zone, order, mt, pfn)
         return
-    if rule != FREE_2_6_24 and order < max_order - rule:
-        # FREE_2_6_35: order < MAX_ORDER - 1; FREE_6_1: order < MAX_ORDER - 2.
+    if rule != FREE_2_6_24 and order < max_order - min(rule, FREE_6_1):
+        # FREE_2_6_35: order < MAX_ORDER - 1; FREE_6_1 and FREE_6_15 (`buddy_merge_likely`:
+        # `order >= MAX_PAGE_ORDER - 1` gives up): order < MAX_ORDER - 2.
         higher_page = pfn & ~(1 << order)
         higher_buddy = higher_page ^ (1 << (order + 1))
         if (start <= higher_page and higher_page < end and start <= higher_buddy
@@ -316,9 +342,21 @@ def rmqueue_flags(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarra
                   node: np.ndarray, order: int, mt: int, alloc_flags: int) -> int:
     """`rmqueue` with the request's alloc_flags: 6.1 `rmqueue_buddy()` first tries
     `__rmqueue_smallest(zone, order, MIGRATE_HIGHATOMIC)` for a high-order ALLOC_HARDER request
-    (`node['highatomic']`); everything else is `rmqueue`."""
+    (`node['highatomic']`); everything else is `rmqueue`. 6.15 `rmqueue_buddy()` (CLAIM_6_15)
+    runs `__rmqueue` with the request's flags (plus defrag_mode's ALLOC_NOFRAGMENT) and a fresh
+    `rmqm = RMQUEUE_NORMAL`, and when that fails gives an ALLOC_HARDER request of any order the
+    HIGHATOMIC lists."""
     if node["highatomic"] != 0 and order > 0 and (alloc_flags & ALLOC_HARDER):
         pfn = rmqueue_smallest(pages, zone, order, MIGRATE_HIGHATOMIC, int(node["max_order"]))
         if pfn >= 0:
             return pfn
+    if node["claim_rule"] == CLAIM_6_15 and node["grouping"] != 0:
+        pfn, _ = rmqueue_6_15(pages, zone, pageblock_type, node, order, mt,
+                              alloc_flags_nofragment(node, alloc_flags), RMQUEUE_NORMAL)
+        # 6.15: "If the allocation fails, allow OOM handling and order-0 (atomic) allocs
+        # access to HIGHATOMIC reserves" (ALLOC_OOM|ALLOC_NON_BLOCK; the model's ALLOC_HARDER).
+        if pfn < 0 and node["highatomic"] != 0 and (alloc_flags & ALLOC_HARDER):
+            pfn = rmqueue_smallest(pages, zone, order, MIGRATE_HIGHATOMIC,
+                                   int(node["max_order"]))
+        return pfn
     return rmqueue(pages, zone, pageblock_type, node, order, mt, alloc_flags)

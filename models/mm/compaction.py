@@ -47,6 +47,7 @@ from fragsim.models.mm.buddy import list_del
 from fragsim.models.mm.constants import (
     MIGRATE_ISOLATE,
     MIGRATE_MOVABLE,
+    MIGRATE_PCPTYPES,
     MIGRATE_RESERVE,
     PAGE_ALLOC_COSTLY_ORDER,
     PG_ACTIVE,
@@ -71,6 +72,7 @@ from fragsim.models.mm.migrate import (
     page_movable,
 )
 from fragsim.models.mm.reclaim_state import record_migrated
+from fragsim.models.mm.rmqueue_6_15 import move_freepages_block_6_15, prep_move_freepages_block
 from fragsim.models.mm.state import STAT
 
 if TYPE_CHECKING:
@@ -183,7 +185,9 @@ def split_free_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
 
     Refused (returns 0) unless the zone would still pass its low watermark plus the block at
     order 0, as if the block were being allocated. A block of order >= pageblock_order - 1
-    makes its pageblocks MOVABLE. Returns the number of pages taken.
+    makes its pageblocks MOVABLE (with `node['typed_freelists']`, 6.15's `__isolate_free_page`:
+    only the mergeable ones, moving their other free pages too). Returns the number of pages
+    taken.
     """
     zone = zones[z]
     order = int(pages[pfn]["order"])
@@ -202,7 +206,15 @@ def split_free_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
         pages[p]["flags"] = PG_HEAD
     if order >= pbo - 1 and nd["grouping"] != 0:
         for p in range(pfn, pfn + nr - 1, 1 << pbo):
-            pageblock_type[p >> pbo] = MIGRATE_MOVABLE
+            if nd["typed_freelists"] == 0:
+                pageblock_type[p >> pbo] = MIGRATE_MOVABLE
+            elif pageblock_type[p >> pbo] < MIGRATE_PCPTYPES:
+                # 6.15 `__isolate_free_page`: only mergeable pageblocks, and with their other
+                # free pages (`move_freepages_block(zone, page, mt, MIGRATE_MOVABLE)`).
+                start, _, _ = prep_move_freepages_block(pages, zone, p, pbo)
+                if start >= 0:
+                    move_freepages_block_6_15(pages, zone, pageblock_type, nd, start,
+                                              MIGRATE_MOVABLE)
     return nr
 
 

@@ -17,6 +17,7 @@ from typing import Final
 
 __all__ = [
     "ALLOC_CPUSET",
+    "ALLOC_FRAGMENT_OK",
     "ALLOC_HARDER",
     "ALLOC_HIGH",
     "ALLOC_KSWAPD",
@@ -174,6 +175,10 @@ ALLOC_NOFRAGMENT: Final = 0x100
 #: 5.0+ (6.1 mm/internal.h): "allow kswapd to be woken", the request's __GFP_KSWAPD_RECLAIM
 #: (in the model: no __GFP_NO_KSWAPD). Read only by `steal_suitable_fallback`'s boost.
 ALLOC_KSWAPD: Final = 0x800
+#: The model's own bit: the slow path cleared ALLOC_NOFRAGMENT (6.15 `__alloc_pages_slowpath`,
+#: "Reclaim/compaction failed to prevent the fallback"), so the compiled core must not set it
+#: again under defrag_mode (`rmqueue_6_15.alloc_flags_nofragment`).
+ALLOC_FRAGMENT_OK: Final = 0x1000
 
 #: Index of each watermark in a zone's `watermark` array.
 WMARK_MIN: Final = 0

@@ -15,6 +15,8 @@ for vanilla):
   is the sum over types (lists of orders >= MAX_ORDER hold nothing, since no head has such an
   order);
 - the zone's NR_FREE_PAGES equals the pages in its free blocks;
+- with `node['typed_freelists']` (6.10+), every free block is on the list of its first page's
+  pageblock type (the kernel's VM_WARN in `__add_to_free_list` and `move_to_free_list`);
 - every pageblock of a zone has a 2.6.24 type (0..4); with grouping off every pageblock reads
   UNMOVABLE and every free block is on list 0 (2.6.20 has one list per order);
 - vmstat `pgalloc - pgfree` equals the pages in allocated blocks;
@@ -335,7 +337,7 @@ def check_invariants(m: Machine) -> None:
     inside = buddy < n
     cand, buddy = cand[inside], buddy[inside]
     merge = (zid[buddy] == fzone[cand]) & is_free[buddy] & (orders[buddy] == forder[cand])
-    if int(m.node[0]["free_tail"]) == FREE_6_1 and m.grouping:
+    if int(m.node[0]["free_tail"]) >= FREE_6_1 and m.grouping:
         # 6.1 __free_one_page: at order >= pageblock_order, pageblocks of different types merge
         # only when both are mergeable (not HIGHATOMIC or ISOLATE).
         pbo = m.pageblock_order
@@ -413,6 +415,17 @@ def check_invariants(m: Machine) -> None:
                 _fail(f"{_where(m, z)}: free_area[{o}].free_list[{mt}] holds blocks of a "
                       f"type outside 0..{VALID_MIGRATETYPES - 1}")
 
+    if int(nd["typed_freelists"]) != 0:
+        # 6.10+ (`__add_to_free_list`, `move_to_free_list`, `__del_page_from_free_list`
+        # VM_WARN_ONCE "page type is %lu, passed migratetype is %d"): a free block is on the
+        # list of its first page's pageblock type.
+        list_mt = pages["mt"][fheads].astype(np.int64)
+        block_mt = m.pageblock_type[fheads >> pbo].astype(np.int64)
+        bad = np.flatnonzero(list_mt != block_mt)
+        if bad.size:
+            i = bad[0]
+            _fail(f"{_where(m, fzone[i])}: free block at pfn {fheads[i]} order {forder[i]} is "
+                  f"on free_list[{list_mt[i]}] but its pageblock has type {block_mt[i]}")
     net = int(nd["stat"][STAT["pgalloc"]]) - int(nd["stat"][STAT["pgfree"]])
     if net != alloc_pages:
         _fail(f"vmstat pgalloc - pgfree is {net} but allocated blocks hold {alloc_pages} pages")

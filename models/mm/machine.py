@@ -122,11 +122,17 @@ class MachineConfig:
     #: /proc/sys/vm/watermark_boost_factor (5.0+; the 6.1 preset sets its default, 15000; 0
     #: turns boosting off); None: a kernel without watermark boosting.
     watermark_boost_factor: int | None = None
+    #: /proc/sys/vm/defrag_mode (6.15): every allocation asks for ALLOC_NOFRAGMENT and only the
+    #: slow path's last retry may fragment a pageblock. Needs a policy that has it.
+    defrag_mode: bool = False
 
     def resolved(self) -> MachineConfig:
         """The config with profile defaults filled in and every value checked."""
         profile = get_profile(self.profile)
-        get_policy(self.policy)
+        policy = get_policy(self.policy)
+        if self.defrag_mode and not policy.has_defrag_mode:
+            raise ValueError(f"defrag_mode: kernel {policy.kernel} has no vm.defrag_mode "
+                             "(6.15 or later)")
         if self.layout not in ("flat", "zones"):
             raise ValueError(f"unknown layout {self.layout!r}: allowed are flat, zones")
         max_order = profile.max_order if self.max_order is None else self.max_order
@@ -225,6 +231,8 @@ class Machine:
         nd["watermark_boost_factor"] = cfg.watermark_boost_factor or 0
         has_dma32 = any(ztype == ZONE_DMA32 for ztype, _ in self.profile.zone_ends)
         nd["nofragment"] = 1 if self.policy.nofragment and has_dma32 else 0
+        nd["typed_freelists"] = 1 if self.policy.typed_freelists and grouping else 0
+        nd["defrag_mode"] = 1 if cfg.defrag_mode and grouping else 0
         # memmap_init_zone(): every pageblock starts MOVABLE (UNMOVABLE when not grouping).
         self.pageblock_type[:] = MIGRATE_MOVABLE if grouping else MIGRATE_UNMOVABLE
         self._boot()

@@ -61,9 +61,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fragsim.models.mm.buddy import free_one_page, free_one_page_mt, rmqueue
+from fragsim.models.mm.buddy import CLAIM_6_15, free_one_page, free_one_page_mt, rmqueue
 from fragsim.models.mm.constants import MIGRATE_ISOLATE, MIGRATE_MOVABLE, PAGE_SIZE, PG_PCP
 from fragsim.models.mm.jit import compiled
+from fragsim.models.mm.rmqueue_6_15 import RMQUEUE_NORMAL, alloc_flags_nofragment, rmqueue_6_15
 from fragsim.models.mm.state import MAX_CPUS, NR_PCP_LISTS, STAT
 
 if TYPE_CHECKING:
@@ -235,14 +236,24 @@ def rmqueue_bulk(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.ndarray
     2.6.35 (`node['pcp_sublists']`): the list is `pcp->lists[mt]`; a hot refill is chained
     after the previous page from the head (`list_add`), a cold one before it from the tail
     (`list_add_tail`). Returns how many were added.
+
+    6.15 (`node['claim_rule']` CLAIM_6_15): each page comes from 6.15's `__rmqueue` with the
+    request's `alloc_flags` (plus defrag_mode's ALLOC_NOFRAGMENT) and one `rmqm` for the whole
+    call, starting at RMQUEUE_NORMAL: after a steal, the rest of the batch steals at once.
     """
     sublists = nd["pcp_sublists"] != 0
+    modern = nd["claim_rule"] == CLAIM_6_15 and nd["grouping"] != 0
+    flags = alloc_flags_nofragment(nd, alloc_flags)
+    rmqm = RMQUEUE_NORMAL
     lst = mt if sublists else cold
     tail_chain = sublists and cold != 0
     prev = -1
     added = 0
     for _ in range(count):
-        pfn = rmqueue(pages, zone, pageblock_type, nd, 0, mt, alloc_flags)
+        if modern:
+            pfn, rmqm = rmqueue_6_15(pages, zone, pageblock_type, nd, 0, mt, flags, rmqm)
+        else:
+            pfn = rmqueue(pages, zone, pageblock_type, nd, 0, mt, alloc_flags)
         if pfn < 0:
             break
         if tail_chain:
@@ -340,7 +351,8 @@ def buffered_rmqueue(pages: np.ndarray, zone: np.ndarray, pageblock_type: np.nda
     then the tail for a cold request, the head for a hot one.
 
     `mt` is a request's type (below MIGRATE_RESERVE). Returns the pfn (off the list, PG_PCP
-    cleared; not yet prepared) or -1.
+    cleared; not yet prepared) or -1. `alloc_flags` reach `rmqueue_bulk` (6.15 passes them to
+    `__rmqueue`).
     """
     if nd["grouping"] == 0:
         mt = 0  # allocflags_to_migratetype() with page_group_by_mobility_disabled

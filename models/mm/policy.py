@@ -38,6 +38,18 @@ test in the hot path.
     pageblocks given back after direct reclaim and before failing.
   - ALLOC_NOFRAGMENT (`nofragment`, 5.0; with CONFIG_ZONE_DMA32 only). Watermark boosting
     (5.0) is a sysctl, `MachineConfig.watermark_boost_factor`, which the 6.1 preset sets.
+- `mobility-6.15`: Linux 6.15 `mm/page_alloc.c` (v6.15; `models.mm.rmqueue_6_15`):
+  - `__rmqueue` tries `__rmqueue_smallest`, `__rmqueue_claim` (whole pageblocks only) and
+    `__rmqueue_steal` (a single block split in place), with `rmqueue_bulk`'s mode cache
+    (`CLAIM_6_15`);
+  - free pages always on the lists of their pageblock's type (6.10+, `typed_freelists`):
+    type changes move the pageblock's free pages (`move_freepages_block`), and
+    `__free_one_page` retypes a merged buddy's pageblock (`FREE_6_15`);
+  - 6.15's `reserve_highatomic_pageblock`/`unreserve_highatomic_pageblock` and
+    `__zone_watermark_ok` (`nr_free_highatomic`, the 6.3+ alloc flags: `WMARK_RULE_6_15`);
+  - /proc/sys/vm/defrag_mode (`has_defrag_mode`; off by default, as in 6.15);
+  - the slow path is 6.1's (`models.mm.slowpath_6_1`) plus defrag_mode's last retry
+    (`alloc_retry` "6.15"); boosting, ALLOC_NOFRAGMENT and kcompactd as on 6.1.
 """
 
 from __future__ import annotations
@@ -46,14 +58,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fragsim.models.mm.alloc import WMARK_RULE_2_6_24, WMARK_RULE_6_1
+from fragsim.models.mm.alloc import WMARK_RULE_2_6_24, WMARK_RULE_6_1, WMARK_RULE_6_15
 from fragsim.models.mm.buddy import (
     CLAIM_2_6_24,
     CLAIM_2_6_35,
     CLAIM_6_1,
+    CLAIM_6_15,
     FREE_2_6_24,
     FREE_2_6_35,
     FREE_6_1,
+    FREE_6_15,
 )
 from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
@@ -139,6 +153,11 @@ class Policy:
         for mt, name in self.migratetype_names:
             labels[mt] = name
         return tuple(labels)
+    #: Free pages always on their pageblock type's lists (6.10+ accounting): a pageblock's
+    #: type changes only together with its free pages.
+    typed_freelists: bool = False
+    #: The kernel has /proc/sys/vm/defrag_mode (6.15).
+    has_defrag_mode: bool = False
 
     @property
     def free_to_tail(self) -> bool:
@@ -199,6 +218,26 @@ POLICIES: dict[str, Policy] = {
         wmark_rule=WMARK_RULE_6_1,
         nofragment=True,
         migratetype_names=MIGRATETYPE_NAMES_4_4,
+        vmstat_view="6.1",
+    ),
+    "mobility-6.15": Policy(
+        name="mobility-6.15",
+        kernel="6.15",
+        description="grouping pages by mobility as 6.15 has it: __rmqueue_claim and "
+                    "__rmqueue_steal, free pages on their pageblock type's lists, defrag_mode",
+        grouping=True,
+        fallbacks=FALLBACKS_6_1,
+        claim_rule=CLAIM_6_15,
+        migrate_reserve=False,
+        free_rule=FREE_6_15,
+        alloc_retry="6.15",
+        highatomic=True,
+        wmark_rule=WMARK_RULE_6_15,
+        migratetype_names=MIGRATETYPE_NAMES_4_4,
+        typed_freelists=True,
+        has_defrag_mode=True,
+        nofragment=True,
+        # 6.15 prints more counters than 6.1; the model's are printed in 6.1's names and order.
         vmstat_view="6.1",
     ),
 }

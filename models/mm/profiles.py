@@ -7,6 +7,7 @@
 | 2.6.24  | mobility        | yes           | no         | no        | available    |
 | 2.6.35  | mobility-2.6.35 | yes           | yes        | no        | available    |
 | 6.1     | mobility-6.1    | no (3.5)      | yes        | yes (4.6) | available    |
+| 6.15    | mobility-6.15   | no (3.5)      | yes        | yes (4.6) | available    |
 
 `mobility-2.6.35` is 2.6.35's own placement (`models.mm.policy`): merging buddies added at the
 tail, `change_pageblock_range`, at most 2 RESERVE pageblocks, `should_alloc_retry`.
@@ -20,6 +21,11 @@ the sysfs knobs keep the model's defaults, `never`/`madvise`), 6.1's slow path a
 compaction on the model's 2.6.35 scanners (`models.mm.slowpath_6_1`), and 6.1's kcompactd (4.6)
 with proactive compaction (5.9, `compaction_proactiveness` 20), which drive the same scanners
 (`models.mm.kcompactd`).
+`mobility-6.15` is 6.15's (`__rmqueue_claim`/`__rmqueue_steal` with the mode cache, free pages
+always on their pageblock type's lists, 6.15's HIGHATOMIC and `__zone_watermark_ok`); the 6.15
+preset keeps everything else of the 6.1 preset (boosting, kcompactd, proactive
+compaction), and has `defrag_mode` (/proc/sys/vm/defrag_mode,
+default 0; `machine_config("6.15", memory=..., defrag_mode=True)`).
 
 Writeback limits (`vm_dirty_ratio`, `dirty_background_ratio`, mm/page-writeback.c): 40/10 in
 2.6.20, 10/5 from 2.6.22, 20/10 in 2.6.35 and 6.1. `radix_tree_node` slabs are UNMOVABLE before
@@ -57,6 +63,11 @@ KERNEL_PROFILES: dict[str, dict[str, Any]] = {
             "radix_tree_node_reclaimable": True, "thp": True, "watermark_scale_factor": 10,
             "kcompactd": True, "compaction_proactiveness": 20,
             "watermark_boost_factor": 15000},
+    "6.15": {"policy": "mobility-6.15", "lumpy_reclaim": False, "compaction": True,
+             "dirty_ratio": 20, "dirty_background_ratio": 10,
+             "radix_tree_node_reclaimable": True, "thp": True, "watermark_scale_factor": 10,
+             "kcompactd": True, "compaction_proactiveness": 20,
+             "watermark_boost_factor": 15000},
 }
 
 _NO_ZONE_MOVABLE = {"2.6.20"}

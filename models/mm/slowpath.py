@@ -22,7 +22,8 @@
 
 Simplifications (also in the README): there is no OOM killer, so a low-order request that
 makes no progress fails instead of killing a task and restarting; and every retry loop is capped
-at `MAX_RETRY_ROUNDS` rounds (2.6.24 would loop for ever on __GFP_REPEAT/__GFP_NOFAIL).
+at `MAX_RETRY_ROUNDS` rounds (2.6.24 would loop for ever on __GFP_REPEAT/__GFP_NOFAIL); under
+6.15's defrag_mode a capped request gets the last retry without ALLOC_NOFRAGMENT first.
 `congestion_wait(WRITE, HZ/50)` between rounds is counted, not slept: the caller turns
 `AllocAttempt.congestion_waits` into simulated stall time.
 """
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 
 from fragsim.models.mm.boost import alloc_flags_kswapd, alloc_flags_nofragment
 from fragsim.models.mm.constants import (
+    ALLOC_FRAGMENT_OK,
     ALLOC_HARDER,
     ALLOC_HIGH,
     ALLOC_WMARK_LOW,
@@ -55,6 +57,7 @@ __all__ = [
     "AllocRetry2624",
     "AllocRetry2635",
     "AllocRetry61",
+    "AllocRetry615",
     "alloc_pages",
     "boost_wakeups",
     "kswapd_highest_zoneidx",
@@ -105,6 +108,11 @@ class AllocRetry:
         2.6.24/2.6.35 loop of direct compaction, direct reclaim and `should_alloc_retry`."""
         return _slowpath_2_6(m, self, order, gfp, high_zone, mt, owner, kind, cpu, cold, pfn,
                              attempt)
+
+    def defrag_fallback(self, m: Machine, gfp: int, order: int, alloc_flags: int) -> int | None:
+        """When the slow path is about to give up after `retry_before_failing`: the alloc_flags
+        of one more round, or None to give up (6.15's defrag_mode retry). None before 6.15."""
+        return None
 
 
 class AllocRetry2624(AllocRetry):
@@ -174,11 +182,32 @@ class AllocRetry61(AllocRetry):
         return slowpath_6_1(m, order, gfp, high_zone, mt, owner, kind, cpu, cold, pfn, attempt)
 
 
+class AllocRetry615(AllocRetry61):
+    """6.15: 6.1's rules as the model has them (6.15's `__alloc_pages_direct_reclaim` and
+    `should_reclaim_retry` give HIGHATOMIC pageblocks back the same way), plus defrag_mode's
+    last resort in `__alloc_pages_slowpath`, after `should_reclaim_retry` and
+    `should_compact_retry` said no: "Reclaim/compaction failed to prevent the fallback": `if
+    (defrag_mode && (alloc_flags & ALLOC_NOFRAGMENT)) { alloc_flags &= ~ALLOC_NOFRAGMENT; goto
+    retry; }`. Only requests that get that far: those that may enter direct reclaim (the
+    loop's `wait`), not __GFP_NORETRY (`goto nopage` after direct compaction), and a costly
+    order only with __GFP_RETRY_MAYFAIL (the model's __GFP_REPEAT)."""
+
+    def defrag_fallback(self, m: Machine, gfp: int, order: int, alloc_flags: int) -> int | None:
+        if m.node[0]["defrag_mode"] == 0 or alloc_flags & ALLOC_FRAGMENT_OK:
+            return None
+        if gfp & GFP.NORETRY:
+            return None
+        if order > PAGE_ALLOC_COSTLY_ORDER and not gfp & GFP.REPEAT:
+            return None
+        return alloc_flags | ALLOC_FRAGMENT_OK
+
+
 #: Retry rules by the name a policy gives (`Policy.alloc_retry`).
 ALLOC_RETRY_RULES: dict[str, AllocRetry] = {
     "2.6.24": AllocRetry2624(),
     "2.6.35": AllocRetry2635(),
     "6.1": AllocRetry61(),
+    "6.15": AllocRetry615(),
 }
 
 

@@ -426,7 +426,7 @@ def slowpath_6_1(m: Machine, order: int, gfp: int, high_zone: int, mt: int, owne
     from fragsim.models.mm.boost import alloc_flags_kswapd
     from fragsim.models.mm.highatomic import unreserve_highatomic_pageblock
     from fragsim.models.mm.reclaim_state import reclaim_state
-    from fragsim.models.mm.slowpath import _attempt, _drain_pcp
+    from fragsim.models.mm.slowpath import ALLOC_RETRY_RULES, _attempt, _drain_pcp
 
     if pfn >= 0:
         return pfn
@@ -482,6 +482,13 @@ def slowpath_6_1(m: Machine, order: int, gfp: int, high_zone: int, mt: int, owne
             continue
         if progress and can_compact and should_compact_retry(m, order, alloc_flags, high_zone,
                                                              st):
+            continue
+        # 6.15: "Reclaim/compaction failed to prevent the fallback": with defrag_mode, clear
+        # ALLOC_NOFRAGMENT and `goto retry` (`AllocRetry615.defrag_fallback`; None before 6.15).
+        fallback = ALLOC_RETRY_RULES[m.policy.alloc_retry].defrag_fallback(m, gfp, order,
+                                                                           alloc_flags)
+        if fallback is not None:
+            alloc_flags = fallback
             continue
         # __alloc_pages_may_oom: no OOM killer. Only its __GFP_NOFAIL warning branch acts.
         if (gfp & GFP.NOFAIL and not costly and not gfp & (GFP.REPEAT | GFP.THISNODE)

@@ -227,6 +227,11 @@ NODE_DTYPE: Final = np.dtype(
         ("watermark_boost_factor", "<i8"),
         ("nofragment", "<i8"),
         ("boost_wake", "<i8"),
+        # 6.15 /proc/sys/vm/defrag_mode: 1 sets ALLOC_NOFRAGMENT on every allocation
+        ("defrag_mode", "<i8"),
+        # 1: free pages always sit on the lists of their pageblock's type (6.10+ accounting:
+        # a pageblock's type changes only with its free pages, `move_freepages_block`)
+        ("typed_freelists", "<i8"),
     ]
 )
 
