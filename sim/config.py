@@ -33,6 +33,7 @@ from typing import Any
 from fragsim.models.agents.base import param
 from fragsim.models.agents.desktop import DesktopScenario
 from fragsim.models.agents.stress import StressScenario
+from fragsim.models.agents.umlload import UmlLoadScenario
 from fragsim.models.mm.geometry import PROFILES, parse_size
 from fragsim.models.mm.huge_memory import check_thp_settings
 from fragsim.models.mm.profiles import KERNEL_PROFILES
@@ -54,6 +55,7 @@ __all__ = [
 SCENARIOS: dict[str, Any] = {
     "desktop": DesktopScenario,
     "stress-highalloc": StressScenario,
+    "uml-load": UmlLoadScenario,
 }
 BUILTIN_WORKLOADS = ("desktop", "stress-highalloc", "stress-highalloc-vmregress")
 
