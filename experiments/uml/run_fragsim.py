@@ -38,8 +38,9 @@ from fragsim.models.mm.procparse import Pagetypeinfo, parse_proc  # noqa: E402
 from fragsim.sim.config import load_workload  # noqa: E402
 
 WORKLOAD = HERE / "fragsim-load.toml"
-#: The real boot whose free lists and pageblock types the `boot` stage replays.
-BOOT_SNAPSHOT = HERE / "results" / "raw" / "run-1" / "boot" / "pagetypeinfo"
+#: Boots of the real guest (run_uml.py's `raw/run-N/boot/`, of 5 runs of the load kept for
+#: their boot snapshots): the boots the fragsim runs replay.
+RAW = HERE / "results" / "boots"
 #: The model's counters beside the guest's (`page_kinds` and vmstat names), for vmstat.csv.
 MODEL_VMSTAT = (*VMSTAT, "nr_kernel_pages", "pgsteal", "allocstall", "extfrag_fallback",
                 "pageblock_claimed", "alloc_fail")
@@ -63,9 +64,19 @@ def boot_snapshot(path: Path) -> BootSnapshot:
     return BootSnapshot(free=dict(zone.free), pageblocks=dict(zone.pageblocks))
 
 
-def run_seed(kernel: str, seed: int, load: Load, snaps: Path,
-             boot: Path = BOOT_SNAPSHOT) -> None:
-    """One fragsim run of the load; its snapshots into `snaps` (load.sh's layout)."""
+def boot_for_seed(seed: int, raw: Path = RAW) -> Path:
+    """The real boot a seed replays: of the runs in `raw` with a boot pagetypeinfo, in run
+    order, number `seed` modulo their count (so seeds 0, 1, ... pair with runs 1, 2, ...)."""
+    boots = sorted((int(d.name.split("-")[1]), d / "boot" / "pagetypeinfo")
+                   for d in raw.glob("run-*") if (d / "boot" / "pagetypeinfo").exists())
+    if not boots:
+        raise ValueError(f"no real boot snapshot (run-N/boot/pagetypeinfo) in {raw}")
+    return boots[seed % len(boots)][1]
+
+
+def run_seed(kernel: str, seed: int, load: Load, snaps: Path, boot: Path) -> None:
+    """One fragsim run of the load from the real `boot` snapshot; its snapshots into `snaps`
+    (load.sh's layout; `boot_from` names the replayed snapshot)."""
     from fragsim.sim.engine import Environment
 
     env = Environment(workload_for(kernel, seed, load))
@@ -84,16 +95,21 @@ def run_seed(kernel: str, seed: int, load: Load, snaps: Path,
         lines.append(f"{stage} {t:.2f}\n")
     (snaps / "stages").write_text("".join(lines))
     (snaps / "kernel").write_text(f"fragsim {kernel}\n")
+    (snaps / "boot_from").write_text(f"{boot.parent.parent.name}\n")
 
 
-def run_all(kernel: str, seeds: list[int], load: Load, out: Path) -> pd.DataFrame:
-    """Every seed; the tables into `out` (run_uml.py's); returns the stages table."""
+def run_all(kernel: str, seeds: list[int], load: Load, out: Path,
+            raw: Path = RAW) -> pd.DataFrame:
+    """Every seed, each from its real boot in `raw` (`boot_for_seed`); the tables into `out`
+    (run_uml.py's); returns the stages table."""
     zone_rows: list[dict[str, object]] = []
     vm_rows: list[dict[str, object]] = []
     for seed in seeds:
         snaps = out / "raw" / f"seed-{seed}"
-        print(f"fragsim {kernel}, seed {seed}", file=sys.stderr)
-        run_seed(kernel, seed, load, snaps)
+        boot = boot_for_seed(seed, raw)
+        print(f"fragsim {kernel}, seed {seed}, boot of {boot.parent.parent.name}",
+              file=sys.stderr)
+        run_seed(kernel, seed, load, snaps, boot)
         zones, counters = stage_rows(seed, snaps, MODEL_VMSTAT)
         zone_rows += zones
         vm_rows += counters
@@ -116,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kernel", default="6.1", help="kernel preset (default 6.1)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                    help="run.seed values (default 0 1 2)")
+    p.add_argument("--raw", type=Path, default=RAW,
+                   help="real runs (run-N/boot/) whose boots the seeds replay (default "
+                   "experiments/uml/results/boots)")
     p.add_argument("--out", type=Path, default=None,
                    help="tables and raw snapshots (default experiments/uml/results/"
                    "fragsim-KERNEL)")
@@ -133,7 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.seeds) < 0:
         print("run_fragsim: error: --seeds must be >= 0", file=sys.stderr)
         return 2
-    run_all(args.kernel, args.seeds, load, out)
+    try:
+        boot_for_seed(0, args.raw)
+    except ValueError as exc:
+        print(f"run_fragsim: error: {exc}", file=sys.stderr)
+        return 2
+    run_all(args.kernel, args.seeds, load, out, args.raw)
     print((out / "summary.md").read_text())
     return 0
 

@@ -10,8 +10,9 @@ files (`models.mm.procfs`) after each, so both sides are parsed and tabulated by
    (`replay_boot`): its pageblocks per type and its free blocks per type and order; what is
    not free is the kernel's boot-time memory (memblock-reserved pages, slab, stacks, page
    tables, init's pages), held as unmovable kernel pages;
-2. `page_cache`: read a tree of `files` files (the sizes `run_uml.make_tree` draws, passed in
-   by the driver) 100 per directory, as `find ... -exec cat` does;
+2. `page_cache`: read a tree of files (the sizes `run_uml.make_tree` draws, passed in by the
+   driver) 100 per directory, as `find ... -exec cat` does, with each directory's ext2
+   metadata blocks (`ext2_metadata_blocks`);
 3. `anon`: one process faults in `anon_mib` of anonymous memory (`hog MIB`);
 4. `forks`: a process forks `forks` children, each faulting in `fork_mib` (`hog 0 ... N M`);
 5. `ext2_write`: `dd bs=1M count=write_mib` into a new file at `dd_mb_s`, then `sync`
@@ -23,7 +24,7 @@ files (`models.mm.procfs`) after each, so both sides are parsed and tabulated by
 What the model lacks (README "Model limits"): the boot is a replay of the guest's free lists,
 not a model of boot (where each free block lies inside its pageblocks is invented, and the
 boot's movable pages, init's file and anonymous pages, are held as unmovable kernel pages);
-ext2's metadata blocks (indirect blocks, inode tables, bitmaps) are not read; SLUB's
+ext2's bitmaps and the dd file's indirect blocks are not modelled; SLUB's
 order-1..3 slabs are order-0 slab pages; no high-order atomic allocations (so no HighAtomic
 pageblocks); no kcompactd, no watermark boosting, no per-cpu lists (the preset's own limits).
 """
@@ -42,6 +43,7 @@ from fragsim.models.agents.processes import Processes, TaskParams
 from fragsim.models.mm import compaction, procfs, writeback
 from fragsim.models.mm.census import page_kinds
 from fragsim.models.mm.constants import ALLOC_NO_WATERMARKS, KIND_KERNEL, PAGE_SIZE
+from fragsim.models.mm.gfp import GFP_USER_PAGECACHE
 from fragsim.models.mm.reclaim_state import reclaim_state
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
     from fragsim.models.mm.machine import Machine
 
 __all__ = ["STAGES", "BootParams", "BootSnapshot", "UmlLoadParams", "UmlLoadScenario",
-           "replay_boot", "tree_pages"]
+           "ext2_metadata_blocks", "replay_boot", "tree_pages"]
 
 STAGES = ("boot", "page_cache", "anon", "forks", "ext2_write", "freed", "drop_caches",
           "compact")
@@ -70,6 +72,9 @@ class UmlLoadParams:
     """The stages' sizes (load.sh and run_uml.py `Load` defaults)."""
 
     files_per_dir: int = param(100, "files read per directory (make_tree: 100 a folder)")
+    block_size: int = param(4096, "ext2 block size (mke2fs's default for the 536 MiB image)")
+    inode_size: int = param(256, "ext2 inode size (mke2fs's default)")
+    direct_blocks: int = param(12, "block pointers in an ext2 inode (EXT2_NDIR_BLOCKS)")
     anon_mib: int = param(48, "anonymous memory of the first hog")
     forks: int = param(32, "children the second hog forks")
     fork_mib: int = param(1, "anonymous memory each child faults in")
@@ -81,6 +86,20 @@ class UmlLoadParams:
 def tree_pages(sizes_bytes: np.ndarray) -> np.ndarray:
     """Pages of page cache a file of each size fills (the last page partly)."""
     return -(-np.asarray(sizes_bytes, np.int64) // PAGE_SIZE)
+
+
+def ext2_metadata_blocks(sizes_bytes: np.ndarray, p: UmlLoadParams) -> int:
+    """Metadata blocks reading the files of one directory brings into the block device's page
+    cache (`sb_bread`, __GFP_MOVABLE): the directory's own block, the inode-table blocks of
+    its inodes (allocated together, so contiguous), and each file's indirect blocks (one per
+    `block_size / 4` data blocks past the `direct_blocks` direct ones, plus a double-indirect
+    block past the first indirect block's reach; fs/ext2/inode.c `ext2_block_to_path`)."""
+    blocks = -(-np.asarray(sizes_bytes, np.int64) // p.block_size)
+    per = p.block_size // 4
+    past = np.maximum(blocks - p.direct_blocks, 0)
+    indirect = -(-past // per) + (past > per)
+    itable = -(-blocks.shape[0] * p.inode_size // p.block_size)
+    return int(1 + itable + indirect.sum()) * p.block_size // PAGE_SIZE
 
 
 class UmlLoadScenario:
@@ -144,9 +163,15 @@ class UmlLoadScenario:
             replay_boot(self.kernel.machine, self.boot_snapshot)
 
     def _page_cache(self) -> Proc:
+        """find | cat, a directory at a time: its metadata blocks (buffer heads attached),
+        then its files whole."""
         fids = self.fs.create(tree_pages(self.tree))
         step = max(1, self.load.files_per_dir)
         for start in range(0, fids.shape[0], step):
+            meta = self.fs.create(np.array([ext2_metadata_blocks(
+                self.tree[start:start + step], self.load)], np.int64))
+            self.fs.buffers[meta] = True
+            yield from self.fs.read(meta, "find", gfp=int(GFP_USER_PAGECACHE))
             yield from self.fs.read(fids[start:start + step], "cat")
 
     def _hog(self, mib: int) -> Proc:
