@@ -1,6 +1,6 @@
 """The real Linux 6.1 under UML against fragsim on the same load, stage by stage: one command.
 
-    python experiments/uml/compare.py                     # fragsim 6.1 and 2.6.24, seeds 0 1 2
+    python experiments/uml/compare.py                     # fragsim 6.1 and 2.6.24, seeds 0-4
     python experiments/uml/compare.py --no-run            # only re-tabulate committed tables
 
 It runs `run_fragsim.py`'s load for each `--kernels` preset and `--seeds` (each seed replays
@@ -13,7 +13,8 @@ into `--out`:
   blocks of order >= pageblock_order, `models.mm.metrics.high_order_free_share`),
   `free_pages`, and `pageblocks_<type>` for Unmovable, Movable, Reclaimable, HighAtomic and
   Isolate (the guest's kernel has no CONFIG_MEMORY_ISOLATION and prints no Isolate column:
-  its Isolate count is 0);
+  its Isolate count is 0), and Reserve (2.6.24's MIGRATE_RESERVE, for the 2.6.24 contrast;
+  0 on 6.1);
 - `comparison.md`: the same as Markdown tables, mean [min, max].
 """
 
@@ -33,9 +34,11 @@ for _path in (HERE.parents[1], HERE):
 import run_fragsim  # noqa: E402
 from run_uml import STAGES, Load  # noqa: E402
 
-TYPES = ("unmovable", "movable", "reclaimable", "highatomic", "isolate")
+TYPES = ("unmovable", "movable", "reclaimable", "highatomic", "isolate", "reserve")
 METRICS = ("high_order_free_share", "free_pages", *(f"pageblocks_{t}" for t in TYPES))
 REAL = "linux"
+NAMES = {"unmovable": "Unmovable", "movable": "Movable", "reclaimable": "Reclaimable",
+         "highatomic": "HighAtomic", "isolate": "Isolate", "reserve": "Reserve"}
 
 
 def side_stats(stages: pd.DataFrame, side: str) -> pd.DataFrame:
@@ -90,8 +93,7 @@ def markdown(table: pd.DataFrame) -> str:
         out.append(f"| {stage} | " + " | ".join(
             _cell(by.loc[(stage, s, "high_order_free_share")], True) for s in sides) + " |")
     out += ["", "Pageblocks by migrate type (of 64):", "",
-            "| stage | side | " + " | ".join(t.capitalize() if t != "highatomic"
-                                             else "HighAtomic" for t in TYPES) + " |",
+            "| stage | side | " + " | ".join(NAMES[t] for t in TYPES) + " |",
             "|---" * (len(TYPES) + 2) + "|"]
     for stage in STAGES:
         for s in sides:
@@ -106,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="the guest's tables and raw snapshots (default experiments/uml/results)")
     p.add_argument("--kernels", nargs="+", default=["6.1", "2.6.24"],
                    help="fragsim presets (default 6.1 2.6.24)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
-                   help="fragsim seeds (default 0 1 2)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
+                   help="fragsim seeds, each replaying one real boot (default 0 1 2 3 4)")
     p.add_argument("--boots", type=Path, default=run_fragsim.RAW,
                    help="real boots the fragsim seeds replay (run-N/boot/pagetypeinfo; "
                    "default experiments/uml/results/boots)")

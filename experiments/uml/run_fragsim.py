@@ -9,7 +9,7 @@ files with a `stages` file, as `load.sh` does, and parses them with `run_uml.sta
 code behind the guest's tables). Into OUT it writes `stages.csv`, `vmstat.csv`, `summary.csv`
 and `summary.md` in run_uml.py's schema; the `run` column holds the seed.
 
-    python experiments/uml/run_fragsim.py --kernel 6.1 --seeds 0 1 2
+    python experiments/uml/run_fragsim.py --kernel 6.1 --seeds 0 1 2 3 4
 """
 
 from __future__ import annotations
@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     d = Load()
     p.add_argument("--kernel", default="6.1", help="kernel preset (default 6.1)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
-                   help="run.seed values (default 0 1 2)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
+                   help="run.seed values, each replaying one real boot (default 0 1 2 3 4)")
     p.add_argument("--raw", type=Path, default=RAW,
                    help="real runs (run-N/boot/) whose boots the seeds replay (default "
                    "experiments/uml/results/boots)")

@@ -164,7 +164,9 @@ class UmlLoadScenario:
 
     def _page_cache(self) -> Proc:
         """find | cat, a directory at a time: its metadata blocks (buffer heads attached),
-        then its files whole."""
+        then its files whole, then the metadata again: every lookup and block mapping of the
+        directory's files touches its blocks (`__find_get_block` -> `touch_buffer` ->
+        `mark_page_accessed`), so they are accessed more than once and go active."""
         fids = self.fs.create(tree_pages(self.tree))
         step = max(1, self.load.files_per_dir)
         for start in range(0, fids.shape[0], step):
@@ -173,6 +175,7 @@ class UmlLoadScenario:
             self.fs.buffers[meta] = True
             yield from self.fs.read(meta, "find", gfp=int(GFP_USER_PAGECACHE))
             yield from self.fs.read(fids[start:start + step], "cat")
+            yield from self.fs.read(meta, "cat", gfp=int(GFP_USER_PAGECACHE))
 
     def _hog(self, mib: int) -> Proc:
         slot = yield from self.procs.spawn(1, None, "hog")
