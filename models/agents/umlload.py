@@ -337,8 +337,8 @@ def replay_boot(m: Machine, snap: BootSnapshot) -> None:
                 else:
                     raise ValueError(f"boot snapshot: no room for a free {t} block of order "
                                      f"{order} in its {len(partial)} partly used pageblocks")
-    for pfns in to_free:
-        m.free_batch(pfns)
+    for block in to_free:
+        m.free_batch(block)
     m.free_batch(np.array(whole, np.int64))
 
 
