@@ -4,7 +4,7 @@ A workload file names its scenario and gives parameters in tables, one per secti
 
     [workload]
     name = "desktop"
-    scenario = "desktop"          # which agents: desktop | stress-highalloc
+    scenario = "desktop"          # which agents: desktop | stress-highalloc | uml-load
     [machine]
     memory = "1GiB"
     [files]
