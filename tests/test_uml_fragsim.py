@@ -154,3 +154,13 @@ def test_compare_reproduces_the_committed_comparison() -> None:
     assert set(got["side"]) == {"linux", "fragsim-6.1", "fragsim-2.6.24"}
     assert (got["min"] <= got["mean"] + 1e-12).all() and (got["mean"] <= got["max"] + 1e-12).all()
     assert cmp.markdown(got) == (RESULTS / "comparison.md").read_text()
+
+
+def test_the_load_draws_no_random_numbers(seed0: pd.DataFrame,
+                                          tmp_path: Path) -> None:
+    """Seed 5 replays the same boot as seed 0 (5 boots): the same table, so the fragsim
+    spread in the comparison is the boots' alone."""
+    fs = load_script("run_fragsim")
+    seed5 = fs.run_all("6.1", [5], fs.Load(), tmp_path)
+    assert (seed5["run"] == 5).all()
+    pd.testing.assert_frame_equal(seed5.drop(columns="run"), seed0.drop(columns="run"))
