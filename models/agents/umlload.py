@@ -105,8 +105,10 @@ def ext2_metadata_blocks(sizes_bytes: np.ndarray, p: UmlLoadParams) -> int:
 class UmlLoadScenario:
     """`load.sh` against the model (module docstring). Ends after the `compact` stage.
 
-    `tree` (file sizes in bytes) is the tree `page_cache` reads; the driver sets it from
-    `run_uml.make_tree`'s draw before `start()` (an empty tree reads nothing)."""
+    `tree` (file sizes in bytes) is the tree `page_cache` reads and `boot_snapshot` the boot
+    to replay; `experiments/uml/run_fragsim.py` sets both before `start()`. Without them
+    (`fragsim run experiments/uml/fragsim-load.toml`) the machine boots the model's way and
+    the page-cache stage reads nothing."""
 
     name = "uml-load"
     SECTIONS: ClassVar[dict[str, type]] = {
