@@ -164,3 +164,9 @@ def test_the_load_draws_no_random_numbers(seed0: pd.DataFrame,
     seed5 = fs.run_all("6.1", [5], fs.Load(), tmp_path)
     assert (seed5["run"] == 5).all()
     pd.testing.assert_frame_equal(seed5.drop(columns="run"), seed0.drop(columns="run"))
+
+
+def test_readme_shows_the_committed_comparison() -> None:
+    """experiments/uml/README.md quotes comparison.md whole (rerun compare.py, then paste)."""
+    table = (RESULTS / "comparison.md").read_text()
+    assert table in (UML / "README.md").read_text()

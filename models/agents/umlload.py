@@ -72,7 +72,7 @@ class UmlLoadParams:
     """The stages' sizes (load.sh and run_uml.py `Load` defaults)."""
 
     files_per_dir: int = param(100, "files read per directory (make_tree: 100 a folder)")
-    block_size: int = param(4096, "ext2 block size (mke2fs's default for the 536 MiB image)")
+    block_size: int = param(4096, "ext2 block size (mkfs.ext2 of the 536 MiB image)")
     inode_size: int = param(256, "ext2 inode size (mke2fs's default)")
     direct_blocks: int = param(12, "block pointers in an ext2 inode (EXT2_NDIR_BLOCKS)")
     anon_mib: int = param(48, "anonymous memory of the first hog")
