@@ -4,7 +4,7 @@ A workload file names its scenario and gives parameters in tables, one per secti
 
     [workload]
     name = "desktop"
-    scenario = "desktop"          # which agents: desktop | stress-highalloc
+    scenario = "desktop"          # which agents: desktop | stress-highalloc | uml-load
     [machine]
     memory = "1GiB"
     [files]
@@ -33,6 +33,7 @@ from typing import Any
 from fragsim.models.agents.base import param
 from fragsim.models.agents.desktop import DesktopScenario
 from fragsim.models.agents.stress import StressScenario
+from fragsim.models.agents.umlload import UmlLoadScenario
 from fragsim.models.mm.boost import WATERMARK_BOOST_FACTOR_RANGE
 from fragsim.models.mm.geometry import PROFILES, parse_size
 from fragsim.models.mm.huge_memory import check_thp_settings
@@ -56,6 +57,7 @@ __all__ = [
 SCENARIOS: dict[str, Any] = {
     "desktop": DesktopScenario,
     "stress-highalloc": StressScenario,
+    "uml-load": UmlLoadScenario,
 }
 BUILTIN_WORKLOADS = ("desktop", "stress-highalloc", "stress-highalloc-vmregress")
 

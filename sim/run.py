@@ -33,21 +33,17 @@ import numpy as np
 import pandas as pd
 
 from fragsim.models.mm import probes
-from fragsim.models.mm.census import allocated_columns, pageblock_census, pageblock_zones
+from fragsim.models.mm.census import (
+    allocated_columns,
+    page_kinds,
+    pageblock_census,
+    pageblock_zones,
+)
 from fragsim.models.mm.constants import (
-    KIND_ANON,
-    KIND_FILE,
-    KIND_FILE_MAPPED,
-    KIND_KERNEL,
-    KIND_SLAB,
     MIGRATE_RECLAIMABLE,
     MIGRATE_TYPES_2_6_24,
     MIGRATE_UNMOVABLE,
-    PG_DIRTY,
-    PG_HEAD,
-    PG_WRITEBACK,
 )
-from fragsim.models.mm.state import KIND_SHIFT
 from fragsim.sim.config import Workload
 
 __all__ = ["SAMPLED_VMSTAT", "SAMPLED_VMSTAT_THP", "RunResult", "run_workload",
@@ -86,21 +82,8 @@ def _thp_on(m: Any) -> bool:
 
 
 def _kinds(m: Any) -> dict[str, int]:
-    """Allocated pages by what they hold (one pass over the page array)."""
-    flags = m.pages["flags"]
-    heads = np.flatnonzero((flags & PG_HEAD) != 0)
-    pages = np.left_shift(1, m.pages["order"][heads].astype(np.int64))
-    kinds = (m.pages["mt"][heads] >> KIND_SHIFT).astype(np.int64)
-    by = np.bincount(kinds, weights=pages, minlength=8).astype(np.int64)
-    return {
-        "nr_anon_pages": int(by[KIND_ANON]),
-        "nr_file_pages": int(by[KIND_FILE] + by[KIND_FILE_MAPPED]),
-        "nr_mapped": int(by[KIND_FILE_MAPPED]),
-        "nr_slab_reclaimable": int(by[KIND_SLAB]),
-        "nr_kernel_pages": int(by[KIND_KERNEL]),
-        "nr_dirty": int(np.count_nonzero(flags & PG_DIRTY)),
-        "nr_writeback": int(np.count_nonzero(flags & PG_WRITEBACK)),
-    }
+    """Allocated pages by what they hold (`census.page_kinds`)."""
+    return page_kinds(m)
 
 
 class _Sampler:

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -61,19 +62,33 @@ class Load:
     seed: int = 0
 
 
-def make_tree(root: Path, total_mib: int, seed: int) -> int:
-    """Files of lognormal sizes (median 16 KiB, at most 4 MiB) summing to `total_mib`, 100 to
-    a directory; returns how many. Seeded: every run and machine reads the same tree."""
+def _tree_files(total_mib: int, seed: int) -> Iterator[tuple[int, bytes]]:
+    """The tree's files in order: (index, contents). Lognormal sizes (median 16 KiB, at most
+    4 MiB) summing to `total_mib`; seeded, so every run and machine gets the same tree."""
     rng = np.random.default_rng(seed)
     left, n = total_mib << 20, 0
     while left > 0:
         size = min(left, int(min(rng.lognormal(np.log(16384), 1.5), 4 << 20)) + 1)
-        folder = root / f"d{n // 100:03d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"f{n:05d}").write_bytes(rng.bytes(size))
+        yield n, rng.bytes(size)
         left -= size
         n += 1
-    return n
+
+
+def make_tree(root: Path, total_mib: int, seed: int) -> int:
+    """The files of `_tree_files`, 100 to a directory; returns how many."""
+    count = 0
+    for n, data in _tree_files(total_mib, seed):
+        folder = root / f"d{n // 100:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{n:05d}").write_bytes(data)
+        count = n + 1
+    return count
+
+
+def tree_sizes(total_mib: int, seed: int) -> list[int]:
+    """The sizes in bytes of the files `make_tree` writes, in order (the fragsim side reads a
+    tree of the same sizes: `run_fragsim.py`)."""
+    return [len(data) for _, data in _tree_files(total_mib, seed)]
 
 
 def make_image(image: Path, tree: Path, load: Load) -> None:
@@ -133,8 +148,10 @@ def read_stages(snaps: Path) -> list[tuple[str, float]]:
     return [(name, float(uptime)) for name, uptime in pairs]
 
 
-def stage_rows(run: int, snaps: Path) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-    """Zone rows and vmstat rows of every stage of one run's snapshots."""
+def stage_rows(run: int, snaps: Path, counters_kept: tuple[str, ...] = VMSTAT,
+               ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Zone rows and vmstat rows (the counters of `counters_kept`) of every stage of one
+    run's snapshots (run_fragsim.py parses the model's with the same code)."""
     zones: list[dict[str, object]] = []
     counters: list[dict[str, object]] = []
     for stage, uptime in read_stages(snaps):
@@ -157,7 +174,7 @@ def stage_rows(run: int, snaps: Path) -> tuple[list[dict[str, object]], list[dic
             })
         vmstat = dict(line.split() for line in (folder / "vmstat").read_text().splitlines())
         counters += [{"run": run, "stage": stage, "counter": name, "value": int(vmstat[name])}
-                     for name in VMSTAT if name in vmstat]
+                     for name in counters_kept if name in vmstat]
     return zones, counters
 
 

@@ -163,6 +163,10 @@ class Flusher:
         dirtyable = m.free_pages() + int(m.zones["nr_lru"].sum())
         return m.config.dirty_background_ratio * dirtyable // 100
 
+    def sync(self) -> None:
+        """`sys_sync()`: start writeback of every queued dirty page (the caller waits)."""
+        self._write_oldest(self.queued)
+
     def _write_oldest(self, nr: int) -> None:
         """Start writeback of the oldest queued data, about `nr` pages."""
         m = self.kernel.machine

@@ -29,14 +29,21 @@ from __future__ import annotations
 import numpy as np
 
 from fragsim.models.mm.constants import (
+    KIND_ANON,
+    KIND_FILE,
+    KIND_FILE_MAPPED,
+    KIND_KERNEL,
+    KIND_SLAB,
     MIGRATE_TYPES_2_6_24,
     MIGRATETYPE_NAMES_2_6_24,
     PG_BUDDY,
+    PG_DIRTY,
     PG_HEAD,
+    PG_WRITEBACK,
 )
 from fragsim.models.mm.machine import Machine
 from fragsim.models.mm.policy import Policy
-from fragsim.models.mm.state import MT_MASK
+from fragsim.models.mm.state import KIND_SHIFT, MT_MASK
 
 __all__ = [
     "ALLOCATED_COLUMNS",
@@ -45,6 +52,7 @@ __all__ = [
     "allocated_columns",
     "census_columns",
     "free_blocks",
+    "page_kinds",
     "pageblock_census",
     "pageblock_zones",
 ]
@@ -155,4 +163,25 @@ def free_blocks(m: Machine) -> dict[str, np.ndarray]:
         "order": o.ravel().astype(np.int8),
         "migratetype": mt.ravel().astype(np.int8),
         "nr_free": counts.reshape(-1).astype(np.int64),
+    }
+
+
+def page_kinds(m: Machine) -> dict[str, int]:
+    """Allocated pages by what they hold, as /proc/vmstat names (one pass over the page
+    array): `nr_anon_pages`, `nr_file_pages`, `nr_mapped`, `nr_slab_reclaimable`,
+    `nr_kernel_pages` (unmovable kernel pages, unreclaimable slab included), `nr_dirty`,
+    `nr_writeback`."""
+    flags = m.pages["flags"]
+    heads = np.flatnonzero((flags & PG_HEAD) != 0)
+    pages = np.left_shift(1, m.pages["order"][heads].astype(np.int64))
+    kinds = (m.pages["mt"][heads] >> KIND_SHIFT).astype(np.int64)
+    by = np.bincount(kinds, weights=pages, minlength=8).astype(np.int64)
+    return {
+        "nr_anon_pages": int(by[KIND_ANON]),
+        "nr_file_pages": int(by[KIND_FILE] + by[KIND_FILE_MAPPED]),
+        "nr_mapped": int(by[KIND_FILE_MAPPED]),
+        "nr_slab_reclaimable": int(by[KIND_SLAB]),
+        "nr_kernel_pages": int(by[KIND_KERNEL]),
+        "nr_dirty": int(np.count_nonzero(flags & PG_DIRTY)),
+        "nr_writeback": int(np.count_nonzero(flags & PG_WRITEBACK)),
     }
