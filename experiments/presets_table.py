@@ -38,8 +38,9 @@ def table(runs: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
                 .transform("max")]
     order = runs.assign(
         _v=[tuple(int(x) for x in str(k).split(".")) for k in runs["kernel"]],
-        _thp=runs["kernel.thp_enabled"].astype(str) != "never")
-    for r in order.sort_values(["_v", "_thp"]).to_dict("records"):
+        _thp=runs["kernel.thp_enabled"].astype(str) != "never",
+        _defrag=runs["kernel.defrag_mode"].astype(int) if "kernel.defrag_mode" in runs else 0)
+    for r in order.sort_values(["_v", "_defrag", "_thp"]).to_dict("records"):
         mine = s[s["run_id"] == r["run_id"]]
         blocks = mine[mine["metric"] == "pageblocks"].groupby("migratetype")["value"].sum()
 
@@ -59,6 +60,7 @@ def table(runs: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "kernel": str(r["kernel"]),
             "thp": thp,
+            "defrag_mode": int(r.get("kernel.defrag_mode", 0)),
             "hugepages_pct": round(float(r["hugepages_pct"]), 1),
             "pageblocks": census,
             "mixed_pageblocks": metric("pageblocks_mixed"),
@@ -76,14 +78,14 @@ def markdown(t: pd.DataFrame) -> str:
     """The table as README Markdown (`—` where a run has no THP). `mixed`: pageblocks holding
     allocations of two or more mobility types (`models.mm.census`), comparable across kernels
     with and without grouping."""
-    head = ("| kernel | THP | huge pages % | pageblocks by type | mixed | with unmovable | "
+    head = ("| kernel | THP | defrag_mode | huge pages % | pageblocks by type | mixed | with unmovable | "
             "fallbacks | THP faults: huge / fallback | THP success % |")
-    lines = [head, "|" + "---|" * 9]
+    lines = [head, "|" + "---|" * 10]
     for r in t.itertuples(index=False):
         thp = (f"{int(r.thp_fault_alloc):,} / {int(r.thp_fault_fallback):,}"
                if pd.notna(r.thp_fault_alloc) else "—")
         ok = f"{r.thp_success_pct}" if pd.notna(r.thp_success_pct) else "—"
-        lines.append(f"| {r.kernel} | {r.thp} | {r.hugepages_pct} | {r.pageblocks} | "
+        lines.append(f"| {r.kernel} | {r.thp} | {r.defrag_mode} | {r.hugepages_pct} | {r.pageblocks} | "
                      f"{r.mixed_pageblocks} | {r.with_unmovable} | {r.extfrag_fallback:,} | "
                      f"{thp} | {ok} |")
     return "\n".join(lines) + "\n"
