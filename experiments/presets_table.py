@@ -78,16 +78,16 @@ def markdown(t: pd.DataFrame) -> str:
     """The table as README Markdown (`—` where a run has no THP). `mixed`: pageblocks holding
     allocations of two or more mobility types (`models.mm.census`), comparable across kernels
     with and without grouping."""
-    head = ("| kernel | THP | defrag_mode | huge pages % | pageblocks by type | mixed | with unmovable | "
-            "fallbacks | THP faults: huge / fallback | THP success % |")
+    head = ("| kernel | THP | defrag_mode | huge pages % | pageblocks by type | mixed | "
+            "with unmovable | fallbacks | THP faults: huge / fallback | THP success % |")
     lines = [head, "|" + "---|" * 10]
     for r in t.itertuples(index=False):
         thp = (f"{int(r.thp_fault_alloc):,} / {int(r.thp_fault_fallback):,}"
                if pd.notna(r.thp_fault_alloc) else "—")
         ok = f"{r.thp_success_pct}" if pd.notna(r.thp_success_pct) else "—"
-        lines.append(f"| {r.kernel} | {r.thp} | {r.defrag_mode} | {r.hugepages_pct} | {r.pageblocks} | "
-                     f"{r.mixed_pageblocks} | {r.with_unmovable} | {r.extfrag_fallback:,} | "
-                     f"{thp} | {ok} |")
+        lines.append(f"| {r.kernel} | {r.thp} | {r.defrag_mode} | {r.hugepages_pct} | "
+                     f"{r.pageblocks} | {r.mixed_pageblocks} | {r.with_unmovable} | "
+                     f"{r.extfrag_fallback:,} | {thp} | {ok} |")
     return "\n".join(lines) + "\n"
 
 
