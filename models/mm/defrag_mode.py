@@ -4,8 +4,9 @@ page_alloc: defrag_mode kswapd/kcompactd watermarks" with its fix, and "mm: vmsc
 exit condition in defrag_mode", posted 2025-04-16 as a fix for a 6.15-rc1 commit and assumed
 in v6.15; the tag itself was not read).
 
-The model's kswapd is 2.6.24's `balance_pgdat` and it has no kcompactd yet (other branches
-build kcompactd and watermark boosting), so nothing here is called by the core: the allocator
+The 6.15 preset has kcompactd and kswapd's boosted reclaim (as 6.1's), but the daemons do not
+call these yet (kswapd's `balance_pgdat` is 2.6.24's, which would over-reclaim at order 9), so
+nothing here is called by the core: the allocator
 side of defrag_mode (ALLOC_NOFRAGMENT, the slow path's last retry) is in `models.mm.buddy`,
 `models.mm.rmqueue_6_15` and `models.mm.slowpath`. What the daemons must do under defrag_mode:
 
