@@ -81,6 +81,11 @@ from fragsim.models.mm.constants import (
 )
 from fragsim.models.mm.gfp import GFP
 from fragsim.models.mm.jit import compiled
+from fragsim.models.mm.kcompactd import (
+    compaction_defer_reset,
+    compaction_deferred,
+    defer_compaction,
+)
 from fragsim.models.mm.metrics import fragmentation_index
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 
@@ -199,38 +204,17 @@ def zone_reclaimable_pages(m: Machine, z: int) -> int:
 
 # --- 6.1 mm/compaction.c --------------------------------------------------------------------
 def _compaction_deferred(m: Machine, z: int, order: int) -> bool:
-    """6.1 `compaction_deferred(zone, order)`; counts fragsim's `compact_deferred` on a skip."""
-    zones = m.zones
-    if order < int(zones["compact_order_failed"][z]):
+    """6.1 `compaction_deferred(zone, order)` (`models.mm.kcompactd`); counts fragsim's
+    `compact_deferred` on a skip."""
+    if not compaction_deferred(m, z, order):
         return False
-    limit = 1 << int(zones["compact_defer_shift"][z])
-    considered = int(zones["compact_considered"][z]) + 1
-    if considered >= limit:
-        zones["compact_considered"][z] = limit
-        return False
-    zones["compact_considered"][z] = considered
     m.node[0]["stat"][_S_DEFERRED] += 1
     return True
 
 
-def _defer_compaction(m: Machine, z: int, order: int) -> None:
-    """6.1 `defer_compaction(zone, order)`."""
-    zones = m.zones
-    zones["compact_considered"][z] = 0
-    zones["compact_defer_shift"][z] = min(int(zones["compact_defer_shift"][z]) + 1,
-                                          compaction.COMPACT_MAX_DEFER_SHIFT)
-    if order < int(zones["compact_order_failed"][z]):
-        zones["compact_order_failed"][z] = order
-
-
-def _compaction_defer_reset(m: Machine, z: int, order: int, alloc_success: bool) -> None:
-    """6.1 `compaction_defer_reset(zone, order, alloc_success)`."""
-    zones = m.zones
-    if alloc_success:
-        zones["compact_considered"][z] = 0
-        zones["compact_defer_shift"][z] = 0
-    if order >= int(zones["compact_order_failed"][z]):
-        zones["compact_order_failed"][z] = order + 1
+#: 6.1 `defer_compaction` and `compaction_defer_reset`, shared with kcompactd.
+_defer_compaction = defer_compaction
+_compaction_defer_reset = compaction_defer_reset
 
 
 def _compaction_suitable_free(m: Machine, z: int, order: int, alloc_flags: int,
