@@ -43,8 +43,6 @@ from fragsim.models.mm.constants import (
     FREE_NOT_ALLOCATED,
     FREE_OK,
     FREE_OUT_OF_RANGE,
-    MIGRATE_HIGHATOMIC,
-    MIGRATE_PCPTYPES,
     PG_BUDDY,
     PG_HEAD,
     PG_LRU,
@@ -53,6 +51,7 @@ from fragsim.models.mm.constants import (
     WMARK_MIN,
     ZONE_BOOSTED_WATERMARK,
 )
+from fragsim.models.mm.freelist import free_block_of_order
 from fragsim.models.mm.highatomic import (
     reserve_highatomic_pageblock,
     reserve_highatomic_pageblock_6_15,
@@ -156,15 +155,7 @@ def zone_watermark_ok_6_1(zone: np.ndarray, order: int, mark: int, classzone_idx
         return False
     if order == 0:
         return True
-    for o in range(order, zone["nr_free"].shape[0]):
-        if zone["nr_free"][o] == 0:
-            continue
-        for mt in range(MIGRATE_PCPTYPES):
-            if zone["nr_free_mt"][o, mt] != 0:
-                return True
-        if harder and zone["nr_free_mt"][o, MIGRATE_HIGHATOMIC] != 0:
-            return True
-    return False
+    return free_block_of_order(zone, order, harder != 0)
 
 
 @compiled("zone, int, int, int, int", inline=True)

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from fragsim.models.mm.constants import PG_BUDDY, PG_HEAD, PG_LRU
+from fragsim.models.mm.constants import (
+    MIGRATE_HIGHATOMIC,
+    MIGRATE_PCPTYPES,
+    PG_BUDDY,
+    PG_HEAD,
+    PG_LRU,
+)
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.prefetch import prefetch
 from fragsim.models.mm.state import EXTFRAG_RING, STAT
@@ -20,6 +26,7 @@ from fragsim.models.mm.state import EXTFRAG_RING, STAT
 __all__ = [
     "change_pageblock_range",
     "expand",
+    "free_block_of_order",
     "list_add",
     "list_add_tail",
     "list_del",
@@ -274,3 +281,19 @@ def move_freepages_block_tail(pages: np.ndarray, zone: np.ndarray, pfn: int, mt:
         p += 1 << order
         moved += 1 << order
     return moved, movable
+
+
+@compiled("zone, int, bool", inline=True)
+def free_block_of_order(zone: np.ndarray, order: int, harder: bool) -> bool:
+    """The tail of 6.1 (and 6.15) `__zone_watermark_ok`: "For a high-order request, check at
+    least one suitable page is free": a block of `order` or more on a MIGRATE_PCPTYPES list,
+    or on the HIGHATOMIC list when the request may use it (`harder`)."""
+    for o in range(order, zone["nr_free"].shape[0]):
+        if zone["nr_free"][o] == 0:
+            continue
+        for mt in range(MIGRATE_PCPTYPES):
+            if zone["nr_free_mt"][o, mt] != 0:
+                return True
+        if harder and zone["nr_free_mt"][o, MIGRATE_HIGHATOMIC] != 0:
+            return True
+    return False

@@ -17,8 +17,8 @@ from fragsim.models.mm.constants import (
     ALLOC_HIGH,
     MIGRATE_HIGHATOMIC,
     MIGRATE_ISOLATE,
-    MIGRATE_PCPTYPES,
 )
+from fragsim.models.mm.freelist import free_block_of_order
 from fragsim.models.mm.jit import compiled
 
 __all__ = [
@@ -78,15 +78,7 @@ def zone_watermark_ok_free_6_15(zone: np.ndarray, order: int, mark: int, classzo
         return False
     if order == 0:
         return True
-    for o in range(order, zone["nr_free"].shape[0]):
-        if zone["nr_free"][o] == 0:
-            continue
-        for mt in range(MIGRATE_PCPTYPES):
-            if zone["nr_free_mt"][o, mt] != 0:
-                return True
-        if (alloc_flags & ALLOC_HARDER) and zone["nr_free_mt"][o, MIGRATE_HIGHATOMIC] != 0:
-            return True
-    return False
+    return free_block_of_order(zone, order, (alloc_flags & ALLOC_HARDER) != 0)
 
 
 @compiled("zone, int, int, int, int", inline=True)
