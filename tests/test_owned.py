@@ -59,3 +59,26 @@ def test_newest_first_and_slots_grow() -> None:
     assert op.nr_slots >= 41
     assert op.pages(40).tolist() == [9, 5, 3]
     assert op.pages_of(np.array([40, 41, 1000])).tolist() == [9, 5, 3]
+
+
+def test_relink_applies_rows_in_order() -> None:
+    """A batch of migration rows where a page moves twice (A -> X, then X -> B, as 2.6.35's
+    compaction can do when its free scanner restarts above targets it isolated lower down)
+    leaves the owner holding B only; the batch-at-once relink it replaces kept X, a page by
+    then freed, which later corrupted the free lists."""
+    op = OwnerPages(16, nr_slots=2)
+    op.link(np.array([1, 2]), 0)
+    op.link(np.array([7]), 1)
+    assert op.relink(np.array([1, 5, 7]), np.array([5, 9, 8])) == 3
+    assert sorted(op.pages(0).tolist()) == [2, 9]
+    assert op.pages(1).tolist() == [8]
+    assert op.slot_of[5] == -1 and op.slot_of[1] == -1
+
+
+def test_relink_order_matches_batch_order_without_chains() -> None:
+    """Without chains, rows applied one by one give the list order a batch unlink + link
+    gives (new pages at the head, last row first): runs without double moves are unchanged."""
+    op = OwnerPages(32, nr_slots=1)
+    op.link(np.array([1, 2, 3, 4]), 0)
+    op.relink(np.array([2, 4]), np.array([20, 21]))
+    assert op.pages(0).tolist() == [21, 20, 3, 1]

@@ -72,6 +72,24 @@ def _unlink(nxt: np.ndarray, prv: np.ndarray, slot_of: np.ndarray, head: np.ndar
     return done
 
 
+@compiled("int32[], int32[], int32[], int32[], int32[], const int[], const int[]", nrt=True)
+def _relink(nxt: np.ndarray, prv: np.ndarray, slot_of: np.ndarray, head: np.ndarray,
+            count: np.ndarray, old: np.ndarray, new: np.ndarray) -> int:
+    """Row by row, in order: `new[i]` takes `old[i]`'s slot, at its list's head (`old[i]` on
+    no list: the row is skipped). In order, so a page migrated twice in one batch (A to X,
+    then X to B: 2.6.35's free scanner restarts at the highest pageblock that gave targets, so
+    its migrate scanner can reach targets isolated lower down) ends at B. Returns rows
+    applied."""
+    done = 0
+    out = np.empty(1, np.int64)
+    for i in range(old.shape[0]):
+        _unlink(nxt, prv, slot_of, head, count, old[i:i + 1], out)
+        if out[0] < 0:
+            continue
+        done += _link(nxt, prv, slot_of, head, count, new[i:i + 1], out)
+    return done
+
+
 @compiled("int32[], int32[], int32[], int", nrt=True)
 def _walk(nxt: np.ndarray, head: np.ndarray, count: np.ndarray, slot: int) -> np.ndarray:
     out = np.empty(count[slot], np.int64)
@@ -154,10 +172,11 @@ class OwnerPages:
         return out
 
     def relink(self, old: np.ndarray, new: np.ndarray) -> int:
-        """Migration: each `new[i]` joins the list `old[i]` was on, in its place's slot."""
-        slots = self.unlink(old)
-        keep = slots >= 0
-        return self.link(np.asarray(new, np.int64)[keep], slots[keep])
+        """Migration: each `new[i]` joins the list `old[i]` was on, in its place's slot, row by
+        row in order (`_relink`: chains A to X to B in one batch end at B)."""
+        old = np.ascontiguousarray(old, dtype=np.int64)
+        new = np.ascontiguousarray(new, dtype=np.int64)
+        return int(_relink(self.nxt, self.prv, self.slot_of, self.head, self.count, old, new))
 
     def pages(self, slot: int) -> np.ndarray:
         """The pfns on slot `slot`'s list, newest first."""
