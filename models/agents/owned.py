@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fragsim.models.mm.constants import PG_BUDDY, PG_HEAD
 from fragsim.models.mm.jit import compiled
 
 __all__ = ["OwnerPages"]
@@ -177,6 +178,15 @@ class OwnerPages:
         old = np.ascontiguousarray(old, dtype=np.int64)
         new = np.ascontiguousarray(new, dtype=np.int64)
         return int(_relink(self.nxt, self.prv, self.slot_of, self.head, self.count, old, new))
+
+    def stale(self, flags: np.ndarray) -> np.ndarray:
+        """Linked pfns that are not allocated block heads by the machine's page `flags` (free,
+        or inside another block): a missed reclaim or migration notification. Empty when the
+        owners and the allocator agree (a check for tests and debugging)."""
+        linked = np.flatnonzero(self.slot_of >= 0)
+        f = flags[linked]
+        bad: np.ndarray = linked[((f & PG_BUDDY) != 0) | ((f & PG_HEAD) == 0)]
+        return bad
 
     def pages(self, slot: int) -> np.ndarray:
         """The pfns on slot `slot`'s list, newest first."""
