@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fragsim.models.mm.geometry import parse_size
+from fragsim.models.mm.profiles import KERNEL_PROFILES
 from fragsim.sim.config import Workload, load_workload
 from fragsim.sim.errors import UsageError
 from fragsim.sim.progress import run_progress, want_progress
@@ -45,7 +46,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("workload", metavar="WORKLOAD",
                    help="desktop, stress-highalloc, a .toml file, or - for stdin")
     p.add_argument("--kernel", metavar="VERSION",
-                   help="kernel.version: 2.6.20, 2.6.23, 2.6.24 or 2.6.35")
+                   help=f"kernel.version: {', '.join(KERNEL_PROFILES)}")
     p.add_argument("--seed", metavar="N", help="run.seed")
     add_common_options(p)
     p.add_argument("--out", metavar="DIR", help="write Parquet tables into DIR")
