@@ -239,3 +239,41 @@ def test_reclaim_on_a_copy_leaves_the_original_alone(make_machine: MakeMachine) 
     assert reclaim_state(m) is st and st.writeback == []
     assert cache.objects() == (0, 800) and reclaim_state(probe).caches[0] is not cache
     assert writeback.nr_writeback(m) == 0
+
+
+def _inactive_list(m: Machine, z: int) -> list[int]:
+    """The zone's inactive list from head (newest) to tail (scanned first)."""
+    out = []
+    pfn = int(m.zones[z]["lru_head"][LRU_INACTIVE])
+    while pfn >= 0:
+        out.append(pfn)
+        pfn = int(m.pages[pfn]["next"])
+    return out
+
+
+def test_flusher_writeback_is_not_rotated(make_machine: MakeMachine) -> None:
+    """2.6.24 `end_page_writeback`: only PG_reclaim pages (written by `pageout()`) are rotated by
+    `rotate_reclaimable_page`; a flusher's writeback leaves the page where it is on the LRU."""
+    m = make_machine(16 * MiB)
+    z = zone_of(m)
+    pfns = reclaim.alloc_lru_pages(m, 8, KIND_FILE, OWNER, dirty=True)
+    before = _inactive_list(m, z)
+    assert before[-1] == int(pfns[0])  # the oldest is at the tail
+    # The flusher writes the four newest pages; they complete and stay where they are.
+    assert writeback.start_writeback(m, pfns[4:]) == 4
+    m.now += m.config.writeback_delay
+    assert writeback.complete_writeback(m) == 4
+    assert m.stat("pgrotated") == 0
+    assert _inactive_list(m, z) == before
+    assert not (m.pages["flags"][pfns] & PG_WRITEBACK).any()
+    assert not (m.pages["flags"][pfns[4:]] & PG_DIRTY).any()
+    # Reclaim writes the four old dirty ones itself (pageout: PG_reclaim), and keeps the four
+    # clean ones it frees; the written pages come back at the tail when their I/O ends.
+    sc = reclaim.scan_control(m, 0, int(GFP_KERNEL), kswapd=False)
+    assert reclaim.shrink_inactive_list(m, z, 32, sc) == 4
+    assert (m.pages["flags"][pfns[:4]] & PG_WRITEBACK).all()
+    m.now += m.config.writeback_delay
+    assert writeback.complete_writeback(m) == 4
+    assert m.stat("pgrotated") == 4
+    assert set(_inactive_list(m, z)) == set(pfns[:4].tolist())
+    invariants(m)

@@ -101,6 +101,7 @@ class WritebackBatch:
     done_at: float
     pfns: np.ndarray  # int64
     owners: np.ndarray  # int64: the owner when writeback started (a freed page is skipped)
+    reclaim: bool = True  # PG_reclaim: `pageout()` started it, so completion rotates the pages
 
 
 @dataclass
@@ -130,7 +131,7 @@ class ReclaimState:
             by_id.setdefault(id(s), s.clone())
         return ReclaimState(
             node=node,
-            writeback=[WritebackBatch(b.done_at, b.pfns.copy(), b.owners.copy())
+            writeback=[WritebackBatch(b.done_at, b.pfns.copy(), b.owners.copy(), b.reclaim)
                        for b in self.writeback],
             caches=[by_id[id(c)] for c in self.caches],
             shrinkers=[by_id[id(s)] for s in self.shrinkers],

@@ -7,8 +7,17 @@
 scan frees it (vmstat `pgrotated`). The model keeps the I/O as a queue of batches, each done
 `config.writeback_delay` simulated seconds after it started; `complete_writeback(m, now)` ends
 every batch due by `now`. A page under writeback is skipped by reclaim (or waited for, by the
-synchronous lumpy pass). Every page the model writes back was started by reclaim or by
-`start_writeback` (a flusher), so every completion rotates.
+synchronous lumpy pass).
+
+Only `pageout()` sets PG_reclaim (`SetPageReclaim(page)` before `->writepage()`), so only the
+batches reclaim queues (`queue_writeback(m, pfns)`) rotate when they complete. A flusher's
+writeback (`start_writeback`: pdflush's `wb_kupdate`/`background_writeout`, `sync`) has no
+PG_reclaim: `end_page_writeback()` only clears PG_writeback and the page stays where it is on
+its LRU list. PG_reclaim itself is not a page flag in the model: it lives only while the page
+is under writeback, so the batch carries it. 6.1's `shrink_folio_list` also sets PG_reclaim on
+a flusher's page that reclaim meets under writeback (and activates it); 2.6.24 keeps such a
+page without the flag, and the model does what 2.6.24 does for every preset (README, Model
+limits).
 
 Anonymous pages are written to swap (`add_to_swap()` takes a slot, `swap_writepage()` counts
 `pswpout`). The model keeps no swap map: `node['total_swap_pages']` and `node['nr_swap_pages']`
@@ -54,13 +63,14 @@ __all__ = [
 _S_PGROTATED = STAT["pgrotated"]
 
 
-@compiled("pages, zones, node, const int[], const int[]")
+@compiled("pages, zones, node, const int[], const int[], uint8[]")
 def end_page_writeback(pages: np.ndarray, zones: np.ndarray, node: np.ndarray,
-                       pfns: np.ndarray, owners: np.ndarray) -> int:
+                       pfns: np.ndarray, owners: np.ndarray, reclaim: np.ndarray) -> int:
     """2.6.24 `end_page_writeback()` for each page still under writeback by the same owner.
 
-    `rotate_reclaimable_page()`: a page on the inactive list moves to its tail (pgrotated).
-    Returns how many pages completed.
+    `TestClearPageReclaim(page)`: only a page reclaim wrote (`reclaim[i]`, PG_reclaim) is
+    rotated, by `rotate_reclaimable_page()`: on the inactive list it moves to the tail
+    (pgrotated). Returns how many pages completed.
     """
     nd = node[0]
     done = 0
@@ -71,7 +81,7 @@ def end_page_writeback(pages: np.ndarray, zones: np.ndarray, node: np.ndarray,
             continue  # completed by a synchronous wait, or the page was freed meanwhile
         pages[pfn]["flags"] = f & (0xFF ^ PG_WRITEBACK)
         done += 1
-        if (f & PG_LRU) and not (f & PG_ACTIVE):
+        if reclaim[i] and (f & PG_LRU) and not (f & PG_ACTIVE):
             zone = zones[zone_of_pfn(zones, pfn)]
             lru_del(pages, zone, pfn)
             lru_add_tail(pages, zone, pfn)
@@ -94,13 +104,16 @@ def _set_writeback(pages: np.ndarray, pfns: np.ndarray, out: np.ndarray) -> int:
     return n
 
 
-def queue_writeback(m: Machine, pfns: np.ndarray) -> None:
-    """Record that writeback of `pfns` (already PG_WRITEBACK) started now."""
+def queue_writeback(m: Machine, pfns: np.ndarray, *, reclaim: bool = True) -> None:
+    """Record that writeback of `pfns` (already PG_WRITEBACK) started now.
+
+    `reclaim`: `pageout()` started it (PG_reclaim), so completion rotates the pages.
+    """
     if pfns.shape[0] == 0:
         return
     pfns = np.array(pfns, dtype=np.int64)
     batch = WritebackBatch(done_at=float(m.now) + float(m.config.writeback_delay), pfns=pfns,
-                           owners=m.pages["owner"][pfns].astype(np.int64))
+                           owners=m.pages["owner"][pfns].astype(np.int64), reclaim=reclaim)
     reclaim_state(m).writeback.append(batch)
 
 
@@ -108,12 +121,13 @@ def start_writeback(m: Machine, pfns: np.ndarray) -> int:
     """Start writeback of the dirty page-cache pages among `pfns` (a flusher, or `fsync`).
 
     Others (clean, already under writeback, not page cache) are left alone. Returns how many
-    started; they complete `writeback_delay` seconds from `m.now`.
+    started; they complete `writeback_delay` seconds from `m.now`, without PG_reclaim, so they
+    are not rotated.
     """
     pfns = np.ascontiguousarray(pfns, dtype=np.int64)
     out = np.empty(pfns.shape[0], dtype=np.int64)
     n = int(_set_writeback(m.pages, pfns, out))
-    queue_writeback(m, out[:n])
+    queue_writeback(m, out[:n], reclaim=False)
     return n
 
 
@@ -129,7 +143,8 @@ def complete_writeback(m: Machine, now: float | None = None) -> int:
     st.writeback = [b for b in st.writeback if b.done_at > t]
     pfns = np.concatenate([b.pfns for b in due])
     owners = np.concatenate([b.owners for b in due])
-    return int(end_page_writeback(m.pages, m.zones, m.node, pfns, owners))
+    reclaim = np.concatenate([np.full(b.pfns.shape[0], b.reclaim, np.uint8) for b in due])
+    return int(end_page_writeback(m.pages, m.zones, m.node, pfns, owners, reclaim))
 
 
 def nr_writeback(m: Machine) -> int:
