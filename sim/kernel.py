@@ -141,8 +141,8 @@ class Kernel:
         self._extfrag_seen = count
 
     def wake_kswapd(self, order: int, high_zone: int) -> None:
-        """`wakeup_kswapd()` for the zonelist, and make the kswapd process runnable."""
-        slowpath.wakeup_kswapd(self.machine, order, high_zone)
+        """`wake_all_kswapds()` for the zonelist, and make the kswapd process runnable."""
+        slowpath.wake_all_kswapds(self.machine, order, high_zone)
         self.kswapd.kick()
 
     def boost_wakeups(self) -> None:

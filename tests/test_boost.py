@@ -239,7 +239,7 @@ def test_boosted_kswapd_stops_when_it_makes_no_progress() -> None:
 
 def test_unbalanced_boosted_kswapd_restarts_as_normal_reclaim() -> None:
     # 2000 free: below high + boost (3870): "If the pgdat is imbalanced then ignore boosting
-    # ... and restart": normal reclaim (2.6.24's here) up to the boosted high watermark, which
+    # ... and restart": normal reclaim (6.1 balance_pgdat) up to the boosted high watermark, which
     # starts writeback of the dirty tail pages; the boost is reset all the same.
     m = _lru_machine(2000)
     m.zones[N]["watermark_boost"] = 2322

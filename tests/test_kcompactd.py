@@ -37,11 +37,10 @@ from fragsim.models.mm.kcompactd import (
     kcompactd_do_work,
     kcompactd_node_suitable,
     kcompactd_proactive,
-    kswapd_reclaim_order,
-    kswapd_try_to_sleep,
     should_proactive_compact_node,
     wakeup_kcompactd,
 )
+from fragsim.models.mm.kswapd_6_1 import kswapd_reclaim_order, kswapd_try_to_sleep
 from fragsim.models.mm.lru import lru_add_batch, set_dirty_batch
 from fragsim.models.mm.machine import Machine
 from fragsim.models.mm.profiles import machine_config
@@ -277,9 +276,13 @@ def _kernel(m: Machine) -> Any:
 
 
 def test_kswapd_order_3_wakes_kcompactd0_which_compacts() -> None:
-    # Block 12's pages at pfn % 8 == 1 are clean page cache: kswapd, woken for order 3, can
-    # reclaim them (64 pages >= compact_gap(3)) but that makes no order-3 block (pfn % 8 == 0
-    # stays allocated), so it sleeps balanced at order 0 and wakes kcompactd for order 3.
+    # Block 12's pages at pfn % 8 == 1 are clean page cache. kswapd, woken for order 3, runs
+    # 6.1 balance_pgdat: its first kswapd_shrink_node reclaims one SWAP_CLUSTER_MAX batch (32
+    # pages) from the inactive tail, which is >= compact_gap(3) = 16, so sc.order drops to 0
+    # ("Fragmentation may mean that the system cannot be rebalanced for high-order
+    # allocations"); the node is balanced at order 0, and kswapd goes to sleep with
+    # reclaim_order 0 < alloc_order 3, waking kcompactd for order 3. (2.6.24's balance_pgdat
+    # kept reclaiming for order 3 and took all 64.)
     files = np.arange(12 * PB + 1, 13 * PB, 8)
     m = _every_8th({int(p): KIND_FILE for p in files}, extra=files,
                    compaction_proactiveness=0)
@@ -289,10 +292,12 @@ def test_kswapd_order_3_wakes_kcompactd0_which_compacts() -> None:
     assert m.kcompactd_sleeper is not None  # asleep (proactiveness 0: no timeout)
     kernel.wake_kswapd(3, Z)
     kernel.env.run(until=10.0)
-    assert m.stat("pgsteal") == 64 and m.kcompactd_sleeper is not None
+    assert m.stat("pgsteal") == 32 and m.stat("pageoutrun") == 1
+    assert kernel.kswapd.runs == 1 and m.kcompactd_sleeper is not None
     assert kernel.kcompactd.runs == 1 and kernel.kcompactd.checks == 0
-    # As in test_order_3_compaction_of_the_runs_zone, with block 12's runs whole again.
-    assert _nr_free(m) == [988, 988, 987, 0, 0, 0, 0, 0, 1, 0, 0]
+    # As in test_order_3_compaction_of_the_runs_zone, with 32 of block 12's runs whole again:
+    # each of the 32 cached pages left (pfn % 8 == 1) takes its run's order-0 page (988 - 32).
+    assert _nr_free(m) == [956, 988, 987, 0, 0, 0, 0, 0, 1, 0, 0]
     assert m.vmstat()["compact_daemon_wake"] == 1 and not m.kswapd_running
 
 

@@ -1,7 +1,7 @@
 """Kernel daemons as SimPy processes: kswapd and the pdflush writeback threads.
 
-- `Kswapd` is 2.6.24 `kswapd()`: it sleeps until `wakeup_kswapd()` records an order for a zone
-  (the allocator's slow path does that, and on 6.1 `rmqueue` for a boosted zone;
+- `Kswapd` is 2.6.24 `kswapd()`, or on the 6.1 and 6.15 presets 6.1's (below): it sleeps
+  until `wakeup_kswapd()` records an order for a zone (the allocator's slow path does that;
   `fragsim.sim.kernel.Kernel.wake_kswapd` makes this process runnable), then runs
   `balance_pgdat()` for the highest order asked, up to the highest zone woken (6.1's
   `kswapd_highest_zoneidx`, which bounds the boost accounting), and sleeps again.
@@ -18,6 +18,18 @@
   woke (6.1 `kswapd_shrink_node`), it wakes kcompactd if the node is balanced at
   `reclaim_order`. While awake (balancing or napping) it counts as running
   (`machine.kswapd_running`, 6.1 `kswapd_is_running`: proactive compaction backs off).
+- 6.1 `kswapd()` (`Policy.kswapd == "6.1"`, `models.mm.kswapd_6_1`): `kswapd_try_to_sleep`
+  with the order it was woken for (`alloc_order`) and the order its last `balance_pgdat`
+  stopped at (`reclaim_order`): if `prepare_kswapd_sleep` holds at `reclaim_order` (the node
+  balanced, or hopeless after 16 runs that reclaimed nothing) it wakes kcompactd for
+  `alloc_order` and sleeps until a wake-up that 6.1 `wakeup_kswapd` would deliver (none while
+  the node is hopeless, or balanced at the order asked and not boosted); then it reads and
+  clears the recorded order and zone, and runs 6.1 `balance_pgdat`; if that dropped to order 0
+  it tries to sleep with the two orders, else with the order recorded meanwhile. Between two
+  `balance_pgdat` calls that leave the node unbalanced the model lets HZ/10 pass (the kernel
+  goes on at once; its scanning takes time, the model's none). The short HZ/10 nap of
+  `kswapd_try_to_sleep` and its premature-wake-up check are not modelled: kswapd sleeps at
+  once.
 - `Flusher` is 2.6.20-2.6.24 pdflush: `wb_kupdate()` every `dirty_writeback_centisecs` (5 s)
   writes back data dirtied more than `dirty_expire_centisecs` (30 s) ago, and
   `background_writeout()` starts when dirty pages pass `dirty_background_ratio` of dirtyable
@@ -38,7 +50,14 @@ import simpy
 
 from fragsim.models.agents.base import Proc, param
 from fragsim.models.mm import reclaim, writeback
-from fragsim.models.mm.kcompactd import kswapd_reclaim_order, kswapd_try_to_sleep
+from fragsim.models.mm.kswapd_6_1 import (
+    balance_pgdat_6_1,
+    kswapd_hopeless,
+    kswapd_reclaim_order,
+    kswapd_try_to_sleep,
+    pgdat_balanced,
+    pgdat_watermark_boosted,
+)
 from fragsim.models.mm.reclaim_state import reclaim_state
 from fragsim.models.mm.slowpath import RECLAIM_CONGESTION_WAIT_S, kswapd_highest_zoneidx
 
@@ -79,6 +98,68 @@ class Kswapd:
         return all(reclaim.zone_ok(m, z, order) for z in m.populated_zones())
 
     def run(self) -> Proc:
+        """`kswapd()`: 6.1's on a kernel whose policy says so, else 2.6.24's."""
+        if self.kernel.machine.policy.kswapd == "6.1":
+            return self._run_6_1()
+        return self._run_2_6_24()
+
+    def _sleep_6_1(self, highest_zoneidx: int) -> Proc:
+        """Sleep until a wake-up 6.1 `wakeup_kswapd()` would deliver: none while the node is
+        hopeless, or balanced at the order asked and not boosted ("leave it to direct
+        reclaim"; the order stays recorded, as `pgdat->kswapd_order` does)."""
+        m = self.kernel.machine
+        while True:
+            self.sleeping = True
+            m.kswapd_running = False
+            yield self.wakeup
+            self.wakeup = self.env.event()
+            hz = kswapd_highest_zoneidx(m)
+            hz = highest_zoneidx if hz < 0 else hz
+            order = max(self._pending_order(), 0)
+            if kswapd_hopeless(m) or (pgdat_balanced(m, order, hz)
+                                      and not pgdat_watermark_boosted(m, hz)):
+                continue
+            self.sleeping = False
+            m.kswapd_running = True
+            return
+
+    def _run_6_1(self) -> Proc:
+        """6.1 `kswapd()` (module docstring)."""
+        m = self.kernel.machine
+        st = reclaim_state(m)
+        alloc_order = reclaim_order = 0
+        highest_zoneidx = m.zones.shape[0] - 1
+        while True:
+            # kswapd_try_sleep:
+            if kswapd_try_to_sleep(m, alloc_order, reclaim_order, highest_zoneidx):
+                yield from self._sleep_6_1(highest_zoneidx)
+            else:
+                # Model: the kernel calls balance_pgdat again at once, and its scan takes
+                # time; the model's takes none, so HZ/10 passes first (README, model limits).
+                self.sleeping = False
+                m.kswapd_running = True
+                yield self.env.timeout(RECLAIM_CONGESTION_WAIT_S)
+            # Read the new order and highest_zoneidx.
+            alloc_order = max(self._pending_order(), 0)
+            hz = kswapd_highest_zoneidx(m)
+            highest_zoneidx = highest_zoneidx if hz < 0 else hz
+            m.kswapd_order = [-1] * len(m.kswapd_order)
+            m.now = float(self.env.now)
+            naps = st.congestion_waits
+            got, reclaim_order = balance_pgdat_6_1(m, alloc_order, highest_zoneidx)
+            self.kernel.drain()
+            self.runs += 1
+            self.reclaimed += got
+            naps = st.congestion_waits - naps
+            if naps:
+                yield self.env.timeout(naps * RECLAIM_CONGESTION_WAIT_S)
+            if reclaim_order < alloc_order:
+                continue  # goto kswapd_try_sleep
+            alloc_order = reclaim_order = max(self._pending_order(), 0)
+            hz = kswapd_highest_zoneidx(m)
+            highest_zoneidx = highest_zoneidx if hz < 0 else hz
+
+    def _run_2_6_24(self) -> Proc:
         m = self.kernel.machine
         # Since kswapd last woke: the order of its last balance, the highest zone asked, and
         # the pages reclaimed (6.1 balance_pgdat's sc.nr_reclaimed over one call).

@@ -45,6 +45,7 @@ from fragsim.models.mm.alloc import zone_watermark_ok
 from fragsim.models.mm.boost import wmark_pages
 from fragsim.models.mm.buddy import list_del
 from fragsim.models.mm.constants import (
+    ALLOC_WMARK_HIGH,
     MIGRATE_ISOLATE,
     MIGRATE_MOVABLE,
     MIGRATE_PCPTYPES,
@@ -55,6 +56,7 @@ from fragsim.models.mm.constants import (
     PG_HEAD,
     PG_LRU,
     PG_WRITEBACK,
+    WMARK_HIGH,
     WMARK_LOW,
 )
 from fragsim.models.mm.fallback_6_1 import find_suitable_fallback
@@ -74,6 +76,7 @@ from fragsim.models.mm.migrate import (
 from fragsim.models.mm.reclaim_state import record_migrated
 from fragsim.models.mm.rmqueue_6_15 import move_freepages_block_6_15, prep_move_freepages_block
 from fragsim.models.mm.state import STAT
+from fragsim.models.mm.wmark_6_15 import nr_free_pages_blocks, zone_watermark_ok_free_6_15
 
 if TYPE_CHECKING:
     from fragsim.models.mm.machine import Machine
@@ -91,6 +94,7 @@ __all__ = [
     "COMPACT_SKIPPED",
     "FINISH_2_6_35",
     "FINISH_6_1",
+    "FINISH_DEFRAG_6_15",
     "compact_node",
     "compact_zone",
     "compaction_deferred",
@@ -153,13 +157,18 @@ COMPACT_MODE_SYNC_LIGHT_6_1 = 2
 COMPACT_MODE_SYNC_FULL_6_1 = 3
 _CC_FINISH = 9  # compact_finished's rule (FINISH_*)
 _CC_PROACTIVE = 10  # proactive compaction's low score watermark; -1: not proactive
-_CC_SIZE = 11
+_CC_HZ = 11  # cc->highest_zoneidx (the classzone of FINISH_DEFRAG_6_15's watermark)
+_CC_SIZE = 12
 
 #: `compact_finished` rules: 2.6.35's (the order-N watermark, then the request's list or a
 #: block of pageblock_order), or 6.1's (`__compact_finished`: a pageblock finished, then a
 #: block on the request's list or a fallback the request could steal; no watermark).
+#: FINISH_DEFRAG_6_15 is 6.15 kcompactd's under defrag_mode ("make kcompactd target watermarks
+#: in whole pageblocks"): SUCCESS once the HIGH mark is met in NR_FREE_PAGES_BLOCKS, no list
+#: or fallback checks.
 FINISH_2_6_35 = 0
 FINISH_6_1 = 1
+FINISH_DEFRAG_6_15 = 2
 
 
 @compiled("pages, pageblock_type, int, int")
@@ -447,6 +456,16 @@ def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray)
     order = cc[_CC_ORDER]
     zone = zones[z]
     mt = cc[_CC_MT]
+    if cc[_CC_FINISH] == FINISH_DEFRAG_6_15:
+        if order < 0:
+            return COMPACT_CONTINUE
+        # __zone_watermark_ok(zone, order, high_wmark_pages(zone), cc->highest_zoneidx,
+        # cc->alloc_flags = ALLOC_WMARK_HIGH, NR_FREE_PAGES_BLOCKS)
+        mark = zone["watermark"][WMARK_HIGH] + zone["watermark_boost"]
+        free = nr_free_pages_blocks(zone, int(nd["pageblock_order"]))
+        if zone_watermark_ok_free_6_15(zone, order, mark, cc[_CC_HZ], ALLOC_WMARK_HIGH, free):
+            return COMPACT_PARTIAL
+        return COMPACT_CONTINUE
     if cc[_CC_FINISH] == FINISH_6_1:
         if cc[_CC_PROACTIVE] >= 0:
             score = extfrag_for_order(zone, int(nd["max_order"]), int(nd["pageblock_order"]))
@@ -473,10 +492,12 @@ def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray)
     return COMPACT_CONTINUE
 
 
-@compiled("pages, zones, pageblock_type, node, int, int, int, int, int, int, int", nrt=True)
+@compiled("pages, zones, pageblock_type, node, int, int, int, int, int, int, int, int",
+          nrt=True)
 def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                   node: np.ndarray, z: int, order: int, migratetype: int, mode: int,
-                  cpu: int, finish: int, proactive_wmark: int) -> tuple[int, np.ndarray]:
+                  cpu: int, finish: int, proactive_wmark: int,
+                  highest_zoneidx: int) -> tuple[int, np.ndarray]:
     """2.6.35 `compact_zone()` with the scanner rules of `mode` and `finish`'s
     `compact_finished`; returns (status, migrated rows)."""
     nd = node[0]
@@ -490,6 +511,7 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
     cc[_CC_CPU] = cpu
     cc[_CC_FINISH] = finish
     cc[_CC_PROACTIVE] = proactive_wmark
+    cc[_CC_HZ] = highest_zoneidx
     # With grouping off (2.6.20 rules) every block is on list 0.
     cc[_CC_MT] = migratetype if nd["grouping"] != 0 else 0
     migratelist = np.empty(COMPACT_CLUSTER_MAX, dtype=np.int64)
@@ -513,18 +535,21 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
 
 def compact_zone(m: Machine, z: int, order: int, migratetype: int = MIGRATE_MOVABLE,
                  mode: int = COMPACT_MODE_2_6_35, cpu: int = 0, *,
-                 finish: int = FINISH_2_6_35, proactive_wmark: int = -1) -> int:
+                 finish: int = FINISH_2_6_35, proactive_wmark: int = -1,
+                 highest_zoneidx: int = -1) -> int:
     """Compact zone `z` for an allocation of `order` and `migratetype` (2.6.35 `compact_zone`
     as `compact_zone_order` calls it); order -1 compacts until the scanners meet. `mode` picks
     the scanner rules (`COMPACT_MODE_*`; 6.1's priorities on these scanners), `cpu` the
     compacting cpu (migration's frees, `models.mm.migrate.free_migrated_page`). `finish`
     picks `compact_finished`'s rule (FINISH_6_1 for kcompactd), and `proactive_wmark` >= 0
-    makes it a 6.1 proactive run that stops once the zone's score is at most that. Returns a
-    COMPACT_* status and appends the moved pages to `m.migrated`."""
+    makes it a 6.1 proactive run that stops once the zone's score is at most that.
+    `highest_zoneidx` is `cc->highest_zoneidx` (default: `z`). Returns a COMPACT_* status and
+    appends the moved pages to `m.migrated`."""
     if not -1 <= order < m.max_order:
         raise ValueError(f"order {order} out of range -1..{m.max_order - 1}")
+    hz = z if highest_zoneidx < 0 else highest_zoneidx
     status, rows = _compact_zone(m.pages, m.zones, m.pageblock_type, m.node, z, order,
-                                 migratetype, mode, cpu, finish, proactive_wmark)
+                                 migratetype, mode, cpu, finish, proactive_wmark, hz)
     if rows.shape[0]:
         record_migrated(m, rows)
     return int(status)

@@ -4,11 +4,13 @@ page_alloc: defrag_mode kswapd/kcompactd watermarks" with its fix, and "mm: vmsc
 exit condition in defrag_mode", posted 2025-04-16 as a fix for a 6.15-rc1 commit and assumed
 in v6.15; the tag itself was not read).
 
-The 6.15 preset has kcompactd and kswapd's boosted reclaim (as 6.1's), but the daemons do not
-call these yet (kswapd's `balance_pgdat` is 2.6.24's, which would over-reclaim at order 9), so
-nothing here is called by the core: the allocator
-side of defrag_mode (ALLOC_NOFRAGMENT, the slow path's last retry) is in `models.mm.buddy`,
-`models.mm.rmqueue_6_15` and `models.mm.slowpath`. What the daemons must do under defrag_mode:
+The allocator side of defrag_mode (ALLOC_NOFRAGMENT, the slow path's last retry) is in
+`models.mm.buddy`, `models.mm.rmqueue_6_15` and `models.mm.slowpath`. The kswapd side is wired
+in: `models.mm.slowpath.wake_all_kswapds` calls `wake_all_kswapds_order`, and 6.1's kswapd
+(`models.mm.kswapd_6_1.pgdat_balanced`) calls `pgdat_balanced_6_15`. The kcompactd side
+(`kcompactd_alloc_flags`, `compaction_watermark_met`, `kcompactd_finished_defrag`) is not
+called yet: the model's kcompactd measures NR_FREE_PAGES at ALLOC_WMARK_MIN under defrag_mode
+too (README, model limits). What the daemons do under defrag_mode:
 
 - `wake_all_kswapds` wakes kswapd for `max(order, pageblock_order)` (`wake_all_kswapds_order`);
 - kswapd's `pgdat_balanced` checks the HIGH watermark against NR_FREE_PAGES_BLOCKS while
@@ -22,8 +24,9 @@ side of defrag_mode (ALLOC_NOFRAGMENT, the slow path's last retry) is in `models
   the HIGH watermark is met in whole free pageblocks (`kcompactd_finished_defrag`) and skips
   the fallback checks.
 
-Watermark boosting is not in these marks (`high_wmark_pages` adds `watermark_boost`: the boost
-branch must add it here too).
+`pgdat_balanced_6_15`'s mark is `high_wmark_pages`, boost included; kcompactd's marks are
+`wmark_pages`, which is boosted too in 6.15 (`wmark_pages(z, i) = _watermark[i] +
+watermark_boost`), and are not boosted here yet.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def pgdat_balanced_6_15(zones: np.ndarray, pageblock_order: int, order: int,
         if zone["present_pages"] == 0:
             continue
         managed = True
-        mark = int(zone["watermark"][WMARK_HIGH])
+        mark = int(zone["watermark"][WMARK_HIGH] + zone["watermark_boost"])  # high_wmark_pages
         if defrag_mode and order:
             free_pages = int(nr_free_pages_blocks(zone, pageblock_order))
         else:

@@ -28,14 +28,10 @@ The allocator side of the per-node compaction daemon, without SimPy (the daemon'
   `kcompactd_proactive` is what `kcompactd()` does when its HPAGE_FRAG_CHECK_INTERVAL_MSEC
   (500 ms) wait times out with no work asked: the next timeout, 500 ms, or
   `500 ms << COMPACT_MAX_DEFER_SHIFT` (32 s) when proactive compaction did not lower the score.
-- kswapd's side (6.1 mm/vmscan.c): `kswapd_try_to_sleep` wakes kcompactd for the order kswapd
-  was woken for (`alloc_order`) when the node is balanced at the order balance_pgdat finished
-  at (`reclaim_order`, `kswapd_reclaim_order`). 6.1 `kswapd()` takes that path when
-  balance_pgdat fell back to order 0 (`reclaim_order < alloc_order`); otherwise it calls
-  `kswapd_try_to_sleep` with the orders asked since (none when the model's kswapd sleeps), and
-  `wakeup_kcompactd(.., 0, ..)` returns at once. The model's balance_pgdat is 2.6.24's, which
-  never drops the order: its kswapd keeps balancing for the high order, and only the order it
-  reports follows 6.1 (pages reclaimed since it woke against `compact_gap`).
+- kswapd's side (6.1 mm/vmscan.c: `kswapd_try_to_sleep`, `pgdat_balanced`) is in
+  `models.mm.kswapd_6_1`: kswapd going to sleep wakes kcompactd for the order it was woken
+  for (`alloc_order`) when the node is balanced at the order balance_pgdat finished at
+  (`reclaim_order`).
 
 Model limits (also in the README): kcompactd drives the model's 2.6.35 scanners
 (`models.mm.compaction`: `isolate_migratepages`, `isolate_freepages`, 2.6.35
@@ -62,16 +58,18 @@ from fragsim.models.mm.compaction import (
     COMPACT_PARTIAL,
     COMPACT_SKIPPED,
     FINISH_6_1,
+    FINISH_DEFRAG_6_15,
     compact_zone,
     extfrag_for_order,
 )
 from fragsim.models.mm.constants import (
+    ALLOC_WMARK_HIGH,
     MIGRATE_UNMOVABLE,
     PAGE_ALLOC_COSTLY_ORDER,
-    WMARK_HIGH,
     WMARK_LOW,
     WMARK_MIN,
 )
+from fragsim.models.mm.defrag_mode import compaction_suit_free_pages
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.metrics import fragmentation_index
 from fragsim.models.mm.state import STAT
@@ -86,6 +84,7 @@ __all__ = [
     "compaction_defer_reset",
     "compaction_deferred",
     "compaction_suitable",
+    "compaction_suitable_free",
     "defer_compaction",
     "fragmentation_score_node",
     "fragmentation_score_wmark",
@@ -95,12 +94,10 @@ __all__ = [
     "kcompactd_node_suitable",
     "kcompactd_proactive",
     "kcompactd_work_requested",
-    "kswapd_reclaim_order",
-    "kswapd_try_to_sleep",
-    "pgdat_balanced",
     "proactive_compact_node",
     "should_proactive_compact_node",
     "wakeup_kcompactd",
+    "watermark_ok_free",
 ]
 
 #: 6.1 COMPACT_SUCCESS ("direct compaction terminated after concluding that the allocation
@@ -158,39 +155,61 @@ def compaction_defer_reset(m: Machine, z: int, order: int, alloc_success: bool) 
 
 
 # --- compaction_suitable ---------------------------------------------------------------------
-@compiled("zones, int, int, int, int, int")
-def _wmark_ok(zones: np.ndarray, z: int, order: int, mark: int, classzone_idx: int,
-              alloc_flags: int) -> bool:
-    """`zone_watermark_ok(zone, order, mark, classzone_idx, alloc_flags)` from Python."""
-    return zone_watermark_ok(zones[z], order, mark, classzone_idx, alloc_flags)
+def watermark_ok_free(zones: np.ndarray, z: int, order: int, mark: int, classzone_idx: int,
+                      alloc_flags: int, free_pages: int) -> bool:
+    """`__zone_watermark_ok(z, order, mark, highest_zoneidx, alloc_flags, free_pages)`: the
+    zone's own watermark rule with `free_pages` in place of NR_FREE_PAGES."""
+    zone = zones[z]
+    saved = zone["free_pages"]
+    zone["free_pages"] = free_pages
+    ok = zone_watermark_ok(zone, order, mark, classzone_idx, alloc_flags)
+    zone["free_pages"] = saved
+    return bool(ok)
+
+
+def compaction_suitable_free(m: Machine, z: int, order: int, alloc_flags: int,
+                             highest_zoneidx: int, wmark_target: int, *,
+                             kcompactd: bool = False) -> int:
+    """6.1 `__compaction_suitable()`: COMPACT_SUCCESS when the order's watermark (`wmark_pages(zone,
+    alloc_flags & ALLOC_WMARK_MASK)`, boost included; kcompactd's alloc_flags 0 is 6.1's
+    ALLOC_WMARK_MIN, i.e. the MIN mark) is met already; COMPACT_SKIPPED unless `wmark_target`
+    free pages pass (`low_wmark_pages` for costly orders, else `min_wmark_pages`) +
+    `compact_gap(order)` = 2 << order at order 0; else COMPACT_CONTINUE. For kcompactd under
+    6.15's defrag_mode the first test counts only NR_FREE_PAGES_BLOCKS
+    (`compaction_suit_allocation_order(..., kcompactd)`,
+    `models.mm.defrag_mode.compaction_suit_free_pages`)."""
+    zone = m.zones[z]
+    boost = int(zone["watermark_boost"])
+    mark = int(zone["watermark"][wmark_of(alloc_flags) if alloc_flags else WMARK_MIN]) + boost
+    free = compaction_suit_free_pages(zone, m.pageblock_order, kcompactd,
+                                      bool(m.config.defrag_mode))
+    if watermark_ok_free(m.zones, z, order, mark, highest_zoneidx, alloc_flags, free):
+        return COMPACT_SUCCESS
+    base = WMARK_LOW if order > PAGE_ALLOC_COSTLY_ORDER else WMARK_MIN
+    watermark = int(zone["watermark"][base]) + boost + (2 << order)
+    # __zone_watermark_ok(zone, 0, watermark, highest_zoneidx, ALLOC_CMA, free): no CMA here,
+    # and no ALLOC_HARDER, so HIGHATOMIC is unusable.
+    if not watermark_ok_free(m.zones, z, 0, watermark, highest_zoneidx, 0, wmark_target):
+        return COMPACT_SKIPPED
+    return COMPACT_CONTINUE
 
 
 def compaction_suitable(m: Machine, z: int, order: int, alloc_flags: int,
-                        highest_zoneidx: int) -> int:
-    """6.1 `compaction_suitable()` (with `__compaction_suitable`): COMPACT_CONTINUE when zone `z`
-    is worth compacting for `order`, COMPACT_SUCCESS when the order's watermark (the one
-    `alloc_flags` selects: kcompactd passes 0, the MIN mark) is met already, COMPACT_SKIPPED
-    when order 0 misses `low` (costly orders) or `min` plus `compact_gap` = 2 << order, or when
-    for a costly order the fragmentation index is in [0, extfrag_threshold] (the failure would be
-    lack of memory). Order -1 (`is_via_compact_memory`) is always CONTINUE."""
+                        highest_zoneidx: int, *, kcompactd: bool = False) -> int:
+    """6.1 `compaction_suitable()`: `compaction_suitable_free` with NR_FREE_PAGES, then for a
+    costly order COMPACT_SKIPPED (COMPACT_NOT_SUITABLE_ZONE) when the fragmentation index is in
+    [0, extfrag_threshold] (the failure would be lack of memory). Order -1
+    (`is_via_compact_memory`) is always CONTINUE. The one version for kcompactd and direct
+    compaction (`models.mm.slowpath_6_1`)."""
     if order < 0:
         return COMPACT_CONTINUE
-    zone = m.zones[z]
-    # wmark_pages(zone, alloc_flags & ALLOC_WMARK_MASK): 6.1's ALLOC_WMARK_MIN is 0, so
-    # kcompactd's alloc_flags 0 is the MIN mark; other flags are the model's ALLOC_WMARK_* bits.
-    mark = int(zone["watermark"][wmark_of(alloc_flags) if alloc_flags else WMARK_MIN])
-    if _wmark_ok(m.zones, z, order, mark, highest_zoneidx, alloc_flags):
-        return COMPACT_SUCCESS
-    base = WMARK_LOW if order > PAGE_ALLOC_COSTLY_ORDER else WMARK_MIN
-    watermark = int(zone["watermark"][base]) + (2 << order)
-    # __zone_watermark_ok(zone, 0, watermark, highest_zoneidx, ALLOC_CMA, free): no CMA here.
-    if not _wmark_ok(m.zones, z, 0, watermark, highest_zoneidx, 0):
-        return COMPACT_SKIPPED
-    if order > PAGE_ALLOC_COSTLY_ORDER:
-        fragindex = fragmentation_index(zone["nr_free"][: m.max_order], order)
+    ret = compaction_suitable_free(m, z, order, alloc_flags, highest_zoneidx,
+                                   int(m.zones[z]["free_pages"]), kcompactd=kcompactd)
+    if ret == COMPACT_CONTINUE and order > PAGE_ALLOC_COSTLY_ORDER:
+        fragindex = fragmentation_index(m.zones[z]["nr_free"][: m.max_order], order)
         if 0 <= fragindex <= m.config.extfrag_threshold:
-            return COMPACT_SKIPPED  # COMPACT_NOT_SUITABLE_ZONE
-    return COMPACT_CONTINUE
+            ret = COMPACT_SKIPPED
+    return ret
 
 
 # --- kcompactd -------------------------------------------------------------------------------
@@ -199,14 +218,22 @@ def kcompactd_work_requested(m: Machine) -> bool:
     return m.kcompactd_order > 0
 
 
+def _kcompactd_alloc_flags(m: Machine) -> int:
+    """kcompactd's `cc.alloc_flags`: 6.1's ALLOC_WMARK_MIN (0 here: the MIN mark), or under
+    6.15's defrag_mode ALLOC_WMARK_HIGH (`models.mm.defrag_mode.kcompactd_alloc_flags`)."""
+    return ALLOC_WMARK_HIGH if m.config.defrag_mode else 0
+
+
 def kcompactd_node_suitable(m: Machine) -> bool:
     """6.1 `kcompactd_node_suitable()`: some populated zone up to the recorded highest_zoneidx
     is COMPACT_CONTINUE for the recorded order (alloc_flags 0)."""
     hz = m.kcompactd_highest_zoneidx
+    flags = _kcompactd_alloc_flags(m)
     for z in range(hz + 1):
         if m.zones[z]["present_pages"] == 0:
             continue
-        if compaction_suitable(m, z, m.kcompactd_order, 0, hz) == COMPACT_CONTINUE:
+        if compaction_suitable(m, z, m.kcompactd_order, flags, hz,
+                               kcompactd=True) == COMPACT_CONTINUE:
             return True
     return False
 
@@ -240,6 +267,8 @@ def kcompactd_do_work(m: Machine) -> list[tuple[int, int]]:
     zone compacted."""
     order = m.kcompactd_order
     hz = m.kcompactd_highest_zoneidx
+    flags = _kcompactd_alloc_flags(m)
+    finish = FINISH_DEFRAG_6_15 if m.config.defrag_mode else FINISH_6_1
     stat = m.node[0]["stat"]
     stat[_S_WAKE] += 1
     out: list[tuple[int, int]] = []
@@ -248,16 +277,16 @@ def kcompactd_do_work(m: Machine) -> list[tuple[int, int]]:
             continue
         if compaction_deferred(m, z, order):
             continue
-        if compaction_suitable(m, z, order, 0, z) != COMPACT_CONTINUE:
+        if compaction_suitable(m, z, order, flags, z, kcompactd=True) != COMPACT_CONTINUE:
             continue
         migrate0, free0 = int(stat[_S_MIGRATE_SCANNED]), int(stat[_S_FREE_SCANNED])
         # 6.1 compact_zone() asks compaction_suitable again, with cc->highest_zoneidx (the
         # node's, not the zone's: a larger lowmem_reserve), and returns SUCCESS or SKIPPED.
-        status = compaction_suitable(m, z, order, 0, hz)
+        status = compaction_suitable(m, z, order, flags, hz, kcompactd=True)
         if status == COMPACT_CONTINUE:
             # cc.gfp_mask = GFP_KERNEL: compact_zone asks for an UNMOVABLE block.
             status = compact_zone(m, z, order, MIGRATE_UNMOVABLE, COMPACT_MODE_SYNC_LIGHT_6_1,
-                                  finish=FINISH_6_1)
+                                  finish=finish, highest_zoneidx=hz)
         if status == COMPACT_SUCCESS:
             compaction_defer_reset(m, z, order, False)
         elif status == COMPACT_COMPLETE:  # or PARTIAL_SKIPPED, which the model never returns
@@ -358,40 +387,3 @@ def kcompactd_proactive(m: Machine) -> tuple[float, bool]:
     if score >= prev_score:
         timeout = HPAGE_FRAG_CHECK_INTERVAL_S * (1 << COMPACT_MAX_DEFER_SHIFT)
     return timeout, True
-
-
-# --- kswapd's side (6.1 mm/vmscan.c) ---------------------------------------------------------
-def pgdat_balanced(m: Machine, order: int, highest_zoneidx: int) -> bool:
-    """6.1 `pgdat_balanced()`: some populated zone up to `highest_zoneidx` meets its HIGH
-    watermark at `order` (classzone `highest_zoneidx`); true with no such zone."""
-    seen = False
-    for z in range(min(highest_zoneidx, m.zones.shape[0] - 1) + 1):
-        if m.zones[z]["present_pages"] == 0:
-            continue
-        seen = True
-        if _wmark_ok(m.zones, z, order, int(m.zones[z]["watermark"][WMARK_HIGH]),
-                     highest_zoneidx, 0):
-            return True
-    return not seen
-
-
-def kswapd_reclaim_order(alloc_order: int, nr_reclaimed: int) -> int:
-    """The order 6.1 `balance_pgdat()` returns (`reclaim_order`): `kswapd_shrink_node` drops
-    `sc->order` to 0 once the call reclaimed `compact_gap(order)` = 2 << order pages ("assume
-    that a process requested a high-order can direct reclaim/compact")."""
-    if alloc_order and nr_reclaimed >= (2 << alloc_order):
-        return 0
-    return alloc_order
-
-
-def kswapd_try_to_sleep(m: Machine, alloc_order: int, reclaim_order: int,
-                        highest_zoneidx: int) -> bool:
-    """The kcompactd part of 6.1 `kswapd_try_to_sleep()`: when `prepare_kswapd_sleep(pgdat,
-    reclaim_order, highest_zoneidx)` holds (`pgdat_balanced`; the model keeps no
-    `kswapd_failures`), `wakeup_kcompactd(pgdat, alloc_order, highest_zoneidx)`: "we have
-    freed the memory, now we should compact it to make allocation of the requested order
-    possible". Returns whether kswapd could sleep."""
-    if not pgdat_balanced(m, reclaim_order, highest_zoneidx):
-        return False
-    wakeup_kcompactd(m, alloc_order, highest_zoneidx)
-    return True

@@ -158,6 +158,9 @@ class Policy:
     typed_freelists: bool = False
     #: The kernel has /proc/sys/vm/defrag_mode (6.15).
     has_defrag_mode: bool = False
+    #: kswapd's loop: "2.6.24" (`reclaim.balance_pgdat_2_6_24`) or "6.1"
+    #: (`models.mm.kswapd_6_1`: 6.1 `balance_pgdat`, `pgdat_balanced`, `kswapd_failures`).
+    kswapd: str = "2.6.24"
 
     @property
     def free_to_tail(self) -> bool:
@@ -214,6 +217,7 @@ POLICIES: dict[str, Policy] = {
         migrate_reserve=False,
         free_rule=FREE_6_1,
         alloc_retry="6.1",
+        kswapd="6.1",
         highatomic=True,
         wmark_rule=WMARK_RULE_6_1,
         nofragment=True,
@@ -231,6 +235,7 @@ POLICIES: dict[str, Policy] = {
         migrate_reserve=False,
         free_rule=FREE_6_15,
         alloc_retry="6.15",
+        kswapd="6.1",
         highatomic=True,
         wmark_rule=WMARK_RULE_6_15,
         migratetype_names=MIGRATETYPE_NAMES_4_4,

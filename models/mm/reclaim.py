@@ -11,8 +11,9 @@ What a page is to reclaim (the page kind, `models.mm.constants`):
   last object goes;
 - KIND_KERNEL and anything else: never reclaimed.
 
-On a kernel with watermark boosting (5.0+), `balance_pgdat` wraps 2.6.24's in 6.1's boost
-handling (`models.mm.kswapd_boost`), and every high watermark here includes the zone's boost.
+On the 6.1 and 6.15 presets `balance_pgdat` is 6.1's loop (`models.mm.kswapd_6_1`: boosting,
+`pgdat_balanced`, the order-0 fallback, `kswapd_failures`) over the 2.6.24 `shrink_zone` and
+`shrink_slab` here, and every high watermark here includes the zone's boost.
 Direct reclaim (`try_to_free_pages`) and kswapd (`balance_pgdat`) loop priorities DEF_PRIORITY
 (12) down to 0 over zones, as 2.6.24 does; `shrink_zone` turns a priority into scan counts
 (`nr_active >> priority` + 1, accumulated in the zone until SWAP_CLUSTER_MAX) and calls the
@@ -84,7 +85,7 @@ SWAP_CLUSTER_MAX = 32
 @dataclass
 class ScanControl:
     """2.6.24 `struct scan_control`. `may_writepage` and `may_swap` are 1 except in 6.1's
-    boosted kswapd reclaim (`models.mm.kswapd_boost`), which clears both."""
+    boosted kswapd reclaim (`models.mm.kswapd_6_1`), which clears both."""
 
     gfp_mask: int
     order: int  # the allocation's order
@@ -313,22 +314,25 @@ def try_to_free_pages(m: Machine, order: int, gfp_mask: int, high_zone: int, *,
     for z in zonelist:
         m.zones[z]["prev_priority"] = max(priority, 0)
     st.last_progress = ret
+    if nr_reclaimed:
+        st.kswapd_failures = 0  # 6.1 shrink_node: "A successful direct reclaim run will revive
+        # a dormant kswapd" (read only by `models.mm.kswapd_6_1`)
     return nr_reclaimed
 
 
 def balance_pgdat(m: Machine, order: int, *, max_passes: int = 1000,
                   highest_zoneidx: int | None = None) -> int:
-    """kswapd's `balance_pgdat()`: `balance_pgdat_2_6_24`, or on a kernel with watermark boosting
-    (5.0+, `config.watermark_boost_factor` set) 6.1's boost handling around it
-    (`models.mm.kswapd_boost.balance_pgdat_boost`, for the zones up to `highest_zoneidx`,
-    default the highest populated one). Returns pages reclaimed."""
-    if m.config.watermark_boost_factor is None:
+    """kswapd's `balance_pgdat()` once: `balance_pgdat_2_6_24`, or on a policy with 6.1's kswapd
+    (6.1, 6.15) 6.1's (`models.mm.kswapd_6_1.balance_pgdat_6_1`, for the zones up to
+    `highest_zoneidx`, default the highest populated one; `max_passes` does not apply).
+    Returns pages reclaimed."""
+    if m.policy.kswapd != "6.1":
         return balance_pgdat_2_6_24(m, order, max_passes=max_passes)
-    from fragsim.models.mm.kswapd_boost import balance_pgdat_boost
+    from fragsim.models.mm.kswapd_6_1 import balance_pgdat_6_1
 
     if highest_zoneidx is None or highest_zoneidx < 0:
         highest_zoneidx = m.populated_zones()[-1]
-    return balance_pgdat_boost(m, order, highest_zoneidx, max_passes=max_passes)
+    return balance_pgdat_6_1(m, order, highest_zoneidx)[0]
 
 
 def balance_pgdat_2_6_24(m: Machine, order: int, *, max_passes: int = 1000) -> int:

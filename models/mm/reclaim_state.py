@@ -123,6 +123,9 @@ class ReclaimState:
     #: `models.mm.reclaim.nr_anon_pages`).
     nr_anon: int = -1
     nr_anon_at: float = -1.0
+    #: 6.1 `pgdat->kswapd_failures`: kswapd runs in a row that reclaimed nothing
+    #: (`models.mm.kswapd_6_1`); any reclaim progress resets it. Unused before 6.1.
+    kswapd_failures: int = 0
 
     def clone(self, node: np.ndarray) -> ReclaimState:
         """A deep copy belonging to the machine whose node array is `node`."""
@@ -142,6 +145,7 @@ class ReclaimState:
             last_progress=self.last_progress,
             nr_anon=self.nr_anon,
             nr_anon_at=self.nr_anon_at,
+            kswapd_failures=self.kswapd_failures,
         )
 
 

@@ -62,6 +62,7 @@ __all__ = [
     "boost_wakeups",
     "kswapd_highest_zoneidx",
     "run_kswapd",
+    "wake_all_kswapds",
     "wakeup_kswapd",
 ]
 
@@ -260,6 +261,16 @@ def wakeup_kswapd(m: Machine, order: int, high_zone: int) -> None:
             m.kswapd_order[z] = max(m.kswapd_order[z], order)
 
 
+def wake_all_kswapds(m: Machine, order: int, high_zone: int) -> None:
+    """The slow path's `wake_all_kswapds()`: `wakeup_kswapd` for the zonelist, for `order`, or
+    under 6.15's defrag_mode for `max(order, pageblock_order)` ("reclaim_order";
+    `models.mm.defrag_mode.wake_all_kswapds_order`)."""
+    from fragsim.models.mm.defrag_mode import wake_all_kswapds_order
+
+    wakeup_kswapd(m, wake_all_kswapds_order(order, m.pageblock_order, m.config.defrag_mode),
+                  high_zone)
+
+
 def boost_wakeups(m: Machine) -> bool:
     """The Python half of 6.1 `rmqueue()`'s "if (test_bit(ZONE_BOOSTED_WATERMARK, ...))":
     for each zone whose flag the compiled `rmqueue_zone` cleared since the last call (bits of
@@ -360,7 +371,7 @@ def alloc_pages(m: Machine, order: int, gfp: int, *, owner: int = 0, kind: int =
         attempt.pfn, attempt.fast_path = pfn, True
         attempt.wall_s = time.perf_counter() - t0
         return attempt
-    wakeup_kswapd(m, order, high_zone)
+    wake_all_kswapds(m, order, high_zone)
     wait = bool(gfp & GFP.WAIT)
     alloc_flags = ALLOC_WMARK_MIN | alloc_flags_kswapd(gfp)
     if not wait:

@@ -64,8 +64,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fragsim.models.mm import compaction
-from fragsim.models.mm.alloc import zone_watermark_ok
+from fragsim.models.mm import compaction, kcompactd
 from fragsim.models.mm.constants import (
     ALLOC_HARDER,
     ALLOC_HIGH,
@@ -75,18 +74,16 @@ from fragsim.models.mm.constants import (
     MIGRATE_MOVABLE,
     PAGE_ALLOC_COSTLY_ORDER,
     PG_LRU,
-    WMARK_LOW,
     WMARK_MIN,
     ZONE_NORMAL,
 )
 from fragsim.models.mm.gfp import GFP
-from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.kcompactd import (
     compaction_defer_reset,
     compaction_deferred,
     defer_compaction,
+    watermark_ok_free,
 )
-from fragsim.models.mm.metrics import fragmentation_index
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 
 if TYPE_CHECKING:
@@ -167,26 +164,8 @@ class RetryState:
         self.compact_priority = DEF_COMPACT_PRIORITY
 
 
-@compiled("zones, int, int, int, int, int, int")
-def _watermark_ok_free(zones: np.ndarray, z: int, order: int, mark: int, classzone_idx: int,
-                       alloc_flags: int, free_pages: int) -> bool:
-    """`__zone_watermark_ok(z, order, mark, highest_zoneidx, alloc_flags, free_pages)`: the
-    zone's own watermark rule with `free_pages` in place of NR_FREE_PAGES."""
-    zone = zones[z]
-    saved = zone["free_pages"]
-    zone["free_pages"] = free_pages
-    ok = zone_watermark_ok(zone, order, mark, classzone_idx, alloc_flags)
-    zone["free_pages"] = saved
-    return bool(ok)
-
-
 def _zonelist(m: Machine, high_zone: int) -> list[int]:
     return [z for z in range(high_zone, -1, -1) if m.zones[z]["present_pages"] > 0]
-
-
-def _wmark_index(alloc_flags: int) -> int:
-    # `wmark_pages(zone, alloc_flags & ALLOC_WMARK_MASK)`; the slow path runs at MIN.
-    return WMARK_MIN if alloc_flags & ALLOC_WMARK_MIN else WMARK_LOW
 
 
 def zone_reclaimable_pages(m: Machine, z: int) -> int:
@@ -217,37 +196,6 @@ _defer_compaction = defer_compaction
 _compaction_defer_reset = compaction_defer_reset
 
 
-def _compaction_suitable_free(m: Machine, z: int, order: int, alloc_flags: int,
-                              classzone: int, wmark_target: int) -> int:
-    """6.1 `__compaction_suitable`: SUCCESS if the order's watermark is already met, SKIPPED
-    unless `wmark_target` free pages pass (low for costly orders, else min) + compact_gap
-    (2 << order) at order 0, else CONTINUE."""
-    zone = m.zones[z]
-    mark = int(zone["watermark"][_wmark_index(alloc_flags)])
-    if _watermark_ok_free(m.zones, z, order, mark, classzone, alloc_flags,
-                          int(zone["free_pages"])):
-        return COMPACT_SUCCESS
-    base = WMARK_LOW if order > PAGE_ALLOC_COSTLY_ORDER else WMARK_MIN
-    mark = int(zone["watermark"][base]) + (2 << order)
-    # ALLOC_CMA only: the model has no CMA, and no ALLOC_HARDER, so HIGHATOMIC is unusable.
-    if not _watermark_ok_free(m.zones, z, 0, mark, classzone, 0, wmark_target):
-        return COMPACT_SKIPPED
-    return COMPACT_CONTINUE
-
-
-def compaction_suitable(m: Machine, z: int, order: int, alloc_flags: int,
-                        classzone: int) -> int:
-    """6.1 `compaction_suitable`: `__compaction_suitable` with NR_FREE_PAGES, then, for costly
-    orders only, SKIPPED when the fragmentation index is within [0, extfrag_threshold]."""
-    ret = _compaction_suitable_free(m, z, order, alloc_flags, classzone,
-                                    int(m.zones[z]["free_pages"]))
-    if ret == COMPACT_CONTINUE and order > PAGE_ALLOC_COSTLY_ORDER:
-        fragindex = fragmentation_index(m.zones[z]["nr_free"][: m.max_order], order)
-        if 0 <= fragindex <= m.config.extfrag_threshold:
-            ret = COMPACT_SKIPPED  # COMPACT_NOT_SUITABLE_ZONE, reported as SKIPPED
-    return ret
-
-
 def compaction_zonelist_suitable(m: Machine, order: int, alloc_flags: int,
                                  high_zone: int) -> bool:
     """6.1 `compaction_zonelist_suitable`: would some zone pass `__compaction_suitable` with
@@ -256,8 +204,8 @@ def compaction_zonelist_suitable(m: Machine, order: int, alloc_flags: int,
     classzone = zl[0] if zl else high_zone
     for z in zl:
         available = zone_reclaimable_pages(m, z) // order + int(m.zones[z]["free_pages"])
-        if _compaction_suitable_free(m, z, order, alloc_flags, classzone,
-                                     available) == COMPACT_CONTINUE:
+        if kcompactd.compaction_suitable_free(m, z, order, alloc_flags, classzone,
+                                              available) == compaction.COMPACT_CONTINUE:
             return True
     return False
 
@@ -267,6 +215,21 @@ def _drain_local_zone(m: Machine, z: int, cpu: int) -> None:
         from fragsim.models.mm import pcp
 
         pcp.drain_local_pages(m, cpu, z)
+
+
+#: The shared `compaction_suitable` (`models.mm.kcompactd`, also kcompactd's) answers in the
+#: model's compaction values; here they become 6.1's enum, whose order `try_to_compact_pages`'s
+#: `rc = max(status, rc)` relies on.
+_SUITABLE_6_1 = {compaction.COMPACT_SKIPPED: COMPACT_SKIPPED,
+                 compaction.COMPACT_CONTINUE: COMPACT_CONTINUE,
+                 compaction.COMPACT_PARTIAL: COMPACT_SUCCESS}
+
+
+def compaction_suitable(m: Machine, z: int, order: int, alloc_flags: int,
+                        classzone: int) -> int:
+    """6.1 `compaction_suitable` (`models.mm.kcompactd.compaction_suitable`) in 6.1's enum:
+    COMPACT_SKIPPED, COMPACT_CONTINUE or COMPACT_SUCCESS."""
+    return _SUITABLE_6_1[kcompactd.compaction_suitable(m, z, order, alloc_flags, classzone)]
 
 
 def _compact_zone_order(m: Machine, z: int, order: int, mt: int, prio: int, alloc_flags: int,
@@ -323,8 +286,9 @@ def should_reclaim_retry(m: Machine, order: int, alloc_flags: int, high_zone: in
         classzone = zl[0] if zl else high_zone
         for z in zl:
             available = zone_reclaimable_pages(m, z) + int(m.zones[z]["free_pages"])
-            mark = int(m.zones[z]["watermark"][WMARK_MIN])
-            if _watermark_ok_free(m.zones, z, order, mark, classzone, alloc_flags, available):
+            # min_wmark_pages(zone): the MIN mark plus the zone's boost.
+            mark = int(m.zones[z]["watermark"][WMARK_MIN] + m.zones[z]["watermark_boost"])
+            if watermark_ok_free(m.zones, z, order, mark, classzone, alloc_flags, available):
                 ret = True
                 break
     if not ret:
