@@ -13,7 +13,7 @@
   for an ALLOC_KSWAPD request; `rmqueue` (`models.mm.alloc`) clears the flag and records a
   kswapd wake-up for the zone in `node['boost_wake']`, which the Python side turns into
   `wakeup_kswapd(zone, 0, 0, zone_idx(zone))` (`models.mm.slowpath.boost_wakeups`). kswapd's
-  boosted reclaim and the reset of the boost are in `models.mm.kswapd_boost`.
+  boosted reclaim and the reset of the boost are in `models.mm.kswapd_6_1`.
 - `alloc_flags_nofragment(zones, node, high_zone, gfp)`: the alloc_flags `__alloc_pages` adds
   for its first attempt, ALLOC_KSWAPD and (CONFIG_ZONE_DMA32, preferred zone ZONE_NORMAL)
   ALLOC_NOFRAGMENT. `__rmqueue_fallback` then takes only blocks of pageblock_order or more, and

@@ -5,12 +5,13 @@ exit condition in defrag_mode", posted 2025-04-16 as a fix for a 6.15-rc1 commit
 in v6.15; the tag itself was not read).
 
 The allocator side of defrag_mode (ALLOC_NOFRAGMENT, the slow path's last retry) is in
-`models.mm.buddy`, `models.mm.rmqueue_6_15` and `models.mm.slowpath`. The kswapd side is wired
-in: `models.mm.slowpath.wake_all_kswapds` calls `wake_all_kswapds_order`, and 6.1's kswapd
-(`models.mm.kswapd_6_1.pgdat_balanced`) calls `pgdat_balanced_6_15`. The kcompactd side
-(`kcompactd_alloc_flags`, `compaction_watermark_met`, `kcompactd_finished_defrag`) is not
-called yet: the model's kcompactd measures NR_FREE_PAGES at ALLOC_WMARK_MIN under defrag_mode
-too (README, model limits). What the daemons do under defrag_mode:
+`models.mm.buddy`, `models.mm.rmqueue_6_15` and `models.mm.slowpath`. The daemons use this
+module: `models.mm.slowpath.wake_all_kswapds` calls `wake_all_kswapds_order`, 6.1's kswapd
+(`models.mm.kswapd_6_1.pgdat_balanced`) calls `pgdat_balanced_6_15`, and kcompactd
+(`models.mm.kcompactd`) takes ALLOC_WMARK_HIGH and `compaction_suit_free_pages`, with the
+compiled equivalent of `kcompactd_finished_defrag` as `compact_zone`'s FINISH_DEFRAG_6_15
+(`compaction_watermark_met`, `kcompactd_alloc_flags` and `kcompactd_finished_defrag` stay as
+tested statements of the rules). What the daemons do under defrag_mode:
 
 - `wake_all_kswapds` wakes kswapd for `max(order, pageblock_order)` (`wake_all_kswapds_order`);
 - kswapd's `pgdat_balanced` checks the HIGH watermark against NR_FREE_PAGES_BLOCKS while
@@ -24,9 +25,9 @@ too (README, model limits). What the daemons do under defrag_mode:
   the HIGH watermark is met in whole free pageblocks (`kcompactd_finished_defrag`) and skips
   the fallback checks.
 
-`pgdat_balanced_6_15`'s mark is `high_wmark_pages`, boost included; kcompactd's marks are
-`wmark_pages`, which is boosted too in 6.15 (`wmark_pages(z, i) = _watermark[i] +
-watermark_boost`), and are not boosted here yet.
+`pgdat_balanced_6_15`'s mark is `high_wmark_pages`, boost included, as are kcompactd's marks
+in `models.mm.kcompactd` and FINISH_DEFRAG_6_15; `compaction_watermark_met` and
+`kcompactd_finished_defrag` here use the unboosted marks.
 """
 
 from __future__ import annotations

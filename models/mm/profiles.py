@@ -15,7 +15,7 @@ tail, `change_pageblock_range`, at most 2 RESERVE pageblocks, `should_alloc_retr
 `buddy_merge_likely`, MIGRATE_HIGHATOMIC instead of RESERVE, 6.1 `__zone_watermark_ok`,
 ALLOC_NOFRAGMENT). The 6.1 preset also has `watermark_scale_factor` 10 (4.6),
 `watermark_boost_factor` 15000 (5.0: watermark boosting on a fragmenting steal, rmqueue's
-kswapd wake-up and kswapd's boosted reclaim, `models.mm.boost` and `models.mm.kswapd_boost`;
+kswapd wake-up and kswapd's boosted reclaim, `models.mm.boost` and `models.mm.kswapd_6_1`;
 0 turns it off; the presets before 5.0 have no such option), transparent huge pages (2.6.38;
 the sysfs knobs keep the model's defaults, `never`/`madvise`), 6.1's slow path and direct
 compaction on the model's 2.6.35 scanners (`models.mm.slowpath_6_1`), and 6.1's kcompactd (4.6)
