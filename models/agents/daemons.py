@@ -3,20 +3,16 @@
 - `Kswapd` is 2.6.24 `kswapd()`, or on the 6.1 and 6.15 presets 6.1's (below): it sleeps
   until `wakeup_kswapd()` records an order for a zone (the allocator's slow path does that;
   `fragsim.sim.kernel.Kernel.wake_kswapd` makes this process runnable), then runs
-  `balance_pgdat()` for the highest order asked, up to the highest zone woken (6.1's
-  `kswapd_highest_zoneidx`, which bounds the boost accounting), and sleeps again.
+  `balance_pgdat()` for the highest order asked, and sleeps again.
   The kernel's balance_pgdat naps in `congestion_wait(WRITE, HZ/10)` between priorities; the
   model counts those naps and lets that much simulated time pass after each call, during which
   allocators find kswapd busy and reclaim directly. One call is capped at `max_passes`
   balance passes (the kernel loops until the zones are balanced); if the zones are still
   unbalanced and the call reclaimed something, kswapd naps HZ/10 and goes again; if it reclaimed
   nothing it sleeps until the next wake-up (the kernel would spin; see README model limits).
-  On a kernel with kcompactd (6.1 preset), going to sleep after balancing is 6.1
-  `kswapd_try_to_sleep()`'s kcompactd part (`models.mm.kcompactd.kswapd_try_to_sleep`): with
-  the order it was woken for (`alloc_order`, the last balance's), the highest zone asked since
-  it woke, and `reclaim_order` 0 once it reclaimed `compact_gap(alloc_order)` pages since it
-  woke (6.1 `kswapd_shrink_node`), it wakes kcompactd if the node is balanced at
-  `reclaim_order`. While awake (balancing or napping) it counts as running
+  With kcompactd on (no 2.6.x preset has it) going to sleep wakes it as 6.1's
+  `kswapd_try_to_sleep` does, with `reclaim_order` 0 once `compact_gap(alloc_order)` pages
+  were reclaimed since kswapd woke. While awake (balancing or napping) kswapd counts as running
   (`machine.kswapd_running`, 6.1 `kswapd_is_running`: proactive compaction backs off).
 - 6.1 `kswapd()` (`Policy.kswapd == "6.1"`, `models.mm.kswapd_6_1`): `kswapd_try_to_sleep`
   with the order it was woken for (`alloc_order`) and the order its last `balance_pgdat`
