@@ -89,9 +89,14 @@ class Kswapd:
         return max(orders) if orders else -1
 
     def _balanced(self, order: int) -> bool:
-        # Every zone OK at its high watermark, boost included (`reclaim.zone_ok`'s default).
-        m = self.kernel.machine
-        return all(reclaim.zone_ok(m, z, order) for z in m.populated_zones())
+        # Every zone OK at its high watermark, boost included (2.6.24's test).
+        return reclaim.pgdat_balanced(self.kernel.machine, order)
+
+    def _highest_zoneidx(self, prev: int) -> int:
+        """6.1 `kswapd_highest_zoneidx(pgdat, prev_highest_zoneidx)`: the highest zone woken
+        for, or `prev` when none was."""
+        hz = kswapd_highest_zoneidx(self.kernel.machine)
+        return prev if hz < 0 else hz
 
     def run(self) -> Proc:
         """`kswapd()`: 6.1's on a kernel whose policy says so, else 2.6.24's."""
@@ -109,8 +114,7 @@ class Kswapd:
             m.kswapd_running = False
             yield self.wakeup
             self.wakeup = self.env.event()
-            hz = kswapd_highest_zoneidx(m)
-            hz = highest_zoneidx if hz < 0 else hz
+            hz = self._highest_zoneidx(highest_zoneidx)
             order = max(self._pending_order(), 0)
             if kswapd_hopeless(m) or (pgdat_balanced(m, order, hz)
                                       and not pgdat_watermark_boosted(m, hz)):
@@ -137,8 +141,7 @@ class Kswapd:
                 yield self.env.timeout(RECLAIM_CONGESTION_WAIT_S)
             # Read the new order and highest_zoneidx.
             alloc_order = max(self._pending_order(), 0)
-            hz = kswapd_highest_zoneidx(m)
-            highest_zoneidx = highest_zoneidx if hz < 0 else hz
+            highest_zoneidx = self._highest_zoneidx(highest_zoneidx)
             m.kswapd_order = [-1] * len(m.kswapd_order)
             m.now = float(self.env.now)
             naps = st.congestion_waits
@@ -152,8 +155,7 @@ class Kswapd:
             if reclaim_order < alloc_order:
                 continue  # goto kswapd_try_sleep
             alloc_order = reclaim_order = max(self._pending_order(), 0)
-            hz = kswapd_highest_zoneidx(m)
-            highest_zoneidx = highest_zoneidx if hz < 0 else hz
+            highest_zoneidx = self._highest_zoneidx(highest_zoneidx)
 
     def _run_2_6_24(self) -> Proc:
         m = self.kernel.machine

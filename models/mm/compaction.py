@@ -56,9 +56,9 @@ from fragsim.models.mm.constants import (
     PG_HEAD,
     PG_LRU,
     PG_WRITEBACK,
-    WMARK_HIGH,
     WMARK_LOW,
 )
+from fragsim.models.mm.defrag_mode import kcompactd_finished_defrag
 from fragsim.models.mm.fallback_6_1 import find_suitable_fallback
 from fragsim.models.mm.gfp import GFP, gfp_zone, gfpflags_to_migratetype
 from fragsim.models.mm.jit import compiled
@@ -76,7 +76,6 @@ from fragsim.models.mm.migrate import (
 from fragsim.models.mm.reclaim_state import record_migrated
 from fragsim.models.mm.rmqueue_6_15 import move_freepages_block_6_15, prep_move_freepages_block
 from fragsim.models.mm.state import STAT
-from fragsim.models.mm.wmark_6_15 import nr_free_pages_blocks, zone_watermark_ok_free_6_15
 
 if TYPE_CHECKING:
     from fragsim.models.mm.machine import Machine
@@ -457,13 +456,8 @@ def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray)
     zone = zones[z]
     mt = cc[_CC_MT]
     if cc[_CC_FINISH] == FINISH_DEFRAG_6_15:
-        if order < 0:
-            return COMPACT_CONTINUE
-        # __zone_watermark_ok(zone, order, high_wmark_pages(zone), cc->highest_zoneidx,
-        # cc->alloc_flags = ALLOC_WMARK_HIGH, NR_FREE_PAGES_BLOCKS)
-        mark = zone["watermark"][WMARK_HIGH] + zone["watermark_boost"]
-        free = nr_free_pages_blocks(zone, int(nd["pageblock_order"]))
-        if zone_watermark_ok_free_6_15(zone, order, mark, cc[_CC_HZ], ALLOC_WMARK_HIGH, free):
+        if order >= 0 and kcompactd_finished_defrag(zone, int(nd["pageblock_order"]), order,
+                                                    cc[_CC_HZ], ALLOC_WMARK_HIGH):
             return COMPACT_PARTIAL
         return COMPACT_CONTINUE
     if cc[_CC_FINISH] == FINISH_6_1:

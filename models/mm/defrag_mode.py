@@ -8,10 +8,10 @@ The allocator side of defrag_mode (ALLOC_NOFRAGMENT, the slow path's last retry)
 `models.mm.buddy`, `models.mm.rmqueue_6_15` and `models.mm.slowpath`. The daemons use this
 module: `models.mm.slowpath.wake_all_kswapds` calls `wake_all_kswapds_order`, 6.1's kswapd
 (`models.mm.kswapd_6_1.pgdat_balanced`) calls `pgdat_balanced_6_15`, and kcompactd
-(`models.mm.kcompactd`) takes ALLOC_WMARK_HIGH and `compaction_suit_free_pages`, with the
-compiled equivalent of `kcompactd_finished_defrag` as `compact_zone`'s FINISH_DEFRAG_6_15
-(`compaction_watermark_met`, `kcompactd_alloc_flags` and `kcompactd_finished_defrag` stay as
-tested statements of the rules). What the daemons do under defrag_mode:
+(`models.mm.kcompactd`) takes `kcompactd_alloc_flags` and `compaction_suit_free_pages`, and
+`compact_zone`'s FINISH_DEFRAG_6_15 calls `kcompactd_finished_defrag` (`compaction_watermark_met`
+stays as a tested statement of the rule that `kcompactd.compaction_suitable_free` applies).
+What the daemons do under defrag_mode:
 
 - `wake_all_kswapds` wakes kswapd for `max(order, pageblock_order)` (`wake_all_kswapds_order`);
 - kswapd's `pgdat_balanced` checks the HIGH watermark against NR_FREE_PAGES_BLOCKS while
@@ -25,9 +25,9 @@ tested statements of the rules). What the daemons do under defrag_mode:
   the HIGH watermark is met in whole free pageblocks (`kcompactd_finished_defrag`) and skips
   the fallback checks.
 
-`pgdat_balanced_6_15`'s mark is `high_wmark_pages`, boost included, as are kcompactd's marks
-in `models.mm.kcompactd` and FINISH_DEFRAG_6_15; `compaction_watermark_met` and
-`kcompactd_finished_defrag` here use the unboosted marks.
+`pgdat_balanced_6_15` and `kcompactd_finished_defrag` use `high_wmark_pages`, boost included,
+as do kcompactd's marks in `models.mm.kcompactd`; `compaction_watermark_met` uses the unboosted
+mark.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import numpy as np
 
 from fragsim.models.mm.alloc import wmark_of
 from fragsim.models.mm.constants import ALLOC_WMARK_HIGH, ALLOC_WMARK_MIN, WMARK_HIGH
+from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.wmark_6_15 import nr_free_pages_blocks, zone_watermark_ok_free_6_15
 
 __all__ = [
@@ -107,14 +108,16 @@ def compaction_watermark_met(zone: np.ndarray, pageblock_order: int, order: int,
                                             free_pages))
 
 
+@compiled("zone, int, int, int, int")
 def kcompactd_finished_defrag(zone: np.ndarray, pageblock_order: int, order: int,
                               highest_zoneidx: int, alloc_flags: int) -> bool:
     """6.15 `__compact_finished` "if (defrag_mode && !cc->direct_compaction)", reached once
     `cc->migrate_pfn` is pageblock-aligned: COMPACT_SUCCESS (True) when
     `__zone_watermark_ok(zone, cc->order, high_wmark_pages, cc->highest_zoneidx,
     cc->alloc_flags, NR_FREE_PAGES_BLOCKS)`, else COMPACT_CONTINUE (False); the free-list and
-    fallback checks that follow are skipped either way."""
-    mark = int(zone["watermark"][WMARK_HIGH])
-    free_pages = int(nr_free_pages_blocks(zone, pageblock_order))
-    return bool(zone_watermark_ok_free_6_15(zone, order, mark, highest_zoneidx, alloc_flags,
-                                            free_pages))
+    fallback checks that follow are skipped either way. Compiled: `compact_zone`'s
+    FINISH_DEFRAG_6_15 calls it."""
+    mark = zone["watermark"][WMARK_HIGH] + zone["watermark_boost"]  # high_wmark_pages
+    free_pages = nr_free_pages_blocks(zone, pageblock_order)
+    return zone_watermark_ok_free_6_15(zone, order, mark, highest_zoneidx, alloc_flags,
+                                       free_pages)

@@ -63,13 +63,12 @@ from fragsim.models.mm.compaction import (
     extfrag_for_order,
 )
 from fragsim.models.mm.constants import (
-    ALLOC_WMARK_HIGH,
     MIGRATE_UNMOVABLE,
     PAGE_ALLOC_COSTLY_ORDER,
     WMARK_LOW,
     WMARK_MIN,
 )
-from fragsim.models.mm.defrag_mode import compaction_suit_free_pages
+from fragsim.models.mm.defrag_mode import compaction_suit_free_pages, kcompactd_alloc_flags
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.metrics import fragmentation_index
 from fragsim.models.mm.state import STAT
@@ -218,17 +217,12 @@ def kcompactd_work_requested(m: Machine) -> bool:
     return m.kcompactd_order > 0
 
 
-def _kcompactd_alloc_flags(m: Machine) -> int:
-    """kcompactd's `cc.alloc_flags`: 6.1's ALLOC_WMARK_MIN (0 here: the MIN mark), or under
-    6.15's defrag_mode ALLOC_WMARK_HIGH (`models.mm.defrag_mode.kcompactd_alloc_flags`)."""
-    return ALLOC_WMARK_HIGH if m.config.defrag_mode else 0
-
-
 def kcompactd_node_suitable(m: Machine) -> bool:
     """6.1 `kcompactd_node_suitable()`: some populated zone up to the recorded highest_zoneidx
-    is COMPACT_CONTINUE for the recorded order (alloc_flags 0)."""
+    is COMPACT_CONTINUE for the recorded order (ALLOC_WMARK_MIN; ALLOC_WMARK_HIGH under 6.15's
+    defrag_mode, `models.mm.defrag_mode.kcompactd_alloc_flags`)."""
     hz = m.kcompactd_highest_zoneidx
-    flags = _kcompactd_alloc_flags(m)
+    flags = kcompactd_alloc_flags(bool(m.config.defrag_mode))
     for z in range(hz + 1):
         if m.zones[z]["present_pages"] == 0:
             continue
@@ -267,7 +261,7 @@ def kcompactd_do_work(m: Machine) -> list[tuple[int, int]]:
     zone compacted."""
     order = m.kcompactd_order
     hz = m.kcompactd_highest_zoneidx
-    flags = _kcompactd_alloc_flags(m)
+    flags = kcompactd_alloc_flags(bool(m.config.defrag_mode))
     finish = FINISH_DEFRAG_6_15 if m.config.defrag_mode else FINISH_6_1
     stat = m.node[0]["stat"]
     stat[_S_WAKE] += 1
