@@ -447,6 +447,9 @@ def compact_zone(m: Machine, z: int, order: int, migratetype: int, mode: int, *,
     to `m.migrated`."""
     if not -1 <= order < m.max_order:
         raise ValueError(f"order {order} out of range -1..{m.max_order - 1}")
+    if direct and order < 1:
+        raise ValueError(f"direct compaction of order {order}: allowed are orders "
+                         f"1..{m.max_order - 1} (__alloc_pages_direct_compact has none for 0)")
     if mode not in (MIGRATE_ASYNC, MIGRATE_SYNC_LIGHT, MIGRATE_SYNC):
         raise ValueError(f"migrate mode {mode}: allowed are 0 (async), 1 (sync light), 2 (sync)")
     if order >= 0 and compaction_restarting(m, z, order):

@@ -119,7 +119,7 @@ def _skip_persistent(pages: np.ndarray, nd: np.ndarray, pfn: int) -> bool:
 @compiled("int[], int", inline=True)
 def _freelist_scan_limit(cc: np.ndarray, shift_max: int) -> int:
     """`freelist_scan_limit()`: (COMPACT_CLUSTER_MAX >> fast_search_fail) + 1."""
-    return (COMPACT_CLUSTER_MAX >> min(shift_max, cc[_FAST_FAIL])) + 1
+    return (COMPACT_CLUSTER_MAX >> min(shift_max, int(cc[_FAST_FAIL]))) + 1
 
 
 @compiled("int[], int", inline=True)
@@ -175,7 +175,7 @@ def _move_freelist_tail(pages: np.ndarray, zone: np.ndarray, order: int, mt: int
 @compiled("uint8[], nd, int[], int", inline=True)
 def _isolation_suitable(skip: np.ndarray, nd: np.ndarray, cc: np.ndarray, pfn: int) -> bool:
     """`isolation_suitable()`: the skip hint is ignored, or the block's bit is clear."""
-    return cc[_IGN_SKIP] != 0 or skip[pfn >> nd["pageblock_order"]] == 0
+    return bool(cc[_IGN_SKIP] != 0 or skip[pfn >> nd["pageblock_order"]] == 0)
 
 
 @compiled("zone, nd, int[], int", inline=True)
@@ -204,7 +204,7 @@ def _reset_cached_positions(zone: np.ndarray, nd: np.ndarray) -> None:
     last pageblock."""
     zone["compact_cached_migrate_pfn"][0] = zone["start_pfn"]
     zone["compact_cached_migrate_pfn"][1] = zone["start_pfn"]
-    zone["compact_cached_free_pfn"] = _block_start(zone["end_pfn"] - 1,
+    zone["compact_cached_free_pfn"] = _block_start(int(zone["end_pfn"]) - 1,
                                                    int(nd["pageblock_order"]))
 
 
@@ -226,8 +226,8 @@ def _reset_isolation_pfn(pages: np.ndarray, zone: np.ndarray, pageblock_type: np
         return True
     if not check_source and check_target and pageblock_type[block] != MIGRATE_MOVABLE:
         return False
-    p = max(_block_start(pfn, pbo), start)
-    end_page = min(_block_end(pfn, pbo) - 1, end - 1)
+    p = max(_block_start(pfn, pbo), int(start))
+    end_page = min(_block_end(pfn, pbo) - 1, int(end) - 1)
     while p <= end_page:
         flags = pages[p]["flags"]
         if check_source and (flags & PG_LRU):
@@ -654,7 +654,7 @@ def _update_fast_start_pfn(cc: np.ndarray, pfn: int) -> None:
 def _fast_find_migrateblock(pages: np.ndarray, zone: np.ndarray, skip: np.ndarray,
                             nd: np.ndarray, cc: np.ndarray) -> int:
     """`fast_find_migrateblock()` (module docstring); returns the pfn to scan from."""
-    pfn = cc[_MIGRATE_PFN]
+    pfn = int(cc[_MIGRATE_PFN])
     if cc[_IGN_SKIP] != 0:
         return pfn
     pbo = int(nd["pageblock_order"])
@@ -690,7 +690,7 @@ def _fast_find_migrateblock(pages: np.ndarray, zone: np.ndarray, skip: np.ndarra
                         continue
                     _move_freelist_tail(pages, zone, order, MIGRATE_MOVABLE, freepage)
                     _update_fast_start_pfn(cc, freepage)
-                    pfn = max(_block_start(freepage, pbo), start)
+                    pfn = max(_block_start(freepage, pbo), int(start))
                     cc[_FAST_FAIL] = 0
                     found = True
                     skip[freepage >> pbo] = 1
@@ -704,7 +704,7 @@ def _fast_find_migrateblock(pages: np.ndarray, zone: np.ndarray, skip: np.ndarra
         if cc[_FAST_START] != 0 and cc[_FAST_START] != _ULONG_MAX:
             cc[_MIGRATE_PFN] = cc[_FAST_START]
             cc[_FAST_START] = _ULONG_MAX
-        pfn = cc[_MIGRATE_PFN]
+        pfn = int(cc[_MIGRATE_PFN])
     return pfn
 
 

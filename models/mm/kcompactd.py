@@ -14,8 +14,8 @@ The allocator side of the per-node compaction daemon, without SimPy (the daemon'
   `compaction_suitable` (COMPACT_CONTINUE), `compact_zone` for the recorded order as
   GFP_KERNEL (UNMOVABLE) asks it (which first asks `compaction_suitable` again with the node's
   highest_zoneidx, and may return SUCCESS or SKIPPED at once); SUCCESS:
-  `compaction_defer_reset(zone, order, false)`; COMPLETE: drain the per-cpu lists and
-  `defer_compaction(zone, order)`; counts the pages each
+  `compaction_defer_reset(zone, order, false)`; COMPLETE or PARTIAL_SKIPPED: drain the
+  per-cpu lists and `defer_compaction(zone, order)`; counts the pages each
   run's scanners looked at in `compact_daemon_migrate_scanned`/`_free_scanned`. Then it
   forgets the order and zone index it served (unless a higher/tighter one came meanwhile).
 - Proactive compaction (5.9; 6.1's form): `fragmentation_score_zone` is `extfrag_for_order`
@@ -33,13 +33,13 @@ The allocator side of the per-node compaction daemon, without SimPy (the daemon'
   for (`alloc_order`) when the node is balanced at the order balance_pgdat finished at
   (`reclaim_order`).
 
-Model limits (also in the README): kcompactd drives the model's 2.6.35 scanners
-(`models.mm.compaction`: `isolate_migratepages`, `isolate_freepages`, 2.6.35
-`suitable_migration_target`), not 6.1's: no `fast_isolate_freepages`/`fast_find_migrateblock`,
-no PG_migrate_skip bits or cached scanner positions (every run starts at the zone's ends, so it
-is a `whole_zone` run and ends COMPLETE, never PARTIAL_SKIPPED), MIGRATE_SYNC_LIGHT is the
-model's `migrate_pages` rule, and compaction takes no simulated time. Only `compact_finished`
-follows 6.1 (FINISH_6_1). 6.1 COMPACT_SUCCESS is the model's COMPACT_PARTIAL. The sysctl
+Both runs use 6.1's scanners (`models.mm.compaction_6_1`): kcompactd's as 6.1
+`kcompactd_do_work` sets them up (MIGRATE_SYNC_LIGHT, skip hints honoured, cached scanner
+positions, so a run whose scanners meet ends COMPACT_PARTIAL_SKIPPED unless it started at the
+zone start), proactive compaction's as `proactive_compact_node` does (`whole_zone`,
+`ignore_skip_hint`). `kcompactd_do_work` answers in 6.1's `enum compact_result`.
+
+Model limits (also in the README): compaction takes no simulated time. The sysctl
 write's `proactive_compact_trigger` is not modelled (proactiveness is fixed for a run).
 """
 

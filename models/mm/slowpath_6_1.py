@@ -1,5 +1,5 @@
 """The 6.1 slow path: `__alloc_pages_slowpath` with its two retry loops, and 6.1 direct compaction
-on the model's 2.6.35 scanners (`mm/page_alloc.c`, `mm/compaction.c`,
+(`mm/page_alloc.c`, `mm/compaction.c`,
 `include/linux/compaction.h` of 6.1.y, read at unifreq/linux-6.1.y 07badeaa).
 
 `AllocRetry61.slowpath` (models.mm.slowpath) runs `slowpath_6_1` after the fast path failed,
@@ -34,24 +34,19 @@ kswapd was woken and the attempt at MIN failed, in 6.1's order:
 
 6.1 direct compaction (`try_to_compact_pages`, `compact_zone_order`, `compaction_suitable`,
 `compaction_deferred`/`defer_compaction`/`compaction_defer_reset` with `compact_order_failed`)
-runs the model's 2.6.35 scanners (`models.mm.compaction.compact_zone`), whose COMPACT_PARTIAL
-is 6.1's COMPACT_SUCCESS and whose COMPACT_COMPLETE stays COMPLETE (the scanners always start
-at the zone's ends, so the run is always `whole_zone`: no COMPACT_PARTIAL_SKIPPED). The
-priorities map onto those scanners as `models.mm.compaction.COMPACT_MODE_*` say:
+runs 6.1's scanners (`models.mm.compaction_6_1.compact_zone`, direct_compaction set):
 
-- COMPACT_PRIO_ASYNC: migration sources only from pageblocks of the request's type
-  (`suitable_migration_source`), pages under writeback left on the LRU; never defers;
-- COMPACT_PRIO_SYNC_LIGHT: every pageblock a source, pages under writeback still left alone
-  (6.1 isolates with ISOLATE_ASYNC_MIGRATE below MIGRATE_SYNC and never waits on writeback in
-  MIGRATE_SYNC_LIGHT); a COMPLETE zone is deferred;
-- COMPACT_PRIO_SYNC_FULL: also `ignore_block_suitable` (the free scanner takes any pageblock
-  but an ISOLATE one) and ignores deferral.
+- COMPACT_PRIO_ASYNC: MIGRATE_ASYNC (migration sources only from pageblocks of the request's
+  type, `skip_on_failure`, the free scanner's stride); never defers;
+- COMPACT_PRIO_SYNC_LIGHT: MIGRATE_SYNC_LIGHT; a COMPLETE or PARTIAL_SKIPPED zone is deferred;
+- COMPACT_PRIO_SYNC_FULL (MIN_COMPACT_PRIORITY): MIGRATE_SYNC_LIGHT with `whole_zone`,
+  `ignore_skip_hint` and `ignore_block_suitable`; ignores deferral.
 
-Simplified (also in the README): the scanners, `compact_finished` (2.6.35's watermark and list
-test) and `split_free_page` are 2.6.35's; no skip hints, cached scanner positions,
-`fast_find_migrateblock`, page capture (`capture_control`) or lock contention; the local cpu's
-per-cpu lists of a zone are drained once after its compaction migrated pages, where 6.1 drains
-them whenever the migrate scanner leaves an order-aligned block it migrated from. No
+Below MIGRATE_SYNC no mode isolates a page under writeback. A successful allocation after
+compaction clears the zone's `compact_blockskip_flush`. The __GFP_FS of the request decides
+whether file pages may be isolated.
+
+Simplified (also in the README): no page capture (`capture_control`) or lock contention. No
 `congestion_wait` between rounds (6.1 has none: reclaim throttles itself), and
 `zone_reclaimable_pages` counts every LRU page while swap has free slots, else every non-anon
 one (the model has one LRU pair). `SAFETY_ROUNDS` caps the loop (a __GFP_NOFAIL request that
