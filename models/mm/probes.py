@@ -9,7 +9,8 @@
   successes stay pinned until the pass ends. Reports % success and each attempt's latency.
 
 Both run on `m.copy()` by default, so an experiment can probe at many uptimes without disturbing
-the run. Between attempts simulated time passes: writeback completes and kswapd runs.
+the run. Between attempts simulated time passes: writeback completes, kswapd runs and, on a
+kernel with kcompactd, kcompactd does the work kswapd's sleep asked for (`advance`).
 At the end each huge-page-sized block that is neither free nor in the pool is put down to the
 worst page in it (`failure_reasons`): why that memory was not available.
 """
@@ -89,12 +90,20 @@ def hugetlb_gfp(treat_as_movable: bool = False) -> int:
 
 
 def advance(m: Machine, seconds: float) -> None:
-    """Let simulated time pass: writeback completes, a woken kswapd balances the zones."""
+    """Let simulated time pass: writeback completes, a woken kswapd balances the zones (and,
+    with 6.1's kswapd, goes to sleep: `slowpath.run_kswapd`), and on a kernel with kcompactd
+    the work kswapd's sleep asked for is done (6.1 `kcompactd()`: `kcompactd_do_work` once
+    `kcompactd_work_requested` and `kcompactd_node_suitable`)."""
     m.now += seconds
     from fragsim.models.mm import reclaim
 
     reclaim.complete_writeback(m, m.now)
     run_kswapd(m)
+    if m.config.kcompactd:
+        from fragsim.models.mm import kcompactd
+
+        if kcompactd.kcompactd_work_requested(m) and kcompactd.kcompactd_node_suitable(m):
+            kcompactd.kcompactd_do_work(m)
 
 
 def _record(attempts: list[AllocAttempt]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

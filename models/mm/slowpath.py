@@ -298,7 +298,10 @@ def kswapd_highest_zoneidx(m: Machine) -> int:
 
 def run_kswapd(m: Machine) -> int:
     """Run kswapd once if it was woken (including by a boosted zone, `boost_wakeups`):
-    `balance_pgdat` for the highest order asked. Returns pages reclaimed."""
+    `balance_pgdat` for the highest order asked. With 6.1's kswapd (`Policy.kswapd`), then
+    `kswapd_try_to_sleep` as 6.1 `kswapd()` does after a balance: a node it may sleep on gets
+    its compaction skip hints reset (`reset_isolation_suitable`) and kcompactd's order
+    recorded. Returns pages reclaimed."""
     boost_wakeups(m)
     highest_zoneidx = kswapd_highest_zoneidx(m)
     if highest_zoneidx < 0:
@@ -307,7 +310,13 @@ def run_kswapd(m: Machine) -> int:
 
     order = max(o for o in m.kswapd_order if o >= 0)
     m.kswapd_order = [-1] * len(m.kswapd_order)
-    return int(reclaim.balance_pgdat(m, order, highest_zoneidx=highest_zoneidx))
+    if m.policy.kswapd != "6.1":
+        return int(reclaim.balance_pgdat(m, order, highest_zoneidx=highest_zoneidx))
+    from fragsim.models.mm.kswapd_6_1 import balance_pgdat_6_1, kswapd_try_to_sleep
+
+    reclaimed, reclaim_order = balance_pgdat_6_1(m, order, highest_zoneidx)
+    kswapd_try_to_sleep(m, order, reclaim_order, highest_zoneidx)
+    return int(reclaimed)
 
 
 def _drain_pcp(m: Machine) -> None:
