@@ -52,6 +52,7 @@ from fragsim.models.mm.constants import (
 from fragsim.models.mm.geometry import parse_size
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm.pcp import pcp_pages
 from fragsim.sim.trace import (
     ALLOC,
     ALLOC_FAILED,
@@ -431,7 +432,7 @@ def summary(replayer: Replayer, source: str = "") -> str:
         ("traced_extfrag_change_ownership", replayer.extfrag_change_ownership),
         ("pageblock_claimed", vm["pageblock_claimed"]),
         ("free_pages", vm["nr_free_pages"]),
-        ("pcp_pages", int(m.zones["pcp_count"].sum())),
+        ("pcp_pages", pcp_pages(m)),
         ("free_share_ge_pageblock_order",
          f"{high_order_free_share(nr_free, m.pageblock_order):.4f}"),
     ]

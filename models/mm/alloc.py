@@ -9,7 +9,9 @@ block as allocated to an owner. The slow path (kswapd, direct reclaim and compac
 above this and calls these functions again.
 
 When `node['pcp']` is set, order-0 requests and frees go through the per-cpu lists of a cpu
-(`buffered_rmqueue`, `free_hot_cold_page` in `models.mm.pcp`), hot or cold.
+(`buffered_rmqueue`, `free_hot_cold_page` in `models.mm.pcp`), hot or cold; with 6.1's
+per-order lists (`node['pcp_per_order']`) every `pcp_allowed_order` request and free does
+(`rmqueue_pcp_6_1`, `free_unref_page` in `models.mm.pcp_6_1`).
 
 The entry points called from Python (`alloc_one`, `alloc_batch`, `free_one`, `free_batch`) take
 the four state arrays so that one numba dispatch serves a whole batch. They are the buddy
@@ -59,6 +61,7 @@ from fragsim.models.mm.highatomic import (
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_del
 from fragsim.models.mm.pcp import buffered_rmqueue, free_hot_cold_page
+from fragsim.models.mm.pcp_6_1 import free_unref_page, pcp_allowed_order, rmqueue_pcp_6_1
 from fragsim.models.mm.prefetch import prefetch
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 from fragsim.models.mm.wmark_6_15 import zone_watermark_ok_6_15
@@ -267,7 +270,9 @@ def rmqueue_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarra
     `wakeup_kswapd(zone, 0, 0, zone_idx(zone))`, recorded as bit `z` of `node['boost_wake']`
     for the Python side (`models.mm.slowpath.boost_wakeups`). Returns the pfn or -1."""
     zone = zones[z]
-    if cpu >= 0 and order == 0 and nd["pcp"] != 0:
+    if cpu >= 0 and nd["pcp"] != 0 and nd["pcp_per_order"] != 0:
+        pfn = rmqueue_pcp_6_1(pages, zone, pageblock_type, nd, order, mt, alloc_flags, cpu)
+    elif cpu >= 0 and order == 0 and nd["pcp"] != 0:
         pfn = buffered_rmqueue(pages, zone, pageblock_type, nd, mt, cpu, cold, alloc_flags)
     else:
         pfn = rmqueue_flags(pages, zone, pageblock_type, nd, order, mt, alloc_flags)
@@ -454,7 +459,13 @@ def free_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarra
     z, order = _free_prepare(pages, zones, nd, pfn)
     if z < 0:
         return order
-    if cpu >= 0 and order == 0 and nd["pcp"] != 0:
+    if cpu >= 0 and nd["pcp"] != 0 and nd["pcp_per_order"] != 0:
+        # 6.1 `free_the_page()`: "Via pcp?" for a `pcp_allowed_order`, else `__free_pages_ok`.
+        if pcp_allowed_order(nd, order):
+            free_unref_page(pages, zones[z], pageblock_type, nd, pfn, order, cpu)
+        else:
+            _free_to_buddy(pages, zones[z], pageblock_type, nd, pfn, order)
+    elif cpu >= 0 and order == 0 and nd["pcp"] != 0:
         free_hot_cold_page(pages, zones[z], pageblock_type, nd, pfn, cpu, cold)
     else:
         _free_to_buddy(pages, zones[z], pageblock_type, nd, pfn, order)

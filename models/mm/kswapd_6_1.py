@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING
 
 from fragsim.models.mm import reclaim
 from fragsim.models.mm.alloc import zone_watermark_ok
+from fragsim.models.mm.constants import ZONE_RECLAIM_ACTIVE
 from fragsim.models.mm.defrag_mode import pgdat_balanced_6_15
 from fragsim.models.mm.gfp import GFP_KERNEL
 from fragsim.models.mm.kcompactd import wakeup_kcompactd
@@ -153,6 +154,10 @@ def balance_pgdat_6_1(m: Machine, order: int, highest_zoneidx: int) -> tuple[int
     total = 0  # sc.nr_reclaimed
     balanced_out = False
     restart = True
+    # set_reclaim_active() (at `restart:`; clear_reclaim_active() at `out:`): "Page allocator
+    # PCP high watermark is lowered if reclaim is active" (6.1 `nr_pcp_high`, models.mm.pcp_6_1).
+    for z in zones:
+        m.zones[z]["flags"] |= ZONE_RECLAIM_ACTIVE
     while restart:
         restart = False
         priority = DEF_PRIORITY
@@ -205,6 +210,8 @@ def balance_pgdat_6_1(m: Machine, order: int, highest_zoneidx: int) -> tuple[int
     if not balanced_out and not total:
         st.kswapd_failures += 1
     # out:
+    for z in zones:
+        m.zones[z]["flags"] &= ~ZONE_RECLAIM_ACTIVE
     if boosted:
         for z, boost in zone_boosts.items():
             if boost:
