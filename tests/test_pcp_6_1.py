@@ -16,10 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fragsim.models.mm import pcp
+from fragsim.models.mm import pcp, probes, reclaim
 from fragsim.models.mm import pcp_6_1 as p61
 from fragsim.models.mm.constants import (
     FREE_OK,
+    KIND_ANON,
     MIGRATE_HIGHATOMIC,
     MIGRATE_ISOLATE,
     MIGRATE_MOVABLE,
@@ -34,7 +35,9 @@ from fragsim.models.mm.constants import (
 )
 from fragsim.models.mm.geometry import MiB
 from fragsim.models.mm.invariants import InvariantError, check_invariants
+from fragsim.models.mm.kswapd_6_1 import balance_pgdat_6_1
 from fragsim.models.mm.machine import Machine
+from fragsim.models.mm.migrate import migrate_page
 from fragsim.models.mm.profiles import machine_config
 from fragsim.models.mm.rmqueue_6_15 import move_freepages_block_6_15
 from fragsim.models.mm.state import NR_PCP_LISTS_6_1
@@ -397,7 +400,6 @@ def test_reclaim_active_lowers_high() -> None:
 
 
 def test_kswapd_clears_reclaim_active() -> None:
-    from fragsim.models.mm.kswapd_6_1 import balance_pgdat_6_1
     m = make()
     balance_pgdat_6_1(m, 0, Z)
     assert not int(m.zones[Z]["flags"]) & ZONE_RECLAIM_ACTIVE
@@ -501,3 +503,26 @@ def test_many_alloc_free_rounds_on_the_6_1_preset() -> None:
     assert m.stat("pcp_refill") > 0 and m.stat("pcp_drain") > 0
     assert pcp.drain_pages(m) >= 0 and pcp.pcp_pages(m) == 0
     check_invariants(m)
+
+
+# --- the page array's readers ---------------------------------------------------------------------
+def test_migrated_old_page_goes_to_the_pcp_on_6_1() -> None:
+    # 6.1: the migrated page's last folio_put -> free_unref_page(page, 0) on the migrating cpu.
+    m = make()
+    old = int(reclaim.alloc_lru_pages(m, 1, KIND_ANON, owner=3)[0])
+    new = m.alloc(0, migratetype=MOV, owner=-1)
+    pcp.drain_pages(m)
+    assert migrate_page(m.pages, m.zones, m.pageblock_type, m.node, old, new)
+    assert m.pages[old]["flags"] == PG_PCP and plist(m, 2)[:1] == [old]
+    check_invariants(m)
+
+
+def test_failure_reasons_count_a_queued_high_order_block_whole() -> None:
+    # An order-3 block on a per-cpu list is 8 pages no allocation may take: at order 1 its 4
+    # aligned pairs are pcp_race blocks (its tail pages carry no flag of their own).
+    m = make()
+    m.alloc(3, migratetype=MOV)  # refill 2 blocks: one allocated, one queued on list 11
+    queued = plist(m, 11)[0]
+    assert m.pages[queued + 1]["flags"] == 0
+    assert probes.failure_reasons(m, 1)["pcp_race"] == 4
+    assert probes.failure_reasons(m, 3)["pcp_race"] == 1
