@@ -265,7 +265,9 @@ def rmqueue_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarra
                  nd: np.ndarray, z: int, order: int, mt: int, alloc_flags: int, cpu: int,
                  cold: int) -> int:
     """6.1 `rmqueue()` on zone `z`: order 0 from the per-cpu lists when they are on and
-    `cpu >= 0` (`buffered_rmqueue`), else the buddy lists (`rmqueue_flags`); then, whether or
+    `cpu >= 0` (`buffered_rmqueue`; with 6.1's per-order lists, `node['pcp_per_order']`, every
+    `pcp_allowed_order` through `rmqueue_pcplist`, falling back to `rmqueue_buddy`:
+    `pcp_6_1.rmqueue_pcp_6_1`), else the buddy lists (`rmqueue_flags`); then, whether or
     not that found a page, "if (test_bit(ZONE_BOOSTED_WATERMARK, &zone->flags))": clear it and
     `wakeup_kswapd(zone, 0, 0, zone_idx(zone))`, recorded as bit `z` of `node['boost_wake']`
     for the Python side (`models.mm.slowpath.boost_wakeups`). Returns the pfn or -1."""
@@ -453,7 +455,9 @@ def free_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarra
                  node: np.ndarray, pfn: int, cpu: int, cold: int) -> int:
     """Free the allocated block headed by `pfn` (`__free_pages(page, order)` with the order the
     model recorded; with per-cpu lists on and `cpu >= 0`, an order-0 page goes to
-    `free_hot_cold_page` on `cpu`, cold if `cold`). Returns FREE_OK, or FREE_NOT_ALLOCATED /
+    `free_hot_cold_page` on `cpu`, cold if `cold`; on 6.1's per-order lists any
+    `pcp_allowed_order` block goes to `free_unref_page` on `cpu`, `cold` unused). Returns
+    FREE_OK, or FREE_NOT_ALLOCATED /
     FREE_OUT_OF_RANGE (counted as `free_unmatched`, nothing changed)."""
     nd = node[0]
     z, order = _free_prepare(pages, zones, nd, pfn)

@@ -400,7 +400,8 @@ class Machine:
         """Allocate one block (`get_page_from_freelist`): its pfn, or -1 when no zone can serve it.
 
         With neither gfp nor migratetype the request is GFP_KERNEL (UNMOVABLE). With per-cpu
-        lists on, an order-0 request uses `cpu`'s lists, cold if `cold` or gfp has __GFP_COLD.
+        lists on, an order-0 request uses `cpu`'s lists, cold if `cold` or gfp has __GFP_COLD
+        (6.1's per-order lists: orders up to 3 and, with THP, pageblock_order; no cold).
         `alloc_flags` are used as given: the 5.0+ bits a kernel's caller adds (ALLOC_KSWAPD,
         ALLOC_NOFRAGMENT: `models.mm.boost.alloc_flags_nofragment`) are added by the slow path
         and the simulated kernel, not here.
@@ -487,7 +488,8 @@ class Machine:
 
     def free(self, pfn: int, cpu: int = 0, cold: bool = False) -> int:
         """Free the block headed by `pfn`: FREE_OK, or a FREE_* code (nothing changed). With
-        per-cpu lists on, an order-0 page goes to `cpu`'s hot list, or its cold one if `cold`."""
+        per-cpu lists on, an order-0 page goes to `cpu`'s hot list, or its cold one if `cold`
+        (6.1's per-order lists: any order up to 3, and pageblock_order with THP)."""
         if self._pcp:
             return int(_alloc.free_one_pcp(self.pages, self.zones, self.pageblock_type,
                                            self.node, pfn, self.check_cpu(cpu), 1 if cold else 0))
