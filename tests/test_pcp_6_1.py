@@ -11,6 +11,11 @@ watermark_scale_factor 10), so with 2 cpus zone_highsize = 320 / 2 = 160.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -42,6 +47,7 @@ from fragsim.models.mm.profiles import machine_config
 from fragsim.models.mm.rmqueue_6_15 import move_freepages_block_6_15
 from fragsim.models.mm.state import NR_PCP_LISTS_6_1
 
+ROOT = Path(__file__).resolve().parents[1]
 Z = ZONE_NORMAL
 UNMOV, RECL, MOV = MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE
 PBO = 9  # x86_64 pageblock_order, the THP order
@@ -526,3 +532,44 @@ def test_failure_reasons_count_a_queued_high_order_block_whole() -> None:
     assert m.pages[queued + 1]["flags"] == 0
     assert probes.failure_reasons(m, 1)["pcp_race"] == 4
     assert probes.failure_reasons(m, 3)["pcp_race"] == 1
+
+
+# --- compiled and pure Python agree -------------------------------------------------------------
+def scenario_pcp(kernel: str, out: str) -> None:
+    """A seeded 6.1-lists scenario (mixed orders, two cpus, a watermark change, a drain); every
+    state array and result saved to `out` (.npz)."""
+    m = make(kernel, memory=32 * MiB)
+    rng = np.random.default_rng(61)
+    results: list[int] = []
+    live: list[int] = []
+    for step in range(400):
+        if step == 200:
+            m.set_min_free_kbytes(128)
+        if step == 300:
+            results.append(pcp.drain_local_pages(m, 1))
+        cpu = int(rng.integers(2))
+        if live and rng.random() < 0.45:
+            results.append(m.free(live.pop(int(rng.integers(len(live)))), cpu=cpu))
+            continue
+        pfn = m.alloc(int(rng.choice(_ORDERS)), migratetype=int(rng.integers(3)), cpu=cpu)
+        results.append(pfn)
+        if pfn >= 0:
+            live.append(pfn)
+    check_invariants(m)
+    np.savez(out, pages=m.pages, zones=m.zones, node=m.node, pageblock_type=m.pageblock_type,
+             results=np.array(results))
+
+
+@pytest.mark.parametrize("kernel", ["6.1", "6.15"])
+def test_pure_python_matches_compiled(kernel: str, tmp_path: Path) -> None:
+    compiled, pure = tmp_path / "compiled.npz", tmp_path / "pure.npz"
+    scenario_pcp(kernel, str(compiled))
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    code = f"from tests.test_pcp_6_1 import scenario_pcp; scenario_pcp({kernel!r}, {str(pure)!r})"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    a, b = np.load(compiled), np.load(pure)
+    for name in a.files:
+        assert np.array_equal(a[name], b[name]), f"{kernel}: {name} differs without the JIT"
+    assert int(a["zones"]["pcp_count"].sum()) > 0  # the lists were in use at the end
