@@ -9,6 +9,9 @@ per-zone reclaim (`models.mm.reclaim.shrink_zone`, `models.mm.slab.shrink_slab`)
 
 1. "Account for the reclaim boost": `nr_boost_reclaim` is the sum of `watermark_boost` over the
    populated zones up to `highest_zoneidx`, `zone_boosts[i]` each one; `boosted` whether any.
+   `set_reclaim_active` sets ZONE_RECLAIM_ACTIVE on those zones until `out:`'s
+   `clear_reclaim_active` ("Page allocator PCP high watermark is lowered if reclaim is
+   active": 6.1 `nr_pcp_high`, `models.mm.pcp_6_1`).
 2. The priority loop from DEF_PRIORITY while priority >= 1 (the restart starts it again):
    `balanced = pgdat_balanced(sc.order)`; unbalanced with a boost: `nr_boost_reclaim = 0`,
    restart; balanced without one: out. Boosted reclaim neither writes nor swaps
