@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 from fragsim.models.mm import pcp, probes, reclaim
 from fragsim.models.mm import pcp_6_1 as p61
 from fragsim.models.mm.constants import (
+    ALLOC_HARDER,
+    ALLOC_WMARK_MIN,
     FREE_OK,
     KIND_ANON,
     MIGRATE_HIGHATOMIC,
@@ -204,6 +206,28 @@ def test_thp_order_uses_the_thp_lists_and_order_4_the_buddy() -> None:
     # Without CONFIG_TRANSPARENT_HUGEPAGE pageblock_order is not a pcp order.
     n = make(thp=False)
     assert n.alloc(PBO, migratetype=MOV) >= 0 and n.stat("pcp_refill") == 0
+
+
+@pytest.mark.parametrize("pcp_on", [False, True])
+def test_atomic_high_order_request_takes_the_pcp_before_highatomic(pcp_on: bool) -> None:
+    # 6.1 rmqueue(): a pcp_allowed_order request tries rmqueue_pcplist first; only
+    # rmqueue_buddy tries __rmqueue_smallest(zone, order, MIGRATE_HIGHATOMIC) for ALLOC_HARDER.
+    # The first order-1 atomic request (refill of max(3 >> 1, 2) blocks: 0 served, 2 queued)
+    # makes its pageblock HIGHATOMIC (reserve_highatomic_pageblock moves its free pages). The
+    # second gets pfn 2 either way: from the pcp list (HIGHATOMIC lists untouched) or, without
+    # the lists, from free_area[1].free_list[HIGHATOMIC].
+    flags = ALLOC_WMARK_MIN | ALLOC_HARDER
+    m = make(pcp=pcp_on)
+    assert m.alloc(1, migratetype=UNMOV, alloc_flags=flags) == 0
+    assert m.pageblock_type[0] == MIGRATE_HIGHATOMIC
+    assert int(m.zones[Z]["nr_reserved_highatomic"]) == 1 << PBO
+    highatomic = m.zones[Z]["nr_free_mt"][:, MIGRATE_HIGHATOMIC]
+    assert list(highatomic[:5]) == ([0, 0, 1, 1, 1] if pcp_on else [0, 1, 1, 1, 1])
+    if pcp_on:
+        assert plist(m, p61.order_to_pindex(UNMOV, 1)) == [2]
+    assert m.alloc(1, migratetype=UNMOV, alloc_flags=flags) == 2
+    assert list(highatomic[:5]) == [0, 0, 1, 1, 1]
+    check_invariants(m)
 
 
 def test_alloc_halves_free_factor() -> None:
