@@ -48,6 +48,10 @@ order in `pages['order']`, its saved migratetype in `pages['mt']`, and links thr
 `pcp->count` is `zones['pcp_nr_pages'][cpu]`, `free_factor` `zones['pcp_free_factor'][cpu]`, and
 `high`/`batch` are `pcp_high[0]`/`pcp_batch[0]`.
 
+The two rules 6.1.y stable took from later kernels are in: `nr_pcp_free`'s `free_factor` cap at
+CONFIG_PCP_BATCH_SCALE_MAX and `drain_pages_zone`'s chunks (6.1.0 has neither; its drain frees
+`pcp->count` at once, which frees the same blocks in the same order).
+
 Simplified: the batch is sized from the zone's present pages (the kernel uses managed pages, less
 the memmap); `percpu_pagelist_high_fraction` is 0 (its default), every cpu is online and on the
 one node (no CPU hotplug, boot pagesets or NUMA's `drain_zone_pages` from vmstat refresh), the
