@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fragsim.models.mm import compaction_6_1 as c61
 from fragsim.models.mm import invariants
-from fragsim.models.mm.compaction import COMPACT_COMPLETE, COMPACT_PARTIAL
+from fragsim.models.mm.compaction import COMPACT_PARTIAL
 from fragsim.models.mm.constants import (
     ALLOC_WMARK_MIN,
     KIND_ANON,
@@ -144,16 +145,30 @@ def test_proactive_compaction_stops_at_the_low_score_watermark() -> None:
     assert ran and timeout == 0.5  # the score went down: the next check in 500 ms
     invariants.check_invariants(m)
     rows, _ = m.take_notifications()
-    # The free scanner isolates the order-10 block at 7168 (1024 targets); 8 rounds of 32 move
-    # blocks 0-3 into 8191 down to 7936. Before each round __compact_finished scores the zone
-    # with the targets isolated: after block 2, (6464 - 3 * 512) * 100 / 6464 = 76 > 73; after
-    # block 3, (6528 - 4 * 512) * 100 / 6528 = 68 <= 73: COMPACT_SUCCESS.
-    assert rows[:, 1].tolist() == list(range(8191, 7935, -1))
-    assert sorted(rows[:, 0].tolist()) == list(range(0, 4 * PB, 8))
+    # 6.1 proactive_compact_node: whole zone, MIGRATE_SYNC_LIGHT, skip hints ignored.
+    # Round 1: the zone starts at pfn 0, so compact_zone's last_migrated_pfn = 0 lies in the
+    # first pageblock and cc->rescan holds: all 64 LRU pages of pageblock 0 are isolated. The
+    # free scanner starts at pageblock 15 (inside the order-10 block: no free head; scanned
+    # whole, marked skip, stride 2), passes pageblock 14 (headed by a free block of order 10 >=
+    # pageblock_order: 6.1 suitable_migration_target says no) and takes pageblock 13 at stride
+    # 2 from 6656: the order-1 block at 6658, then (now on odd pfns) each run's order-0 page
+    # 6665 + 8i until there are 64 targets; split_map_pages puts 7153 at the list head.
+    assert rows[:64, 0].tolist() == list(range(504, -1, -8))
+    assert rows[:64, 1].tolist() == list(range(7153, 6664, -8)) + [6659, 6658]
+    # Rounds 2 and 3: pageblock 1 in halves of 32. The free scanner resumes at 7154 (stride 1
+    # again): the rest of pageblock 13 (13 pages; scanned to its end: skip), then pageblock 12
+    # from 6144 until 34 >= 32; the list head is 6167, the last two targets 7155, 7154 serve
+    # round 3 first.
+    assert rows[64:, 0].tolist() == list(range(760, 511, -8)) + list(range(1016, 767, -8))
+    round2 = [b + d for b in (6160, 6152, 6144) for d in (7, 6, 5, 4, 3, 2, 1)]
+    round2 += [7167, 7166, 7165, 7164, 7163, 7162, 7161, 7159, 7158, 7157, 7156]
+    assert rows[64:96, 1].tolist() == round2
+    assert rows[96:98, 1].tolist() == [7155, 7154]
     assert all(owners[o] == w for o, _, w in rows.tolist())
-    # The 768 unused targets go back: 7168-7679 (order 9) and 7680-7935 (order 8).
-    assert _nr_free(m) == [640, 640, 640, 0, 0, 0, 0, 0, 1, 1, 2]
-    assert fragmentation_score_zone(m, Z) == 64  # 4736 * 100 / 7296 = 64.9
+    # Pageblocks 0-1 are one free order-10 block: (7296 - 2048) * 100 / 7296 = 71 <= 73.
+    assert _nr_free(m) == [698, 759, 758, 0, 0, 0, 0, 0, 0, 0, 2]
+    assert fragmentation_score_zone(m, Z) == 71
+    assert m.pageblock_skip.tolist() == [0] * 13 + [1, 0, 1]
     assert m.vmstat()["compact_daemon_wake"] == 0  # proactive work is no kcompactd wake
 
 
@@ -186,27 +201,32 @@ def test_order_3_compaction_of_the_runs_zone() -> None:
     m.kcompactd_sleeper = lambda: woke.append(1)
     wakeup_kcompactd(m, 3, Z)
     assert woke == [1] and m.kcompactd_order == 3 and m.kcompactd_highest_zoneidx == Z
-    assert kcompactd_do_work(m) == [(Z, COMPACT_SUCCESS)]
+    assert kcompactd_do_work(m) == [(Z, c61.COMPACT_SUCCESS)]
     invariants.check_invariants(m)
     rows, _ = m.take_notifications()
-    # One round: pfns 0..248 (32 pages) into the free scanner's targets, all of pageblock 15
-    # (448 pages) split and stacked; the stack top is the last run's order-2 block: 8191..8188,
-    # 8187, 8186, 8185, then the runs below; the 5th run gives only its order-2 block.
-    targets = [base + d for base in (8184, 8176, 8168, 8160) for d in (7, 6, 5, 4, 3, 2, 1)]
-    targets += [8159, 8158, 8157, 8156]
-    assert rows[:, 0].tolist() == list(range(248, -1, -8))
+    # One round. Order 3 is not costly: no fast_find_migrateblock; the zone starts at pfn 0, so
+    # cc->rescan holds on the first round and all 64 LRU pages of pageblock 0 are isolated
+    # (test_and_set_skip marks pageblock 0 at its first page). The fast free search scans
+    # the MOVABLE lists from their tails, lowest pfns first (256 order-2, 128 order-1 and 64
+    # order-0 blocks, all below min_pfn 4096) and finds nothing; the linear scanner takes
+    # pageblock 15 from 7680 at stride 1 until 64 targets; the list head is 7753.
+    assert rows[:, 0].tolist() == list(range(504, -1, -8))
+    targets = [7753] + [b + d for b in range(7744, 7679, -8) for d in (7, 6, 5, 4, 3, 2, 1)]
     assert rows[:, 1].tolist() == targets
-    # Pages 0..255 are free now: one order-8 block on the MOVABLE list, which an UNMOVABLE
-    # request could steal (6.1 find_suitable_fallback): COMPACT_SUCCESS; the other 416
-    # targets go back to their runs.
-    assert _nr_free(m) == [988, 988, 987, 0, 0, 0, 0, 0, 1, 0, 0]
+    # Pages 0..511 are one free order-9 block on the MOVABLE list, which an UNMOVABLE request
+    # could steal (6.1 find_suitable_fallback): COMPACT_SUCCESS, no target left over.
+    assert _nr_free(m) == [950, 951, 951, 0, 0, 0, 0, 0, 0, 1, 0]
     vm = m.vmstat()
     assert vm["compact_daemon_wake"] == 1
-    assert vm["compact_daemon_migrate_scanned"] == 249 == vm["compact_migrate_scanned"]
-    # The free scanner looks at each run's kept page and three free heads: 64 runs * 4.
-    assert vm["compact_daemon_free_scanned"] == vm["compact_free_scanned"] == 64 * 4
+    assert vm["compact_daemon_migrate_scanned"] == 256 == vm["compact_migrate_scanned"]
+    # 448 free-list entries, then 9 runs of 8 pages and the 10th run's first two.
+    assert vm["compact_daemon_free_scanned"] == vm["compact_free_scanned"] == 448 + 74
+    assert m.pageblock_skip.tolist() == [1] + [0] * 15
+    zone = m.zones[Z]
+    assert int(zone["compact_cached_free_pfn"]) == 7680
+    assert zone["compact_cached_migrate_pfn"].tolist() == [1024, 1024]
     # compaction_defer_reset(zone, 3, false): compact_order_failed 4; the request is cleared.
-    assert int(m.zones[Z]["compact_order_failed"]) == 4
+    assert int(zone["compact_order_failed"]) == 4
     assert m.kcompactd_order == 0 and m.kcompactd_highest_zoneidx == m.nr_zones - 1
 
 
@@ -230,8 +250,13 @@ def test_wakeup_kcompactd_bookkeeping() -> None:
 def test_kcompactd_defers_after_a_complete_failure() -> None:
     m = _every_8th({pfn: KIND_KERNEL for pfn in range(0, 8192, 8)})
     m.kcompactd_order, m.kcompactd_highest_zoneidx = 3, Z
-    assert kcompactd_do_work(m) == [(Z, COMPACT_COMPLETE)]
+    # kcompactd's run is not whole_zone (it starts at the cached positions), so the scanners
+    # meeting is COMPACT_PARTIAL_SKIPPED, which kcompactd_do_work handles as COMPLETE.
+    assert kcompactd_do_work(m) == [(Z, c61.COMPACT_PARTIAL_SKIPPED)]
     assert _nr_free(m) == RUNS
+    # Every pageblock below the free scanner's start (pageblock 15) was scanned whole without
+    # a page isolated: marked skip.
+    assert m.pageblock_skip.tolist() == [1] * 15 + [0]
     zone = m.zones[Z]
     # defer_compaction(zone, 3): shift 1, considered 0; compact_order_failed starts at 0 (a
     # zeroed struct zone) and only goes down.
@@ -240,7 +265,7 @@ def test_kcompactd_defers_after_a_complete_failure() -> None:
     m.kcompactd_order = 3
     assert kcompactd_do_work(m) == []  # considered 1 < 2: deferred
     m.kcompactd_order = 3
-    assert kcompactd_do_work(m) == [(Z, COMPACT_COMPLETE)]  # considered 2: runs again
+    assert kcompactd_do_work(m) == [(Z, c61.COMPACT_PARTIAL_SKIPPED)]  # considered 2: again
     assert int(m.zones[Z]["compact_defer_shift"]) == 2
     assert m.vmstat()["compact_daemon_wake"] == 3
     m.zones[Z]["compact_order_failed"] = 4  # as compaction_defer_reset(zone, 3, ..) leaves it
@@ -295,9 +320,10 @@ def test_kswapd_order_3_wakes_kcompactd0_which_compacts() -> None:
     assert m.stat("pgsteal") == 32 and m.stat("pageoutrun") == 1
     assert kernel.kswapd.runs == 1 and m.kcompactd_sleeper is not None
     assert kernel.kcompactd.runs == 1 and kernel.kcompactd.checks == 0
-    # As in test_order_3_compaction_of_the_runs_zone, with 32 of block 12's runs whole again:
-    # each of the 32 cached pages left (pfn % 8 == 1) takes its run's order-0 page (988 - 32).
-    assert _nr_free(m) == [956, 988, 987, 0, 0, 0, 0, 0, 1, 0, 0]
+    # Reclaim made 32 of block 12's runs whole again (992 order-0 blocks); then as in
+    # test_order_3_compaction_of_the_runs_zone: pageblock 0 migrated into ten runs of
+    # pageblock 15 (the fast search still finds only low pfns at the lists' tails).
+    assert _nr_free(m) == [992 - 64 - 10, 1024 - 64 - 9, 1024 - 64 - 9, 0, 0, 0, 0, 0, 0, 1, 0]
     assert m.vmstat()["compact_daemon_wake"] == 1 and not m.kswapd_running
 
 
@@ -309,8 +335,8 @@ def test_kcompactd0_proactive_timer() -> None:
     assert kernel.kcompactd.checks == 0
     kernel.env.run(until=0.6)  # the first 500 ms timeout: score 84 > 83, compact
     assert kernel.kcompactd.checks == 1 and kernel.kcompactd.proactive_runs == 1
-    assert _nr_free(m) == [640, 640, 640, 0, 0, 0, 0, 0, 1, 1, 2]
-    kernel.env.run(until=10.25)  # every 500 ms: 20 checks, score 63 <= 83, no more work
+    assert _nr_free(m) == [698, 759, 758, 0, 0, 0, 0, 0, 0, 0, 2]  # as proactive_compact_node
+    kernel.env.run(until=10.25)  # every 500 ms: 20 checks, score 71 <= 83, no more work
     assert kernel.kcompactd.checks == 20 and kernel.kcompactd.proactive_runs == 1
 
 

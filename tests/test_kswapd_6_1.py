@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
+from fragsim.models.mm import compaction_6_1 as c61
 from fragsim.models.mm import reclaim, slowpath
 from fragsim.models.mm.constants import (
     ALLOC_NO_WATERMARKS,
@@ -214,7 +215,6 @@ def test_defrag_mode_kcompactd_compacts_until_whole_pageblocks_meet_high() -> No
     # __compact_finished's defrag branch stops it with SUCCESS once the HIGH mark is met in
     # whole free pageblocks. Without defrag_mode the order-1 MIN test passes at once
     # (COMPACT_SUCCESS): no compaction.
-    from fragsim.models.mm.compaction import COMPACT_PARTIAL
     from fragsim.models.mm.kcompactd import kcompactd_do_work, kcompactd_node_suitable
     from fragsim.models.mm.wmark_6_15 import nr_free_pages_blocks
 
@@ -228,7 +228,7 @@ def test_defrag_mode_kcompactd_compacts_until_whole_pageblocks_meet_high() -> No
         out = kcompactd_do_work(m)
         high = int(zone["watermark"][WMARK_HIGH])
         if defrag:
-            assert out == [(z, COMPACT_PARTIAL)]  # 6.1 COMPACT_SUCCESS
+            assert out == [(z, c61.COMPACT_SUCCESS)]
             blocks = nr_free_pages_blocks(m.zones[z], m.pageblock_order)
             assert blocks > high
             assert m.stat("pgmigrate_success") > 0

@@ -17,7 +17,8 @@ Entry points: `compact_zone` (one zone, one order; order -1 compacts the whole z
 `compact_node` (/proc/sys/vm/compact_memory), `try_to_compact_pages` (direct compaction, with
 its order, GFP, watermark and fragmentation-index gates), and the deferral that 2.6.35
 `__alloc_pages_direct_compact` (models.mm.slowpath) applies around it: `compaction_deferred`,
-`defer_compaction`. The scanners are one compiled call per zone.
+`defer_compaction`. The scanners are one compiled call per zone. (6.1's scanners, with skip
+hints, cached positions and the fast searches, are `models.mm.compaction_6_1`.)
 
 2.6.35 details kept: `isolate_migratepages` scans to `ALIGN(low_pfn + pageblock_nr_pages)`
 and a round that stops at its 32nd page restarts at that page, so the next round runs to the
@@ -45,10 +46,8 @@ from fragsim.models.mm.alloc import zone_watermark_ok
 from fragsim.models.mm.boost import wmark_pages
 from fragsim.models.mm.buddy import list_del
 from fragsim.models.mm.constants import (
-    ALLOC_WMARK_HIGH,
     MIGRATE_ISOLATE,
     MIGRATE_MOVABLE,
-    MIGRATE_PCPTYPES,
     MIGRATE_RESERVE,
     PAGE_ALLOC_COSTLY_ORDER,
     PG_ACTIVE,
@@ -58,8 +57,6 @@ from fragsim.models.mm.constants import (
     PG_WRITEBACK,
     WMARK_LOW,
 )
-from fragsim.models.mm.defrag_mode import kcompactd_finished_defrag
-from fragsim.models.mm.fallback_6_1 import find_suitable_fallback
 from fragsim.models.mm.gfp import GFP, gfp_zone, gfpflags_to_migratetype
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_add, lru_del
@@ -74,7 +71,6 @@ from fragsim.models.mm.migrate import (
     page_movable,
 )
 from fragsim.models.mm.reclaim_state import record_migrated
-from fragsim.models.mm.rmqueue_6_15 import move_freepages_block_6_15, prep_move_freepages_block
 from fragsim.models.mm.state import STAT
 
 if TYPE_CHECKING:
@@ -85,15 +81,8 @@ __all__ = [
     "COMPACT_COMPLETE",
     "COMPACT_CONTINUE",
     "COMPACT_MAX_DEFER_SHIFT",
-    "COMPACT_MODE_2_6_35",
-    "COMPACT_MODE_ASYNC_6_1",
-    "COMPACT_MODE_SYNC_FULL_6_1",
-    "COMPACT_MODE_SYNC_LIGHT_6_1",
     "COMPACT_PARTIAL",
     "COMPACT_SKIPPED",
-    "FINISH_2_6_35",
-    "FINISH_6_1",
-    "FINISH_DEFRAG_6_15",
     "compact_node",
     "compact_zone",
     "compaction_deferred",
@@ -136,38 +125,8 @@ _CC_NR_FREE = 3  # isolated target pages (the freelist is a stack of this length
 _CC_ORDER = 4  # order a direct compactor needs; -1: whole zone
 _CC_MT = 5  # the request's migratetype (free list compact_finished looks at)
 _CC_NR_ROWS = 6  # migrated rows written
-_CC_MODE = 7  # COMPACT_MODE_*: which scanner rules the run follows
-_CC_CPU = 8  # the compacting cpu (whose per-cpu lists migration frees to, 2.6.35 with pcp)
-
-#: `compact_zone`'s scanner rules (`cc->mode` and the flags a 6.1 priority sets), on the 2.6.35
-#: scanners: 2.6.35's own (a page under writeback is isolated and fails or is waited on as the
-#: policy's `migrate_rule` says).
-COMPACT_MODE_2_6_35 = 0
-#: 6.1 COMPACT_PRIO_ASYNC (MIGRATE_ASYNC, direct): `suitable_migration_source` takes migration
-#: sources only from pageblocks of the request's type (a movable request: MOVABLE; no CMA), and
-#: ISOLATE_ASYNC_MIGRATE leaves pages under writeback on the LRU.
-COMPACT_MODE_ASYNC_6_1 = 1
-#: 6.1 COMPACT_PRIO_SYNC_LIGHT (MIGRATE_SYNC_LIGHT): every pageblock is a source; pages under
-#: writeback are still not isolated (6.1 `isolate_migratepages` sets ISOLATE_ASYNC_MIGRATE
-#: whenever the mode is not MIGRATE_SYNC, and `__unmap_and_move` would not wait for them).
-COMPACT_MODE_SYNC_LIGHT_6_1 = 2
-#: 6.1 COMPACT_PRIO_SYNC_FULL: SYNC_LIGHT plus `ignore_block_suitable`: the free scanner takes
-#: target pages from any pageblock but an ISOLATE one.
-COMPACT_MODE_SYNC_FULL_6_1 = 3
-_CC_FINISH = 9  # compact_finished's rule (FINISH_*)
-_CC_PROACTIVE = 10  # proactive compaction's low score watermark; -1: not proactive
-_CC_HZ = 11  # cc->highest_zoneidx (the classzone of FINISH_DEFRAG_6_15's watermark)
-_CC_SIZE = 12
-
-#: `compact_finished` rules: 2.6.35's (the order-N watermark, then the request's list or a
-#: block of pageblock_order), or 6.1's (`__compact_finished`: a pageblock finished, then a
-#: block on the request's list or a fallback the request could steal; no watermark).
-#: FINISH_DEFRAG_6_15 is 6.15 kcompactd's under defrag_mode ("make kcompactd target watermarks
-#: in whole pageblocks"): SUCCESS once the HIGH mark is met in NR_FREE_PAGES_BLOCKS, no list
-#: or fallback checks.
-FINISH_2_6_35 = 0
-FINISH_6_1 = 1
-FINISH_DEFRAG_6_15 = 2
+_CC_CPU = 7  # the compacting cpu (whose per-cpu lists migration frees to, 2.6.35 with pcp)
+_CC_SIZE = 8
 
 
 @compiled("pages, pageblock_type, int, int")
@@ -193,9 +152,7 @@ def split_free_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
 
     Refused (returns 0) unless the zone would still pass its low watermark plus the block at
     order 0, as if the block were being allocated. A block of order >= pageblock_order - 1
-    makes its pageblocks MOVABLE (with `node['typed_freelists']`, 6.15's `__isolate_free_page`:
-    only the mergeable ones, moving their other free pages too). Returns the number of pages
-    taken.
+    makes its pageblocks MOVABLE. Returns the number of pages taken.
     """
     zone = zones[z]
     order = int(pages[pfn]["order"])
@@ -214,15 +171,7 @@ def split_free_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
         pages[p]["flags"] = PG_HEAD
     if order >= pbo - 1 and nd["grouping"] != 0:
         for p in range(pfn, pfn + nr - 1, 1 << pbo):
-            if nd["typed_freelists"] == 0:
-                pageblock_type[p >> pbo] = MIGRATE_MOVABLE
-            elif pageblock_type[p >> pbo] < MIGRATE_PCPTYPES:
-                # 6.15 `__isolate_free_page`: only mergeable pageblocks, and with their other
-                # free pages (`move_freepages_block(zone, page, mt, MIGRATE_MOVABLE)`).
-                start, _, _ = prep_move_freepages_block(pages, zone, p, pbo)
-                if start >= 0:
-                    move_freepages_block_6_15(pages, zone, pageblock_type, nd, start,
-                                              MIGRATE_MOVABLE)
+            pageblock_type[p >> pbo] = MIGRATE_MOVABLE
     return nr
 
 
@@ -256,16 +205,11 @@ def _isolate_freepages(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.
     high_pfn = low_pfn
     nr_freepages = cc[_CC_NR_FREE]
     scanned = 0
-    ignore_block_suitable = cc[_CC_MODE] == COMPACT_MODE_SYNC_FULL_6_1
     while pfn > low_pfn and cc[_CC_NR_MIGRATE] > nr_freepages:
         if pfn < start or pfn >= end:
             pfn -= nr_pb
             continue
-        if ignore_block_suitable:
-            suitable = pageblock_type[pfn >> pbo] != MIGRATE_ISOLATE
-        else:
-            suitable = suitable_migration_target(pages, pageblock_type, pfn, pbo)
-        if not suitable:
+        if not suitable_migration_target(pages, pageblock_type, pfn, pbo):
             pfn -= nr_pb
             continue
         isolated = 0
@@ -298,11 +242,7 @@ def _isolate_migratepages(pages: np.ndarray, zones: np.ndarray, pageblock_type: 
                           migratelist: np.ndarray) -> int:
     """2.6.35 `isolate_migratepages()`: take up to 32 LRU pages off their lists, from
     `migrate_pfn` to `ALIGN(migrate_pfn + pageblock_nr_pages)`. Free pages are skipped; pages
-    not on the LRU (kernel, slab, hugetlb, per-cpu) cannot be isolated and stay.
-
-    On the 6.1 modes (`_CC_MODE`) pages under writeback stay on the LRU (ISOLATE_ASYNC_MIGRATE),
-    and COMPACT_MODE_ASYNC_6_1 skips every pageblock whose type is not the request's (6.1
-    `suitable_migration_source`)."""
+    not on the LRU (kernel, slab, hugetlb, per-cpu) cannot be isolated and stay."""
     zone = zones[z]
     pbo = nd["pageblock_order"]
     nr_pb = 1 << pbo
@@ -313,21 +253,12 @@ def _isolate_migratepages(pages: np.ndarray, zones: np.ndarray, pageblock_type: 
         cc[_CC_MIGRATE_PFN] = end_pfn
         return 0
     stop = min(end_pfn, zone["end_pfn"])
-    mode = cc[_CC_MODE]
-    skip_writeback = mode != COMPACT_MODE_2_6_35
-    source_by_type = mode == COMPACT_MODE_ASYNC_6_1
-    first = low_pfn
     nr = 0
     scanned = 0
     while low_pfn < stop:
-        if source_by_type and (low_pfn == first or (low_pfn & (nr_pb - 1)) == 0) \
-                and pageblock_type[low_pfn >> pbo] != cc[_CC_MT]:
-            low_pfn = (low_pfn | (nr_pb - 1)) + 1
-            continue
         scanned += 1
         flags = pages[low_pfn]["flags"]
-        if not (flags & PG_BUDDY) and (flags & PG_LRU) \
-                and not (skip_writeback and (flags & PG_WRITEBACK)):
+        if not (flags & PG_BUDDY) and (flags & PG_LRU):
             lru_del(pages, zone, low_pfn)
             migratelist[nr] = low_pfn
             nr += 1
@@ -434,45 +365,12 @@ def extfrag_for_order(zone: np.ndarray, max_order: int, order: int) -> int:
 
 @compiled("zones, nd, int, int[]")
 def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray) -> int:
-    """`compact_finished()` by the rule in `cc` (FINISH_*).
-
-    2.6.35: for order -1 2.6.35 evaluates a watermark with `1 << -1` before returning CONTINUE
-    whatever it says; the model returns CONTINUE directly. 6.1 `__compact_finished`: scanners
-    met: COMPLETE (the model's runs always start at the zone start: `whole_zone`); proactive:
-    CONTINUE while the zone's fragmentation score (`extfrag_for_order` at pageblock_order, the
-    model's COMPACTION_HPAGE_ORDER) is above the low score watermark, else SUCCESS (the
-    model's COMPACT_PARTIAL); order -1: CONTINUE; then SUCCESS if some order from the
-    request's up has a block on the request's list, or `find_suitable_fallback(area, order,
-    migratetype, true, ...)` finds a type it may steal. `kswapd_is_running` never changes
-    during the model's (instant) compaction run. Left out: 6.1's "always finish scanning a
-    pageblock" (CONTINUE while `migrate_pfn` is not pageblock aligned): 2.6.35's migrate
-    scanner restarts at its 32nd page and scans to the end of the next pageblock, so among
-    dense LRU pages its stops are never aligned and the test would run every kcompactd
-    compaction until the scanners meet.
-    """
+    """2.6.35 `compact_finished()`. For order -1 2.6.35 evaluates a watermark with `1 << -1`
+    before returning CONTINUE whatever it says; the model returns CONTINUE directly."""
     if cc[_CC_FREE_PFN] <= cc[_CC_MIGRATE_PFN]:
         return COMPACT_COMPLETE
     order = cc[_CC_ORDER]
-    zone = zones[z]
     mt = cc[_CC_MT]
-    if cc[_CC_FINISH] == FINISH_DEFRAG_6_15:
-        if order >= 0 and kcompactd_finished_defrag(zone, int(nd["pageblock_order"]), order,
-                                                    cc[_CC_HZ], ALLOC_WMARK_HIGH):
-            return COMPACT_PARTIAL
-        return COMPACT_CONTINUE
-    if cc[_CC_FINISH] == FINISH_6_1:
-        if cc[_CC_PROACTIVE] >= 0:
-            score = extfrag_for_order(zone, int(nd["max_order"]), int(nd["pageblock_order"]))
-            return COMPACT_CONTINUE if score > cc[_CC_PROACTIVE] else COMPACT_PARTIAL
-        if order < 0:
-            return COMPACT_CONTINUE
-        for o in range(order, nd["max_order"]):
-            if zone["head"][o, mt] >= 0:
-                return COMPACT_PARTIAL
-            fallback_mt, can_steal = find_suitable_fallback(zone, nd, o, mt)
-            if fallback_mt >= 0 and can_steal:
-                return COMPACT_PARTIAL
-        return COMPACT_CONTINUE
     if order < 0:
         return COMPACT_CONTINUE
     zone = zones[z]
@@ -486,14 +384,11 @@ def _compact_finished(zones: np.ndarray, nd: np.ndarray, z: int, cc: np.ndarray)
     return COMPACT_CONTINUE
 
 
-@compiled("pages, zones, pageblock_type, node, int, int, int, int, int, int, int, int",
-          nrt=True)
+@compiled("pages, zones, pageblock_type, node, int, int, int, int", nrt=True)
 def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
-                  node: np.ndarray, z: int, order: int, migratetype: int, mode: int,
-                  cpu: int, finish: int, proactive_wmark: int,
-                  highest_zoneidx: int) -> tuple[int, np.ndarray]:
-    """2.6.35 `compact_zone()` with the scanner rules of `mode` and `finish`'s
-    `compact_finished`; returns (status, migrated rows)."""
+                  node: np.ndarray, z: int, order: int, migratetype: int,
+                  cpu: int) -> tuple[int, np.ndarray]:
+    """2.6.35 `compact_zone()`; returns (status, migrated rows)."""
     nd = node[0]
     zone = zones[z]
     pbo = nd["pageblock_order"]
@@ -501,11 +396,7 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
     cc[_CC_MIGRATE_PFN] = zone["start_pfn"]
     cc[_CC_FREE_PFN] = zone["end_pfn"] & ~((1 << pbo) - 1)
     cc[_CC_ORDER] = order
-    cc[_CC_MODE] = mode
     cc[_CC_CPU] = cpu
-    cc[_CC_FINISH] = finish
-    cc[_CC_PROACTIVE] = proactive_wmark
-    cc[_CC_HZ] = highest_zoneidx
     # With grouping off (2.6.20 rules) every block is on list 0.
     cc[_CC_MT] = migratetype if nd["grouping"] != 0 else 0
     migratelist = np.empty(COMPACT_CLUSTER_MAX, dtype=np.int64)
@@ -528,22 +419,15 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
 
 
 def compact_zone(m: Machine, z: int, order: int, migratetype: int = MIGRATE_MOVABLE,
-                 mode: int = COMPACT_MODE_2_6_35, cpu: int = 0, *,
-                 finish: int = FINISH_2_6_35, proactive_wmark: int = -1,
-                 highest_zoneidx: int = -1) -> int:
+                 cpu: int = 0) -> int:
     """Compact zone `z` for an allocation of `order` and `migratetype` (2.6.35 `compact_zone`
-    as `compact_zone_order` calls it); order -1 compacts until the scanners meet. `mode` picks
-    the scanner rules (`COMPACT_MODE_*`; 6.1's priorities on these scanners), `cpu` the
-    compacting cpu (migration's frees, `models.mm.migrate.free_migrated_page`). `finish`
-    picks `compact_finished`'s rule (FINISH_6_1 for kcompactd), and `proactive_wmark` >= 0
-    makes it a 6.1 proactive run that stops once the zone's score is at most that.
-    `highest_zoneidx` is `cc->highest_zoneidx` (default: `z`). Returns a COMPACT_* status and
-    appends the moved pages to `m.migrated`."""
+    as `compact_zone_order` calls it); order -1 compacts until the scanners meet. `cpu` is the
+    compacting cpu (migration's frees, `models.mm.migrate.free_migrated_page`). Returns a
+    COMPACT_* status and appends the moved pages to `m.migrated`."""
     if not -1 <= order < m.max_order:
         raise ValueError(f"order {order} out of range -1..{m.max_order - 1}")
-    hz = z if highest_zoneidx < 0 else highest_zoneidx
     status, rows = _compact_zone(m.pages, m.zones, m.pageblock_type, m.node, z, order,
-                                 migratetype, mode, cpu, finish, proactive_wmark, hz)
+                                 migratetype, cpu)
     if rows.shape[0]:
         record_migrated(m, rows)
     return int(status)

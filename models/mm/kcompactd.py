@@ -14,8 +14,8 @@ The allocator side of the per-node compaction daemon, without SimPy (the daemon'
   `compaction_suitable` (COMPACT_CONTINUE), `compact_zone` for the recorded order as
   GFP_KERNEL (UNMOVABLE) asks it (which first asks `compaction_suitable` again with the node's
   highest_zoneidx, and may return SUCCESS or SKIPPED at once); SUCCESS:
-  `compaction_defer_reset(zone, order, false)`; COMPLETE: drain the per-cpu lists and
-  `defer_compaction(zone, order)`; counts the pages each
+  `compaction_defer_reset(zone, order, false)`; COMPLETE or PARTIAL_SKIPPED: drain the
+  per-cpu lists and `defer_compaction(zone, order)`; counts the pages each
   run's scanners looked at in `compact_daemon_migrate_scanned`/`_free_scanned`. Then it
   forgets the order and zone index it served (unless a higher/tighter one came meanwhile).
 - Proactive compaction (5.9; 6.1's form): `fragmentation_score_zone` is `extfrag_for_order`
@@ -33,13 +33,13 @@ The allocator side of the per-node compaction daemon, without SimPy (the daemon'
   for (`alloc_order`) when the node is balanced at the order balance_pgdat finished at
   (`reclaim_order`).
 
-Model limits (also in the README): kcompactd drives the model's 2.6.35 scanners
-(`models.mm.compaction`: `isolate_migratepages`, `isolate_freepages`, 2.6.35
-`suitable_migration_target`), not 6.1's: no `fast_isolate_freepages`/`fast_find_migrateblock`,
-no PG_migrate_skip bits or cached scanner positions (every run starts at the zone's ends, so it
-is a `whole_zone` run and ends COMPLETE, never PARTIAL_SKIPPED), MIGRATE_SYNC_LIGHT is the
-model's `migrate_pages` rule, and compaction takes no simulated time. Only `compact_finished`
-follows 6.1 (FINISH_6_1). 6.1 COMPACT_SUCCESS is the model's COMPACT_PARTIAL. The sysctl
+Both runs use 6.1's scanners (`models.mm.compaction_6_1`): kcompactd's as 6.1
+`kcompactd_do_work` sets them up (MIGRATE_SYNC_LIGHT, skip hints honoured, cached scanner
+positions, so a run whose scanners meet ends COMPACT_PARTIAL_SKIPPED unless it started at the
+zone start), proactive compaction's as `proactive_compact_node` does (`whole_zone`,
+`ignore_skip_hint`). `kcompactd_do_work` answers in 6.1's `enum compact_result`.
+
+Model limits (also in the README): compaction takes no simulated time. The sysctl
 write's `proactive_compact_trigger` is not modelled (proactiveness is fixed for a run).
 """
 
@@ -49,17 +49,13 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
+from fragsim.models.mm import compaction_6_1 as c61
 from fragsim.models.mm.alloc import wmark_of, zone_watermark_ok
 from fragsim.models.mm.compaction import (
-    COMPACT_COMPLETE,
     COMPACT_CONTINUE,
     COMPACT_MAX_DEFER_SHIFT,
-    COMPACT_MODE_SYNC_LIGHT_6_1,
     COMPACT_PARTIAL,
     COMPACT_SKIPPED,
-    FINISH_6_1,
-    FINISH_DEFRAG_6_15,
-    compact_zone,
     extfrag_for_order,
 )
 from fragsim.models.mm.constants import (
@@ -100,8 +96,14 @@ __all__ = [
 ]
 
 #: 6.1 COMPACT_SUCCESS ("direct compaction terminated after concluding that the allocation
-#: should now succeed"): the model's (2.6.35) COMPACT_PARTIAL.
+#: should now succeed") as `compaction_suitable` answers it: the model's (2.6.35)
+#: COMPACT_PARTIAL.
 COMPACT_SUCCESS: Final = COMPACT_PARTIAL
+#: `compaction_suitable`'s answers in 6.1's `enum compact_result` (`models.mm.compaction_6_1`),
+#: whose order `try_to_compact_pages`'s `rc = max(status, rc)` relies on.
+SUITABLE_6_1: Final = {COMPACT_SKIPPED: c61.COMPACT_SKIPPED,
+                       COMPACT_CONTINUE: c61.COMPACT_CONTINUE,
+                       COMPACT_PARTIAL: c61.COMPACT_SUCCESS}
 #: `sysctl_compaction_proactiveness` at boot (5.9+).
 DEFAULT_COMPACTION_PROACTIVENESS: Final = 20
 #: HPAGE_FRAG_CHECK_INTERVAL_MSEC (500 ms): kcompactd's wait when proactive compaction is on.
@@ -262,7 +264,7 @@ def kcompactd_do_work(m: Machine) -> list[tuple[int, int]]:
     order = m.kcompactd_order
     hz = m.kcompactd_highest_zoneidx
     flags = kcompactd_alloc_flags(bool(m.config.defrag_mode))
-    finish = FINISH_DEFRAG_6_15 if m.config.defrag_mode else FINISH_6_1
+    finish = c61.FINISH_DEFRAG_6_15 if m.config.defrag_mode else c61.FINISH_6_1
     stat = m.node[0]["stat"]
     stat[_S_WAKE] += 1
     out: list[tuple[int, int]] = []
@@ -276,14 +278,14 @@ def kcompactd_do_work(m: Machine) -> list[tuple[int, int]]:
         migrate0, free0 = int(stat[_S_MIGRATE_SCANNED]), int(stat[_S_FREE_SCANNED])
         # 6.1 compact_zone() asks compaction_suitable again, with cc->highest_zoneidx (the
         # node's, not the zone's: a larger lowmem_reserve), and returns SUCCESS or SKIPPED.
-        status = compaction_suitable(m, z, order, flags, hz, kcompactd=True)
-        if status == COMPACT_CONTINUE:
+        status = SUITABLE_6_1[compaction_suitable(m, z, order, flags, hz, kcompactd=True)]
+        if status == c61.COMPACT_CONTINUE:
             # cc.gfp_mask = GFP_KERNEL: compact_zone asks for an UNMOVABLE block.
-            status = compact_zone(m, z, order, MIGRATE_UNMOVABLE, COMPACT_MODE_SYNC_LIGHT_6_1,
-                                  finish=finish, highest_zoneidx=hz)
-        if status == COMPACT_SUCCESS:
+            status = c61.compact_zone(m, z, order, MIGRATE_UNMOVABLE, c61.MIGRATE_SYNC_LIGHT,
+                                      direct=False, finish=finish, highest_zoneidx=hz)
+        if status == c61.COMPACT_SUCCESS:
             compaction_defer_reset(m, z, order, False)
-        elif status == COMPACT_COMPLETE:  # or PARTIAL_SKIPPED, which the model never returns
+        elif status in (c61.COMPACT_PARTIAL_SKIPPED, c61.COMPACT_COMPLETE):
             _drain_all_pages(m)
             defer_compaction(m, z, order)
         stat[_S_DAEMON_MIGRATE] += int(stat[_S_MIGRATE_SCANNED]) - migrate0
@@ -362,8 +364,9 @@ def proactive_compact_node(m: Machine) -> list[tuple[int, int]]:
     (order -1, GFP_KERNEL, MIGRATE_SYNC_LIGHT) until its score is at most the low watermark.
     Returns (zone, status) pairs. (6.1 counts no kcompactd counter here.)"""
     wmark_low = fragmentation_score_wmark(m, True)
-    return [(z, compact_zone(m, z, -1, MIGRATE_UNMOVABLE, COMPACT_MODE_SYNC_LIGHT_6_1,
-                             finish=FINISH_6_1, proactive_wmark=wmark_low))
+    return [(z, c61.compact_zone(m, z, -1, MIGRATE_UNMOVABLE, c61.MIGRATE_SYNC_LIGHT,
+                                 direct=False, whole_zone=True, ignore_skip_hint=True,
+                                 proactive_wmark=wmark_low))
             for z in m.populated_zones()]
 
 

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING
 
 from fragsim.models.mm import reclaim
 from fragsim.models.mm.alloc import zone_watermark_ok
+from fragsim.models.mm.compaction_6_1 import reset_isolation_suitable
 from fragsim.models.mm.constants import ZONE_RECLAIM_ACTIVE
 from fragsim.models.mm.defrag_mode import pgdat_balanced_6_15
 from fragsim.models.mm.gfp import GFP_KERNEL
@@ -134,9 +135,15 @@ def kswapd_try_to_sleep(m: Machine, alloc_order: int, reclaim_order: int,
     """6.1 `kswapd_try_to_sleep()` up to its short nap: when `prepare_kswapd_sleep(pgdat,
     reclaim_order, highest_zoneidx)` holds, `wakeup_kcompactd(pgdat, alloc_order,
     highest_zoneidx)` ("We have freed the memory, now we should compact it to make allocation
-    of the requested order possible"). Returns whether kswapd may sleep."""
+    of the requested order possible"), after `reset_isolation_suitable(pgdat)`
+    (`models.mm.compaction_6_1`). Returns whether kswapd may sleep."""
     if not prepare_kswapd_sleep(m, reclaim_order, highest_zoneidx):
         return False
+    if m.config.compaction:
+        # "Compaction records what page blocks it recently failed to isolate pages from and
+        # skips them in the future scanning. When kswapd is going to sleep, it is reasonable
+        # to assume that pages and compaction may succeed so reset the cache."
+        reset_isolation_suitable(m)
     if m.config.kcompactd:
         wakeup_kcompactd(m, alloc_order, highest_zoneidx)
     return True

@@ -201,11 +201,19 @@ class Machine:
         self.node = new_node()
         nr_blocks = -(-nr_pages // (1 << self.pageblock_order))
         self.pageblock_type = np.zeros(nr_blocks, dtype=np.int8)
+        #: PB_migrate_skip of each pageblock (6.1 compaction's skip hints,
+        #: `models.mm.compaction_6_1`).
+        self.pageblock_skip = np.zeros(nr_blocks, dtype=np.uint8)
         for z, (start, end) in enumerate(spans):
             self.zones[z]["zone_type"] = z
             self.zones[z]["start_pfn"] = start
             self.zones[z]["end_pfn"] = end
             self.zones[z]["present_pages"] = end - start
+        # 6.1 compaction's cached positions start unset: the kernel's zero lies below every
+        # zone (pfn 0 is never in one), the model's DMA zone starts at pfn 0, so -1 says it.
+        self.zones["compact_cached_free_pfn"] = -1
+        self.zones["compact_cached_migrate_pfn"] = -1
+        self.zones["compact_init_migrate_pfn"] = -1
         # ZONE_MOVABLE counts as highmem when it was carved out of HighMem (x86 32-bit).
         self.movable_is_highmem = (spans[ZONE_MOVABLE][1] > spans[ZONE_MOVABLE][0]
                                    and boot_spans[ZONE_HIGHMEM][1] > boot_spans[ZONE_HIGHMEM][0])
@@ -350,7 +358,8 @@ class Machine:
         return int(self.node[0]["stat"][STAT[name]])
 
     def state_bytes(self) -> int:
-        return state_bytes(self.pages, self.zones, self.pageblock_type, self.node)
+        return (state_bytes(self.pages, self.zones, self.pageblock_type, self.node)
+                + self.pageblock_skip.nbytes)
 
     # --- requests -----------------------------------------------------------------------------
     def resolve(self, gfp: int | None = None, migratetype: int | None = None) -> tuple[int, int]:
@@ -530,6 +539,7 @@ class Machine:
         new.zones = _raw_copy(self.zones)
         new.node = _raw_copy(self.node)
         new.pageblock_type = _raw_copy(self.pageblock_type)
+        new.pageblock_skip = _raw_copy(self.pageblock_skip)
         new._request_cache = dict(self._request_cache)
         new.migrated = list(self.migrated)
         new.reclaimed = list(self.reclaimed)

@@ -18,9 +18,9 @@ ALLOC_NOFRAGMENT). The 6.1 preset also has `watermark_scale_factor` 10 (4.6),
 kswapd wake-up and kswapd's boosted reclaim, `models.mm.boost` and `models.mm.kswapd_6_1`;
 0 turns it off; the presets before 5.0 have no such option), transparent huge pages (2.6.38;
 the sysfs knobs keep the model's defaults, `never`/`madvise`), 6.1's slow path and direct
-compaction on the model's 2.6.35 scanners (`models.mm.slowpath_6_1`), and 6.1's kcompactd (4.6)
-with proactive compaction (5.9, `compaction_proactiveness` 20), which drive the same scanners
-(`models.mm.kcompactd`).
+compaction (`models.mm.slowpath_6_1`), and 6.1's kcompactd (4.6) with proactive compaction (5.9,
+`compaction_proactiveness` 20) (`models.mm.kcompactd`), all on 6.1's compaction scanners
+(`models.mm.compaction_6_1`: skip hints, cached positions, the fast searches).
 `mobility-6.15` is 6.15's (`__rmqueue_claim`/`__rmqueue_steal` with the mode cache, free pages
 always on their pageblock type's lists, 6.15's HIGHATOMIC and `__zone_watermark_ok`); the 6.15
 preset keeps everything else of the 6.1 preset (boosting, kcompactd, proactive

@@ -1,5 +1,5 @@
 """The 6.1 slow path: `__alloc_pages_slowpath` with its two retry loops, and 6.1 direct compaction
-on the model's 2.6.35 scanners (`mm/page_alloc.c`, `mm/compaction.c`,
+(`mm/page_alloc.c`, `mm/compaction.c`,
 `include/linux/compaction.h` of 6.1.y, read at unifreq/linux-6.1.y 07badeaa).
 
 `AllocRetry61.slowpath` (models.mm.slowpath) runs `slowpath_6_1` after the fast path failed,
@@ -34,24 +34,19 @@ kswapd was woken and the attempt at MIN failed, in 6.1's order:
 
 6.1 direct compaction (`try_to_compact_pages`, `compact_zone_order`, `compaction_suitable`,
 `compaction_deferred`/`defer_compaction`/`compaction_defer_reset` with `compact_order_failed`)
-runs the model's 2.6.35 scanners (`models.mm.compaction.compact_zone`), whose COMPACT_PARTIAL
-is 6.1's COMPACT_SUCCESS and whose COMPACT_COMPLETE stays COMPLETE (the scanners always start
-at the zone's ends, so the run is always `whole_zone`: no COMPACT_PARTIAL_SKIPPED). The
-priorities map onto those scanners as `models.mm.compaction.COMPACT_MODE_*` say:
+runs 6.1's scanners (`models.mm.compaction_6_1.compact_zone`, direct_compaction set):
 
-- COMPACT_PRIO_ASYNC: migration sources only from pageblocks of the request's type
-  (`suitable_migration_source`), pages under writeback left on the LRU; never defers;
-- COMPACT_PRIO_SYNC_LIGHT: every pageblock a source, pages under writeback still left alone
-  (6.1 isolates with ISOLATE_ASYNC_MIGRATE below MIGRATE_SYNC and never waits on writeback in
-  MIGRATE_SYNC_LIGHT); a COMPLETE zone is deferred;
-- COMPACT_PRIO_SYNC_FULL: also `ignore_block_suitable` (the free scanner takes any pageblock
-  but an ISOLATE one) and ignores deferral.
+- COMPACT_PRIO_ASYNC: MIGRATE_ASYNC (migration sources only from pageblocks of the request's
+  type, `skip_on_failure`, the free scanner's stride); never defers;
+- COMPACT_PRIO_SYNC_LIGHT: MIGRATE_SYNC_LIGHT; a COMPLETE or PARTIAL_SKIPPED zone is deferred;
+- COMPACT_PRIO_SYNC_FULL (MIN_COMPACT_PRIORITY): MIGRATE_SYNC_LIGHT with `whole_zone`,
+  `ignore_skip_hint` and `ignore_block_suitable`; ignores deferral.
 
-Simplified (also in the README): the scanners, `compact_finished` (2.6.35's watermark and list
-test) and `split_free_page` are 2.6.35's; no skip hints, cached scanner positions,
-`fast_find_migrateblock`, page capture (`capture_control`) or lock contention; the local cpu's
-per-cpu lists of a zone are drained once after its compaction migrated pages, where 6.1 drains
-them whenever the migrate scanner leaves an order-aligned block it migrated from. No
+Below MIGRATE_SYNC no mode isolates a page under writeback. A successful allocation after
+compaction clears the zone's `compact_blockskip_flush`. The __GFP_FS of the request decides
+whether file pages may be isolated.
+
+Simplified (also in the README): no page capture (`capture_control`) or lock contention. No
 `congestion_wait` between rounds (6.1 has none: reclaim throttles itself), and
 `zone_reclaimable_pages` counts every LRU page while swap has free slots, else every non-anon
 one (the model has one LRU pair). `SAFETY_ROUNDS` caps the loop (a __GFP_NOFAIL request that
@@ -65,6 +60,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fragsim.models.mm import compaction, kcompactd
+from fragsim.models.mm.compaction_6_1 import (
+    COMPACT_COMPLETE,
+    COMPACT_CONTENDED,
+    COMPACT_CONTINUE,
+    COMPACT_DEFERRED,
+    COMPACT_PARTIAL_SKIPPED,
+    COMPACT_SKIPPED,
+    COMPACT_SUCCESS,
+    MIGRATE_ASYNC,
+    MIGRATE_SYNC_LIGHT,
+)
+from fragsim.models.mm.compaction_6_1 import compact_zone as compact_zone_6_1
 from fragsim.models.mm.constants import (
     ALLOC_HARDER,
     ALLOC_HIGH,
@@ -123,30 +130,12 @@ DEF_COMPACT_PRIORITY = COMPACT_PRIO_SYNC_LIGHT
 COMPACT_PRIO_ASYNC = 2
 INIT_COMPACT_PRIORITY = COMPACT_PRIO_ASYNC
 
-# enum compact_result (6.1), in its order: try_to_compact_pages keeps the max over zones.
-COMPACT_NOT_SUITABLE_ZONE = 0
-COMPACT_SKIPPED = 1
-COMPACT_DEFERRED = 2
-COMPACT_NO_SUITABLE_PAGE = 3
-COMPACT_CONTINUE = 4
-COMPACT_COMPLETE = 5
-COMPACT_PARTIAL_SKIPPED = 6
-COMPACT_CONTENDED = 7
-COMPACT_SUCCESS = 8
-
 #: 6.1 mm/internal.h: no-progress rounds before should_reclaim_retry gives up.
 MAX_RECLAIM_RETRIES = 16
 #: 6.1 mm/page_alloc.c: compaction retries with progress before the OOM path.
 MAX_COMPACT_RETRIES = 16
 #: The model's cap on `retry:` rounds (6.1 has none; __GFP_NOFAIL loops for ever).
 SAFETY_ROUNDS = 1000
-
-#: Scanner rules of each priority (module docstring).
-_MODE_OF_PRIORITY = {
-    COMPACT_PRIO_ASYNC: compaction.COMPACT_MODE_ASYNC_6_1,
-    COMPACT_PRIO_SYNC_LIGHT: compaction.COMPACT_MODE_SYNC_LIGHT_6_1,
-    COMPACT_PRIO_SYNC_FULL: compaction.COMPACT_MODE_SYNC_FULL_6_1,
-}
 
 _S_STALL = STAT["compact_stall"]
 _S_FAIL = STAT["compact_fail"]
@@ -210,39 +199,28 @@ def compaction_zonelist_suitable(m: Machine, order: int, alloc_flags: int,
     return False
 
 
-def _drain_local_zone(m: Machine, z: int, cpu: int) -> None:
-    if m.config.pcp:
-        from fragsim.models.mm import pcp
-
-        pcp.drain_local_pages(m, cpu, z)
-
-
-#: The shared `compaction_suitable` (`models.mm.kcompactd`, also kcompactd's) answers in the
-#: model's compaction values; here they become 6.1's enum, whose order `try_to_compact_pages`'s
-#: `rc = max(status, rc)` relies on.
-_SUITABLE_6_1 = {compaction.COMPACT_SKIPPED: COMPACT_SKIPPED,
-                 compaction.COMPACT_CONTINUE: COMPACT_CONTINUE,
-                 compaction.COMPACT_PARTIAL: COMPACT_SUCCESS}
-
-
 def compaction_suitable(m: Machine, z: int, order: int, alloc_flags: int,
                         classzone: int) -> int:
     """6.1 `compaction_suitable` (`models.mm.kcompactd.compaction_suitable`) in 6.1's enum:
     COMPACT_SKIPPED, COMPACT_CONTINUE or COMPACT_SUCCESS."""
-    return _SUITABLE_6_1[kcompactd.compaction_suitable(m, z, order, alloc_flags, classzone)]
+    return kcompactd.SUITABLE_6_1[kcompactd.compaction_suitable(m, z, order, alloc_flags,
+                                                                classzone)]
 
 
 def _compact_zone_order(m: Machine, z: int, order: int, mt: int, prio: int, alloc_flags: int,
-                        classzone: int, cpu: int) -> int:
-    """6.1 `compact_zone_order` / `compact_zone` on the 2.6.35 scanners (module docstring)."""
+                        classzone: int, cpu: int, fs: bool) -> int:
+    """6.1 `compact_zone_order`: `compaction_suitable`, then `compact_zone`
+    (`models.mm.compaction_6_1`) as a direct compaction at MIGRATE_ASYNC for
+    COMPACT_PRIO_ASYNC and MIGRATE_SYNC_LIGHT otherwise; MIN_COMPACT_PRIORITY (SYNC_FULL) also
+    compacts the whole zone and ignores skip hints and block suitability."""
     ret = compaction_suitable(m, z, order, alloc_flags, classzone)
     if ret in (COMPACT_SUCCESS, COMPACT_SKIPPED):
         return ret
-    migrated = len(m.migrated)
-    status = compaction.compact_zone(m, z, order, mt, _MODE_OF_PRIORITY[prio], cpu)
-    if len(m.migrated) > migrated:
-        _drain_local_zone(m, z, cpu)
-    return COMPACT_SUCCESS if status == compaction.COMPACT_PARTIAL else COMPACT_COMPLETE
+    full = prio == MIN_COMPACT_PRIORITY
+    return compact_zone_6_1(m, z, order, mt, MIGRATE_ASYNC if prio == COMPACT_PRIO_ASYNC
+                            else MIGRATE_SYNC_LIGHT, direct=True, whole_zone=full,
+                            ignore_skip_hint=full, ignore_block_suitable=full, fs=fs, cpu=cpu,
+                            highest_zoneidx=classzone)
 
 
 def try_to_compact_pages(m: Machine, order: int, gfp: int, alloc_flags: int, high_zone: int,
@@ -259,7 +237,8 @@ def try_to_compact_pages(m: Machine, order: int, gfp: int, alloc_flags: int, hig
         if prio > MIN_COMPACT_PRIORITY and _compaction_deferred(m, z, order):
             rc = max(COMPACT_DEFERRED, rc)
             continue
-        status = _compact_zone_order(m, z, order, mt, prio, alloc_flags, classzone, cpu)
+        status = _compact_zone_order(m, z, order, mt, prio, alloc_flags, classzone, cpu,
+                                     bool(gfp & GFP.FS))
         rc = max(status, rc)
         if status == COMPACT_SUCCESS:
             _compaction_defer_reset(m, z, order, False)
@@ -359,7 +338,9 @@ def _direct_compact(m: Machine, order: int, gfp: int, alloc_flags: int, high_zon
     nd["stat"][_S_STALL] += 1
     pfn = _attempt(m, order, high_zone, mt, alloc_flags, owner, kind, cpu, cold)
     if pfn >= 0:
-        _compaction_defer_reset(m, _zone_of(m, pfn), order, True)
+        z = _zone_of(m, pfn)
+        m.zones[z]["compact_blockskip_flush"] = 0
+        _compaction_defer_reset(m, z, order, True)
         nd["stat"][_S_SUCCESS] += 1
         return pfn
     nd["stat"][_S_FAIL] += 1

@@ -111,6 +111,14 @@ ZONE_DTYPE: Final = np.dtype(
         ("compact_defer_shift", "<i8"),
         # the lowest order whose compaction failed (2.6.39+ struct zone; 6.1's deferral only)
         ("compact_order_failed", "<i8"),
+        # 6.1 compaction's cached scanner positions and skip-hint flush (struct zone:
+        # compact_cached_free_pfn, compact_cached_migrate_pfn[ASYNC_AND_SYNC],
+        # compact_init_migrate_pfn, compact_init_free_pfn, compact_blockskip_flush)
+        ("compact_cached_free_pfn", "<i8"),
+        ("compact_cached_migrate_pfn", "<i8", (2,)),
+        ("compact_init_migrate_pfn", "<i8"),
+        ("compact_init_free_pfn", "<i8"),
+        ("compact_blockskip_flush", "<i8"),
         # 4.4+ (6.1 struct zone): pages in MIGRATE_HIGHATOMIC pageblocks, and which
         # zone_watermark_ok this zone follows (alloc.WMARK_RULE_*)
         ("nr_reserved_highatomic", "<i8"),
