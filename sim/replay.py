@@ -8,7 +8,9 @@ as an allocation with ALLOC_NO_WATERMARKS does (`get_page_from_freelist()` then 
 with no reclaim, no compaction and, unless `--pcp`, no per-cpu lists, so the result can be
 checked by hand against 2.6.24's `__rmqueue_smallest()` and `__rmqueue_fallback()` (or 2.6.20's
 single lists with `--policy vanilla`). With `--pcp`, order-0 pages go through the per-cpu lists
-of the event's trace cpu (mod `--nr-cpus`), hot or cold as the trace says.
+of the event's trace cpu (mod `--nr-cpus`), hot or cold as the trace says; on the 6.1 and 6.15
+policies every order up to 3 does, through 6.1's per-order lists (`models.mm.pcp_6_1`; replay's
+machine has no THP, so `pcp_allowed_order` leaves pageblock_order to the buddy).
 
 Nothing stops a replay. It counts what the model or the trace could not match:
 - a model allocation that fails (per order; orders >= MAX_ORDER fail as `__alloc_pages()` refuses
@@ -52,6 +54,7 @@ from fragsim.models.mm.constants import (
 from fragsim.models.mm.geometry import parse_size
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.machine import Machine, MachineConfig
+from fragsim.models.mm.pcp import pcp_pages
 from fragsim.sim.trace import (
     ALLOC,
     ALLOC_FAILED,
@@ -431,7 +434,7 @@ def summary(replayer: Replayer, source: str = "") -> str:
         ("traced_extfrag_change_ownership", replayer.extfrag_change_ownership),
         ("pageblock_claimed", vm["pageblock_claimed"]),
         ("free_pages", vm["nr_free_pages"]),
-        ("pcp_pages", int(m.zones["pcp_count"].sum())),
+        ("pcp_pages", pcp_pages(m)),
         ("free_share_ge_pageblock_order",
          f"{high_order_free_share(nr_free, m.pageblock_order):.4f}"),
     ]
@@ -485,7 +488,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--show", default="summary", metavar="VIEW",
                    help=f"one of {', '.join(SHOW_VIEWS)} (default summary)")
     p.add_argument("--pcp", action="store_true",
-                   help="use per-cpu lists for order-0 pages (each event on its trace cpu)")
+                   help="use per-cpu lists for order-0 pages, on 6.1 and 6.15 for orders up "
+                        "to 3 (each event on its trace cpu)")
     p.add_argument("--nr-cpus", default=None, metavar="N",
                    help="cpus with per-cpu lists, 1..8 (default 1; trace cpu c uses c mod N)")
     p.add_argument("--strict", action="store_true", help="a malformed line is an error")

@@ -31,7 +31,8 @@ MiB = 1 << 20
 
 
 def numpy_failure_reasons(pages: np.ndarray, order: int) -> dict[str, int]:
-    """The numpy implementation `probes.failure_reasons` had before it was compiled."""
+    """The numpy implementation `probes.failure_reasons` had before it was compiled (with the
+    pages of a high-order per-cpu block counted as on a per-cpu list, as 6.1 needs)."""
     n = pages.shape[0]
     size = 1 << order
     flags = pages["flags"]
@@ -41,6 +42,14 @@ def numpy_failure_reasons(pages: np.ndarray, order: int) -> dict[str, int]:
     offsets = np.arange(owner_head.shape[0]) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     allocated = np.zeros(n, dtype=bool)
     allocated[owner_head + offsets] = True
+    # A block on a per-cpu list (6.1 queues orders > 0) is headed by a PG_PCP page.
+    pcp_heads = np.flatnonzero(((flags & PG_PCP) != 0) & ((flags & PG_HEAD) == 0))
+    pcp_lengths = np.left_shift(1, pages["order"][pcp_heads].astype(np.int64))
+    pcp_offsets = (np.arange(int(pcp_lengths.sum()))
+                   - np.repeat(np.cumsum(pcp_lengths) - pcp_lengths, pcp_lengths))
+    queued = np.repeat(pcp_heads, pcp_lengths) + pcp_offsets
+    on_pcp = np.zeros(n, dtype=bool)
+    on_pcp[queued[queued < n]] = True
     mtk = pages["mt"].astype(np.int64)
     kind = mtk >> KIND_SHIFT
     mt = mtk & MT_MASK
@@ -49,6 +58,7 @@ def numpy_failure_reasons(pages: np.ndarray, order: int) -> dict[str, int]:
                            | ((kind == KIND_NONE) & (mt == MIGRATE_MOVABLE)))
     cat[movable] = 1
     cat[(flags & PG_PCP) != 0] = 2
+    cat[on_pcp & ~allocated] = 2
     cat[allocated & ((flags & PG_WRITEBACK) != 0)] = 3
     cat[allocated & ((kind == KIND_SLAB) | ((kind == KIND_NONE) & (mt == MIGRATE_RECLAIMABLE)))] = 4
     unmovable = allocated & ((kind == KIND_KERNEL) | ((kind == KIND_NONE) & (mt != MIGRATE_MOVABLE)

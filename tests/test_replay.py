@@ -227,6 +227,18 @@ def test_per_cpu_lists(run_replay: RunReplay, nr_cpus: int, pcp_pages: int,
     assert out == "Node 0, zone   Normal " + row(buddyinfo) + "\n"
 
 
+@pytest.mark.parametrize(("kernel", "pcp_pages"), [("2.6.35", 0), ("6.1", 8), ("6.15", 8)])
+def test_order_2_goes_through_the_per_order_lists_on_6_1(run_replay: RunReplay, kernel: str,
+                                                          pcp_pages: int) -> None:
+    # 6.1 rmqueue_pcplist: an order-2 refill takes max(3 >> 2, 2) = 2 blocks, one served; the
+    # free puts the other back on lists[pindex(MOVABLE, 2)]: 8 pages queued. 2.6.35's lists
+    # are order-0 only, so both go through the buddy.
+    text = alloc(0x10, order=2, mt=2) + free(0x10, order=2)
+    _, out, _ = run_replay(text, "--memory", "64MiB", "--pcp", "--kernel", kernel)
+    s = summary_of(out)
+    assert s["pcp_pages"] == str(pcp_pages) and s["free_pages"] == str(16384 - pcp_pages)
+
+
 EVENT = st.tuples(st.sampled_from(["alloc", "free", "batched", "null"]), st.integers(0, 7),
                   st.integers(0, 4), st.integers(0, 2))
 

@@ -136,3 +136,6 @@ TestSlowPath2620 = SETTINGS(_case("2.6.20")).TestCase
 TestSlowPath2624 = SETTINGS(_case("2.6.24")).TestCase
 TestSlowPath2635 = SETTINGS(_case("2.6.35")).TestCase
 TestSlowPath2635Pcp = SETTINGS(_case("2.6.35", pcp=True, nr_cpus=2)).TestCase
+# 6.1's per-order per-cpu lists (`models.mm.pcp_6_1`) under reclaim, compaction and migration.
+TestSlowPath61Pcp = SETTINGS(_case("6.1", pcp=True, nr_cpus=2)).TestCase
+TestSlowPath615Pcp = SETTINGS(_case("6.15", pcp=True, nr_cpus=2)).TestCase

@@ -9,7 +9,9 @@ block as allocated to an owner. The slow path (kswapd, direct reclaim and compac
 above this and calls these functions again.
 
 When `node['pcp']` is set, order-0 requests and frees go through the per-cpu lists of a cpu
-(`buffered_rmqueue`, `free_hot_cold_page` in `models.mm.pcp`), hot or cold.
+(`buffered_rmqueue`, `free_hot_cold_page` in `models.mm.pcp`), hot or cold; with 6.1's
+per-order lists (`node['pcp_per_order']`) every `pcp_allowed_order` request and free does
+(`rmqueue_pcp_6_1`, `free_unref_page` in `models.mm.pcp_6_1`).
 
 The entry points called from Python (`alloc_one`, `alloc_batch`, `free_one`, `free_batch`) take
 the four state arrays so that one numba dispatch serves a whole batch. They are the buddy
@@ -59,6 +61,7 @@ from fragsim.models.mm.highatomic import (
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_del
 from fragsim.models.mm.pcp import buffered_rmqueue, free_hot_cold_page
+from fragsim.models.mm.pcp_6_1 import free_unref_page, pcp_allowed_order, rmqueue_pcp_6_1
 from fragsim.models.mm.prefetch import prefetch
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 from fragsim.models.mm.wmark_6_15 import zone_watermark_ok_6_15
@@ -262,12 +265,16 @@ def rmqueue_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarra
                  nd: np.ndarray, z: int, order: int, mt: int, alloc_flags: int, cpu: int,
                  cold: int) -> int:
     """6.1 `rmqueue()` on zone `z`: order 0 from the per-cpu lists when they are on and
-    `cpu >= 0` (`buffered_rmqueue`), else the buddy lists (`rmqueue_flags`); then, whether or
+    `cpu >= 0` (`buffered_rmqueue`; with 6.1's per-order lists, `node['pcp_per_order']`, every
+    `pcp_allowed_order` through `rmqueue_pcplist`, falling back to `rmqueue_buddy`:
+    `pcp_6_1.rmqueue_pcp_6_1`), else the buddy lists (`rmqueue_flags`); then, whether or
     not that found a page, "if (test_bit(ZONE_BOOSTED_WATERMARK, &zone->flags))": clear it and
     `wakeup_kswapd(zone, 0, 0, zone_idx(zone))`, recorded as bit `z` of `node['boost_wake']`
     for the Python side (`models.mm.slowpath.boost_wakeups`). Returns the pfn or -1."""
     zone = zones[z]
-    if cpu >= 0 and order == 0 and nd["pcp"] != 0:
+    if cpu >= 0 and nd["pcp"] != 0 and nd["pcp_per_order"] != 0:
+        pfn = rmqueue_pcp_6_1(pages, zone, pageblock_type, nd, order, mt, alloc_flags, cpu)
+    elif cpu >= 0 and order == 0 and nd["pcp"] != 0:
         pfn = buffered_rmqueue(pages, zone, pageblock_type, nd, mt, cpu, cold, alloc_flags)
     else:
         pfn = rmqueue_flags(pages, zone, pageblock_type, nd, order, mt, alloc_flags)
@@ -448,13 +455,21 @@ def free_one_pcp(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarra
                  node: np.ndarray, pfn: int, cpu: int, cold: int) -> int:
     """Free the allocated block headed by `pfn` (`__free_pages(page, order)` with the order the
     model recorded; with per-cpu lists on and `cpu >= 0`, an order-0 page goes to
-    `free_hot_cold_page` on `cpu`, cold if `cold`). Returns FREE_OK, or FREE_NOT_ALLOCATED /
+    `free_hot_cold_page` on `cpu`, cold if `cold`; on 6.1's per-order lists any
+    `pcp_allowed_order` block goes to `free_unref_page` on `cpu`, `cold` unused). Returns
+    FREE_OK, or FREE_NOT_ALLOCATED /
     FREE_OUT_OF_RANGE (counted as `free_unmatched`, nothing changed)."""
     nd = node[0]
     z, order = _free_prepare(pages, zones, nd, pfn)
     if z < 0:
         return order
-    if cpu >= 0 and order == 0 and nd["pcp"] != 0:
+    if cpu >= 0 and nd["pcp"] != 0 and nd["pcp_per_order"] != 0:
+        # 6.1 `free_the_page()`: "Via pcp?" for a `pcp_allowed_order`, else `__free_pages_ok`.
+        if pcp_allowed_order(nd, order):
+            free_unref_page(pages, zones[z], pageblock_type, nd, pfn, order, cpu)
+        else:
+            _free_to_buddy(pages, zones[z], pageblock_type, nd, pfn, order)
+    elif cpu >= 0 and order == 0 and nd["pcp"] != 0:
         free_hot_cold_page(pages, zones[z], pageblock_type, nd, pfn, cpu, cold)
     else:
         _free_to_buddy(pages, zones[z], pageblock_type, nd, pfn, order)

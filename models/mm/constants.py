@@ -74,6 +74,7 @@ __all__ = [
     "ZONE_HIGHMEM",
     "ZONE_MOVABLE",
     "ZONE_BOOSTED_WATERMARK",
+    "ZONE_RECLAIM_ACTIVE",
     "ZONE_NAMES",
     "ZONE_NORMAL",
 ]
@@ -188,6 +189,9 @@ WMARK_HIGH: Final = 2
 # --- zone flags (`zone['flags']`, 6.1 `enum zone_flags`) ---------------------------------------
 #: 5.0+: "zone recently boosted watermarks. Cleared when kswapd is woken" (by `rmqueue`).
 ZONE_BOOSTED_WATERMARK: Final = 0x01
+#: 5.14+: "kswapd may be scanning the zone" (6.1 `balance_pgdat`'s `set_reclaim_active`); the
+#: per-cpu lists' `nr_pcp_high` is then at most `batch << 2` (`models.mm.pcp_6_1`).
+ZONE_RECLAIM_ACTIVE: Final = 0x02
 
 # --- free results -------------------------------------------------------------------------------
 FREE_OK: Final = 0

@@ -28,7 +28,10 @@ for vanilla):
   `page_private`) is its list's, or MIGRATE_RESERVE on the MOVABLE list
   (`free_hot_cold_page` remaps RESERVE). Their pages count as allocated for
   free + allocated = present (they are not in NR_FREE_PAGES) but not for vmstat, which counted
-  them freed (`free_hot_cold_page` counts PGFREE).
+  them freed (`free_hot_cold_page` counts PGFREE). On 6.1's per-order lists
+  (`node['pcp_per_order']`, `models.mm.pcp_6_1`) each list holds blocks of its
+  `pindex_to_order`, a block's saved type fits its `order_to_pindex` list, and `pcp->count`
+  (`pcp_nr_pages`) is the pages of the cpu's lists.
 
 Nothing in the core calls this: tests run it after every operation on small machines. It is
 vectorised with numpy; the list walks are one compiled loop.
@@ -42,6 +45,7 @@ import numpy as np
 
 from fragsim.models.mm.buddy import FREE_6_1
 from fragsim.models.mm.constants import (
+    MIGRATE_HIGHATOMIC,
     MIGRATE_MOVABLE,
     MIGRATE_PCPTYPES,
     MIGRATE_RESERVE,
@@ -53,6 +57,7 @@ from fragsim.models.mm.constants import (
     ZONE_NAMES,
 )
 from fragsim.models.mm.jit import compiled
+from fragsim.models.mm.pcp_6_1 import NR_LOWORDER_PCP_LISTS, PCP_BATCH_SCALE_MAX, pcp_list_orders
 from fragsim.models.mm.state import MT_MASK, NR_PCP_LISTS, STAT
 
 if TYPE_CHECKING:
@@ -100,8 +105,8 @@ _WALK_MESSAGES = {
 _PCP_MESSAGES = {
     **_WALK_MESSAGES,
     _NOT_PCP: "list element pfn {pfn} is not a per-cpu page (PG_PCP clear)",
-    _WRONG_ORDER: "list element pfn {pfn} has order {extra}, not 0",
-    _BAD_COUNT: "list holds {pfn} pages but pcp_count is {extra}",
+    _WRONG_ORDER: "list element pfn {pfn} has order {extra}, not the list's",
+    _BAD_COUNT: "list holds {pfn} blocks but pcp_count is {extra}",
 }
 
 
@@ -161,9 +166,11 @@ def _walk_list(pages: np.ndarray, head: int, tail: int, count: int, start: int, 
     return True
 
 
-@compiled("pages, zones, int32[]", nrt=True)
-def _walk_pcp_lists(pages: np.ndarray, zones: np.ndarray, visited: np.ndarray) -> np.ndarray:
-    """Walk every per-cpu list of every zone, marking `visited[pfn]` with the list's id (from 1).
+@compiled("pages, zones, int32[], const int[]", nrt=True)
+def _walk_pcp_lists(pages: np.ndarray, zones: np.ndarray, visited: np.ndarray,
+                    orders: np.ndarray) -> np.ndarray:
+    """Walk every per-cpu list of every zone, marking `visited[pfn]` with the list's id (from 1);
+    every element of list `i` must have order `orders[i]`.
 
     Returns the first error as (code, zone, cpu, cold, pfn, extra); code 0: all sound.
     """
@@ -179,8 +186,8 @@ def _walk_pcp_lists(pages: np.ndarray, zones: np.ndarray, visited: np.ndarray) -
                 list_id = 1 + (z * heads.shape[0] + cpu) * heads.shape[1] + cold
                 if not _walk_list(pages, heads[cpu, cold], zone["pcp_tail"][cpu, cold],
                                   zone["pcp_count"][cpu, cold], zone["start_pfn"],
-                                  zone["end_pfn"], visited, list_id, PG_PCP, _NOT_PCP, 0, -1,
-                                  err):
+                                  zone["end_pfn"], visited, list_id, PG_PCP, _NOT_PCP,
+                                  orders[cold], -1, err):
                     return err
     return err
 
@@ -221,8 +228,11 @@ def _check_pcp_lists(m: Machine) -> None:
     """Fail on a broken per-cpu list, a PG_PCP page on none, or lists of cpus the node does not
     have (all of them when the lists are off)."""
     pages, zones = m.pages, m.zones
+    per_order = bool(m.node[0]["pcp_per_order"])
+    nr_lists = zones["pcp_head"].shape[2]
+    orders = pcp_list_orders(m) if per_order else np.zeros(nr_lists, dtype=np.int64)
     visited = np.zeros(pages.shape[0], dtype=np.int32)
-    err = _walk_pcp_lists(pages, zones, visited)
+    err = _walk_pcp_lists(pages, zones, visited, orders)
     if err[0] != _OK:
         code, z, cpu, cold, pfn, extra = (int(v) for v in err)
         _fail(f"{_where(m, z)}: per-cpu list cpu {cpu} pcp[{cold}]: "
@@ -236,21 +246,61 @@ def _check_pcp_lists(m: Machine) -> None:
         z = int(used[0])
         _fail(f"{_where(m, z)}: per-cpu lists of cpus >= {nr_cpus} hold pages "
               f"(node pcp is {nr_cpus})")
+    if per_order:
+        _check_pcp_6_1(m, visited, orders)
+        return
     if not m.node[0]["pcp_sublists"]:
         used = np.flatnonzero(zones["pcp_count"][:, :, 2:].sum(axis=(1, 2)))
         if used.size:
             _fail(f"{_where(m, int(used[0]))}: 2.6.24 per-cpu lists (hot, cold) but list 2 "
                   "holds pages")
         return
-    # 2.6.35: list_id = 1 + (z * cpus + cpu) * NR_PCP_LISTS + migratetype.
+    used = np.flatnonzero(zones["pcp_count"][:, :, NR_PCP_LISTS:].sum(axis=(1, 2)))
+    if used.size:
+        _fail(f"{_where(m, int(used[0]))}: 2.6.35 per-cpu lists (one per MIGRATE_PCPTYPES) but "
+              f"list {NR_PCP_LISTS} or above holds pages")
+    # 2.6.35: list_id = 1 + (z * cpus + cpu) * lists + migratetype.
     on_pcp = np.flatnonzero(visited != 0)
-    lst = (visited[on_pcp].astype(np.int64) - 1) % NR_PCP_LISTS
+    lst = (visited[on_pcp].astype(np.int64) - 1) % nr_lists
     mt = pages["mt"][on_pcp].astype(np.int64) & MT_MASK
     bad = np.flatnonzero((mt != lst) & ~((lst == MIGRATE_MOVABLE) & (mt == MIGRATE_RESERVE)))
     if bad.size:
         pfn = int(on_pcp[bad[0]])
         _fail(f"per-cpu page pfn {pfn} is queued as migratetype {int(mt[bad[0]])} on "
               f"pcp->lists[{int(lst[bad[0]])}]")
+
+
+def _check_pcp_6_1(m: Machine, visited: np.ndarray, orders: np.ndarray) -> None:
+    """6.1's per-order lists (`models.mm.pcp_6_1`): `pcp->count` is the pages of its lists,
+    `free_factor` is within 0..CONFIG_PCP_BATCH_SCALE_MAX, and a block's saved type fits its
+    list (`order_to_pindex`: low-order list `3 * order + mt`, THP list 12 for UNMOVABLE and
+    RECLAIMABLE, 13 for MOVABLE; HIGHATOMIC saved on a MOVABLE list, `free_unref_page`)."""
+    pages, zones = m.pages, m.zones
+    counted = (zones["pcp_count"] << orders[None, None, :]).sum(axis=2)
+    bad = np.argwhere(counted != zones["pcp_nr_pages"])
+    if bad.size:
+        z, cpu = (int(v) for v in bad[0])
+        _fail(f"{_where(m, z)}: per-cpu lists of cpu {cpu} hold {int(counted[z, cpu])} pages "
+              f"but pcp->count is {int(zones['pcp_nr_pages'][z, cpu])}")
+    bad = np.argwhere((zones["pcp_free_factor"] < 0)
+                      | (zones["pcp_free_factor"] > PCP_BATCH_SCALE_MAX))
+    if bad.size:
+        z, cpu = (int(v) for v in bad[0])
+        _fail(f"{_where(m, z)}: cpu {cpu} free_factor is "
+              f"{int(zones['pcp_free_factor'][z, cpu])}, outside 0..{PCP_BATCH_SCALE_MAX}")
+    on_pcp = np.flatnonzero(visited != 0)
+    pindex = (visited[on_pcp].astype(np.int64) - 1) % zones["pcp_head"].shape[2]
+    mt = pages["mt"][on_pcp].astype(np.int64) & MT_MASK
+    list_mt = np.where(pindex < NR_LOWORDER_PCP_LISTS, pindex % MIGRATE_PCPTYPES,
+                       np.where(pindex == NR_LOWORDER_PCP_LISTS, -1, MIGRATE_MOVABLE))
+    movable = list_mt == MIGRATE_MOVABLE
+    ok = ((mt == list_mt) | (movable & (mt == MIGRATE_HIGHATOMIC))
+          | ((list_mt == -1) & (mt < MIGRATE_MOVABLE)))
+    wrong = np.flatnonzero(~ok)
+    if wrong.size:
+        pfn = int(on_pcp[wrong[0]])
+        _fail(f"per-cpu page pfn {pfn} is queued as migratetype {int(mt[wrong[0]])} on "
+              f"pcp->lists[{int(pindex[wrong[0]])}]")
 
 
 def check_invariants(m: Machine) -> None:
@@ -282,7 +332,8 @@ def check_invariants(m: Machine) -> None:
     both = np.flatnonzero(is_pcp & (is_free | is_alloc))
     if both.size:
         _fail(f"pfn {both[0]} is on a per-cpu list (PG_PCP) and also a free or allocated head")
-    # A per-cpu page is an order-0 block, allocated as far as the buddy allocator knows.
+    # A per-cpu page is a block (order 0 before 6.1), allocated as far as the buddy allocator
+    # knows.
     heads = np.flatnonzero(is_free | is_alloc | is_pcp)
     head_free = is_free[heads]
     head_pcp = is_pcp[heads]
@@ -382,7 +433,7 @@ def check_invariants(m: Machine) -> None:
             _fail(f"{_where(m, z)}: free_pages is {zone['free_pages']} but free blocks hold "
                   f"{free_in_blocks} pages")
         alloc_in_zone = int(size[(~head_free) & (head_zone == z)].sum())
-        alloc_pages += alloc_in_zone - int((head_pcp & (head_zone == z)).sum())
+        alloc_pages += alloc_in_zone - int(size[head_pcp & (head_zone == z)].sum())
         if free_in_blocks + alloc_in_zone != int(zone["present_pages"]):
             _fail(f"{_where(m, z)}: free {free_in_blocks} + allocated {alloc_in_zone} pages "
                   f"!= present_pages {zone['present_pages']}")

@@ -9,6 +9,9 @@ per-zone reclaim (`models.mm.reclaim.shrink_zone`, `models.mm.slab.shrink_slab`)
 
 1. "Account for the reclaim boost": `nr_boost_reclaim` is the sum of `watermark_boost` over the
    populated zones up to `highest_zoneidx`, `zone_boosts[i]` each one; `boosted` whether any.
+   `set_reclaim_active` sets ZONE_RECLAIM_ACTIVE on those zones until `out:`'s
+   `clear_reclaim_active` ("Page allocator PCP high watermark is lowered if reclaim is
+   active": 6.1 `nr_pcp_high`, `models.mm.pcp_6_1`).
 2. The priority loop from DEF_PRIORITY while priority >= 1 (the restart starts it again):
    `balanced = pgdat_balanced(sc.order)`; unbalanced with a boost: `nr_boost_reclaim = 0`,
    restart; balanced without one: out. Boosted reclaim neither writes nor swaps
@@ -52,6 +55,7 @@ from typing import TYPE_CHECKING
 from fragsim.models.mm import reclaim
 from fragsim.models.mm.alloc import zone_watermark_ok
 from fragsim.models.mm.compaction_6_1 import reset_isolation_suitable
+from fragsim.models.mm.constants import ZONE_RECLAIM_ACTIVE
 from fragsim.models.mm.defrag_mode import pgdat_balanced_6_15
 from fragsim.models.mm.gfp import GFP_KERNEL
 from fragsim.models.mm.kcompactd import wakeup_kcompactd
@@ -160,6 +164,10 @@ def balance_pgdat_6_1(m: Machine, order: int, highest_zoneidx: int) -> tuple[int
     total = 0  # sc.nr_reclaimed
     balanced_out = False
     restart = True
+    # set_reclaim_active() (at `restart:`; clear_reclaim_active() at `out:`): "Page allocator
+    # PCP high watermark is lowered if reclaim is active" (6.1 `nr_pcp_high`, models.mm.pcp_6_1).
+    for z in zones:
+        m.zones[z]["flags"] |= ZONE_RECLAIM_ACTIVE
     while restart:
         restart = False
         priority = DEF_PRIORITY
@@ -212,6 +220,8 @@ def balance_pgdat_6_1(m: Machine, order: int, highest_zoneidx: int) -> tuple[int
     if not balanced_out and not total:
         st.kswapd_failures += 1
     # out:
+    for z in zones:
+        m.zones[z]["flags"] &= ~ZONE_RECLAIM_ACTIVE
     if boosted:
         for z, boost in zone_boosts.items():
             if boost:

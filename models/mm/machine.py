@@ -41,6 +41,7 @@ from fragsim.models.mm.geometry import (
 from fragsim.models.mm.gfp import GFP, default_gfp_for, gfp_zone, gfpflags_to_migratetype
 from fragsim.models.mm.huge_memory import check_thp_settings
 from fragsim.models.mm.jit import entry_point
+from fragsim.models.mm.pcp_6_1 import zone_pcp_update
 from fragsim.models.mm.policy import Policy, get_policy
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, copy_reclaim_state
 from fragsim.models.mm.state import (
@@ -223,6 +224,9 @@ class Machine:
         nd["claim_rule"] = self.policy.claim_rule
         nd["free_tail"] = self.policy.free_rule
         nd["pcp_sublists"] = 1 if self.policy.pcp_sublists else 0
+        # 6.1 per-order pcp lists; CONFIG_TRANSPARENT_HUGEPAGE adds pageblock_order to them.
+        nd["pcp_per_order"] = 1 if self.policy.pcp_per_order else 0
+        nd["pcp_thp"] = 1 if cfg.thp else 0
         nd["migrate_rule"] = self.policy.migrate_rule
         self.zones["wmark_rule"] = self.policy.wmark_rule
         nd["fallbacks"] = self.policy.fallback_table()
@@ -311,6 +315,10 @@ class Machine:
                     blocks = min(blocks, self.policy.max_reserve_blocks)
                 setup_zone_migrate_reserve(self.pages, self.zones, self.pageblock_type,
                                            self.node, z, blocks)
+        if self.node[0]["pcp_per_order"]:
+            # 6.1 setup_per_zone_wmarks(): "The watermark size have changed so update the pcpu
+            # batch and high limits" (`zone_pcp_update(zone, 0)`: high follows the low mark).
+            zone_pcp_update(self)
 
     # --- queries ------------------------------------------------------------------------------
     def present_pages(self, z: int) -> int:
@@ -401,7 +409,8 @@ class Machine:
         """Allocate one block (`get_page_from_freelist`): its pfn, or -1 when no zone can serve it.
 
         With neither gfp nor migratetype the request is GFP_KERNEL (UNMOVABLE). With per-cpu
-        lists on, an order-0 request uses `cpu`'s lists, cold if `cold` or gfp has __GFP_COLD.
+        lists on, an order-0 request uses `cpu`'s lists, cold if `cold` or gfp has __GFP_COLD
+        (6.1's per-order lists: orders up to 3 and, with THP, pageblock_order; no cold).
         `alloc_flags` are used as given: the 5.0+ bits a kernel's caller adds (ALLOC_KSWAPD,
         ALLOC_NOFRAGMENT: `models.mm.boost.alloc_flags_nofragment`) are added by the slow path
         and the simulated kernel, not here.
@@ -488,7 +497,8 @@ class Machine:
 
     def free(self, pfn: int, cpu: int = 0, cold: bool = False) -> int:
         """Free the block headed by `pfn`: FREE_OK, or a FREE_* code (nothing changed). With
-        per-cpu lists on, an order-0 page goes to `cpu`'s hot list, or its cold one if `cold`."""
+        per-cpu lists on, an order-0 page goes to `cpu`'s hot list, or its cold one if `cold`
+        (6.1's per-order lists: any order up to 3, and pageblock_order with THP)."""
         if self._pcp:
             return int(_alloc.free_one_pcp(self.pages, self.zones, self.pageblock_type,
                                            self.node, pfn, self.check_cpu(cpu), 1 if cold else 0))

@@ -23,8 +23,10 @@ is not under writeback. Migrating it moves its contents to a target page and fre
   delay of up to 14 pages is not modelled), as do a target whose migration failed
   (`putback_lru_page(newpage)`) and compaction's unused targets (`release_freepages` ->
   `__free_page`); `__alloc_pages_direct_compact` then drains that cpu's lists
-  (`drain_pages(get_cpu())`) "but we want merging". Every other policy, and pcp off, frees
-  them straight to the buddy lists (`__free_one_page`).
+  (`drain_pages(get_cpu())`) "but we want merging". On 6.1's per-order lists
+  (`node['pcp_per_order']`, the 6.1 and 6.15 presets) the last `folio_put` frees them with
+  `free_unref_page(page, 0)` on the migrating cpu (`models.mm.pcp_6_1`). Every other policy,
+  and pcp off, frees them straight to the buddy lists (`__free_one_page`).
 
 A page under writeback: what happens is the policy's migrate rule (`node['migrate_rule']`, from
 `Policy.migrate_rule`):
@@ -73,6 +75,7 @@ from fragsim.models.mm.constants import (
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_add, lru_del
 from fragsim.models.mm.pcp import free_hot_cold_page
+from fragsim.models.mm.pcp_6_1 import free_unref_page
 from fragsim.models.mm.reclaim_state import record_migrated
 from fragsim.models.mm.state import KIND_SHIFT, STAT
 
@@ -146,9 +149,14 @@ def free_migrated_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.
                        nd: np.ndarray, pfn: int, cpu: int) -> None:
     """Free an order-0 page migration is done with (the old page, an unused target), flags
     already cleared and `pgfree` counted: on MIGRATE_2_6_35 with per-cpu lists on and `cpu >=
-    0`, `free_hot_cold_page(page, 0)` on `cpu` (module docstring); else `__free_one_page`."""
+    0`, `free_hot_cold_page(page, 0)` on `cpu` (module docstring); on 6.1's per-order lists
+    (`node['pcp_per_order']`) with `cpu >= 0`, `free_unref_page(page, 0)` on `cpu`; else
+    `__free_one_page`."""
     zone = zones[zone_of_pfn(zones, pfn)]
-    if cpu >= 0 and nd["pcp"] != 0 and nd["migrate_rule"] == MIGRATE_2_6_35:
+    if cpu >= 0 and nd["pcp"] != 0 and nd["pcp_per_order"] != 0:
+        # 6.1: the last `folio_put` frees the page with `free_unref_page(page, 0)` on `cpu`.
+        free_unref_page(pages, zone, pageblock_type, nd, pfn, 0, cpu)
+    elif cpu >= 0 and nd["pcp"] != 0 and nd["migrate_rule"] == MIGRATE_2_6_35:
         free_hot_cold_page(pages, zone, pageblock_type, nd, pfn, cpu, 0)
     else:
         free_one_page(pages, zone, pageblock_type, nd, pfn, 0)

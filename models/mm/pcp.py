@@ -1,5 +1,6 @@
 """Per-cpu page lists (order 0 only): `struct per_cpu_pageset` of Linux 2.6.24 and 2.6.35
-`mm/page_alloc.c`.
+`mm/page_alloc.c`. (6.1's per-order lists are `models.mm.pcp_6_1`; the drains and Python entry
+points here serve both.)
 
 Each zone keeps, per cpu, two lists of order-0 pages taken from the buddy allocator: `pcp[0]`
 (hot) and `pcp[1]` (cold), each with a `count`, a `high` mark and a `batch`. In 2.6.24 they are
@@ -64,6 +65,7 @@ import numpy as np
 from fragsim.models.mm.buddy import CLAIM_6_15, free_one_page, free_one_page_mt, rmqueue
 from fragsim.models.mm.constants import MIGRATE_ISOLATE, MIGRATE_MOVABLE, PAGE_SIZE, PG_PCP
 from fragsim.models.mm.jit import compiled
+from fragsim.models.mm.pcp_6_1 import drain_pages_zone, zone_pcp_update
 from fragsim.models.mm.rmqueue_6_15 import RMQUEUE_NORMAL, alloc_flags_nofragment, rmqueue_6_15
 from fragsim.models.mm.state import MAX_CPUS, NR_PCP_LISTS, STAT
 
@@ -133,6 +135,10 @@ def setup_pagesets(m: Machine) -> None:
     nr_cpus = int(m.config.nr_cpus)
     if not 1 <= nr_cpus <= MAX_CPUS:
         raise ValueError(f"nr_cpus {nr_cpus} is out of range: allowed 1..{MAX_CPUS}")
+    m.node[0]["pcp"] = nr_cpus if m.config.pcp else 0
+    if m.node[0]["pcp_per_order"]:
+        zone_pcp_update(m)  # 6.1 sizes (`models.mm.pcp_6_1`), again at every watermark change
+        return
     sublists = bool(m.node[0]["pcp_sublists"])
     for z in range(m.zones.shape[0]):
         (hot_high, hot_batch), (cold_high, cold_batch) = pageset_marks(
@@ -141,7 +147,6 @@ def setup_pagesets(m: Machine) -> None:
             cold_high, cold_batch = 0, 0
         m.zones[z]["pcp_high"] = (hot_high, cold_high)
         m.zones[z]["pcp_batch"] = (hot_batch, cold_batch)
-    m.node[0]["pcp"] = nr_cpus if m.config.pcp else 0
 
 
 # --- list primitives (compiled) -----------------------------------------------------------------
@@ -428,10 +433,13 @@ def drain_zone_pages_cpu(pages: np.ndarray, zones: np.ndarray, pageblock_type: n
                          nd: np.ndarray, z: int, cpu: int) -> int:
     """`drain_pages_zone(cpu, zone)`: empty `cpu`'s lists of zone `z` into the buddy allocator
     (2.6.24 `__drain_pages`: both lists whole, hot then cold, with `free_pages_bulk()`; 2.6.35
-    `drain_pages`: `pcp->count` pages with `free_pcppages_bulk()`). Returns the pages."""
+    `drain_pages`: `pcp->count` pages with `free_pcppages_bulk()`; 6.1's per-order lists:
+    `pcp_6_1.drain_pages_zone`). Returns the pages."""
     zone = zones[z]
     if zone["present_pages"] == 0:
         return 0
+    if nd["pcp_per_order"] != 0:
+        return drain_pages_zone(pages, zone, pageblock_type, nd, cpu)  # 6.1
     if nd["pcp_sublists"] != 0:
         count = _pcp_total(zone, cpu)
         free_pcppages_bulk(pages, zone, pageblock_type, nd, count, cpu)
@@ -496,8 +504,8 @@ def drain_local_pages(m: Machine, cpu: int, z: int = -1) -> int:
 
 
 def pcp_list(m: Machine, z: int, cpu: int, lst: int) -> list[int]:
-    """The pfns on list `lst` (2.6.24: `pcp[cold]`; 2.6.35: `pcp->lists[migratetype]`) of `cpu`
-    in zone `z`, head first (a slow walk, for tests)."""
+    """The pfns on list `lst` (2.6.24: `pcp[cold]`; 2.6.35: `pcp->lists[migratetype]`; 6.1:
+    `pcp->lists[pindex]`) of `cpu` in zone `z`, head first (a slow walk, for tests)."""
     out: list[int] = []
     pfn = int(m.zones[z]["pcp_head"][cpu, lst])
     while pfn >= 0:
@@ -509,5 +517,8 @@ def pcp_list(m: Machine, z: int, cpu: int, lst: int) -> list[int]:
 
 
 def pcp_pages(m: Machine) -> int:
-    """Pages on all per-cpu lists (allocated for NR_FREE_PAGES, free for the workload)."""
+    """Pages on all per-cpu lists (allocated for NR_FREE_PAGES, free for the workload): on 6.1's
+    per-order lists the sum of `pcp->count`, else one page per list entry."""
+    if m.node[0]["pcp_per_order"]:
+        return int(m.zones["pcp_nr_pages"].sum())
     return int(m.zones["pcp_count"].sum())

@@ -38,6 +38,8 @@ test in the hot path.
     pageblocks given back after direct reclaim and before failing.
   - ALLOC_NOFRAGMENT (`nofragment`, 5.0; with CONFIG_ZONE_DMA32 only). Watermark boosting
     (5.0) is a sysctl, `MachineConfig.watermark_boost_factor`, which the 6.1 preset sets.
+  - per-cpu lists per migratetype and order (`pcp_per_order`, 5.13+; `models.mm.pcp_6_1`):
+    `rmqueue_pcplist`, `free_unref_page`, `free_pcppages_bulk`, 6.1's batch and high.
 - `mobility-6.15`: Linux 6.15 `mm/page_alloc.c` (v6.15; `models.mm.rmqueue_6_15`):
   - `__rmqueue` tries `__rmqueue_smallest`, `__rmqueue_claim` (whole pageblocks only) and
     `__rmqueue_steal` (a single block split in place), with `rmqueue_bulk`'s mode cache
@@ -49,7 +51,8 @@ test in the hot path.
     `__zone_watermark_ok` (`nr_free_highatomic`, the 6.3+ alloc flags: `WMARK_RULE_6_15`);
   - /proc/sys/vm/defrag_mode (`has_defrag_mode`; off by default, as in 6.15);
   - the slow path is 6.1's (`models.mm.slowpath_6_1`) plus defrag_mode's last retry
-    (`alloc_retry` "6.15"); boosting, ALLOC_NOFRAGMENT and kcompactd as on 6.1.
+    (`alloc_retry` "6.15"); boosting, ALLOC_NOFRAGMENT, kcompactd and the per-order per-cpu
+    lists as on 6.1 (their `rmqueue_bulk` with 6.15's `__rmqueue`).
 """
 
 from __future__ import annotations
@@ -127,6 +130,9 @@ class Policy:
     #: Per-cpu lists are one list per MIGRATE_PCPTYPES type, cold pages at the tail (2.6.31+,
     #: `models.mm.pcp`); False: 2.6.24's separate hot and cold lists.
     pcp_sublists: bool = False
+    #: Per-cpu lists are 6.1's, one per migratetype and order up to PAGE_ALLOC_COSTLY_ORDER
+    #: plus the THP lists, high-order requests and frees on them (5.13+, `models.mm.pcp_6_1`).
+    pcp_per_order: bool = False
     #: `migrate_pages`' rule, a `models.mm.migrate.MIGRATE_*`: one pass, a page under writeback
     #: fails (MIGRATE_ONE_PASS); or 2.6.35's 10 passes, waiting on writeback after pass 2.
     migrate_rule: int = MIGRATE_ONE_PASS
@@ -218,6 +224,7 @@ POLICIES: dict[str, Policy] = {
         free_rule=FREE_6_1,
         alloc_retry="6.1",
         kswapd="6.1",
+        pcp_per_order=True,
         highatomic=True,
         wmark_rule=WMARK_RULE_6_1,
         nofragment=True,
@@ -236,6 +243,7 @@ POLICIES: dict[str, Policy] = {
         free_rule=FREE_6_15,
         alloc_retry="6.15",
         kswapd="6.1",
+        pcp_per_order=True,
         highatomic=True,
         wmark_rule=WMARK_RULE_6_15,
         migratetype_names=MIGRATETYPE_NAMES_4_4,

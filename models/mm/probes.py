@@ -194,13 +194,14 @@ def _worst_pages(pages: np.ndarray, order: int, counts: np.ndarray) -> None:
     A page is allocated when it lies in a block headed by a PG_HEAD page; per page, the first
     that applies of: allocated hugetlb 0, allocated unmovable (kernel, or no kind and neither
     MOVABLE nor RECLAIMABLE) 5, allocated reclaimable slab (or no kind and RECLAIMABLE) 4,
-    allocated under writeback 3, on a per-cpu list 2, allocated anon, file or (no kind)
-    MOVABLE 1, else 0.
+    allocated under writeback 3, in a block on a per-cpu list (headed by a PG_PCP page) 2,
+    allocated anon, file or (no kind) MOVABLE 1, else 0.
     """
     n = pages.shape[0]
     size = 1 << order
     usable = n - n % size
     alloc_end = 0
+    pcp_end = 0
     worst = 0
     for p in range(usable):
         flags = pages[p]["flags"]
@@ -208,6 +209,10 @@ def _worst_pages(pages: np.ndarray, order: int, counts: np.ndarray) -> None:
             o = int(pages[p]["order"])
             if 0 <= o < 63:
                 alloc_end = max(alloc_end, p + (1 << o))
+        elif flags & PG_PCP:
+            o = int(pages[p]["order"])  # 6.1 queues blocks of order > 0
+            if 0 <= o < 63:
+                pcp_end = max(pcp_end, p + (1 << o))
         allocated = p < alloc_end
         mtk = int(pages[p]["mt"])
         kind = mtk >> KIND_SHIFT
@@ -228,7 +233,7 @@ def _worst_pages(pages: np.ndarray, order: int, counts: np.ndarray) -> None:
             elif (kind in (KIND_ANON, KIND_FILE, KIND_FILE_MAPPED)
                   or (kind == KIND_NONE and mt == MIGRATE_MOVABLE)):
                 cat = 1
-        elif flags & PG_PCP:
+        elif p < pcp_end:
             cat = 2
         if cat > worst:
             worst = cat

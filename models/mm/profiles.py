@@ -33,7 +33,10 @@ Writeback limits (`vm_dirty_ratio`, `dirty_background_ratio`, mm/page-writeback.
 and RECLAIMABLE from 2.6.35 (SLAB_RECLAIM_ACCOUNT).
 
 Per-cpu lists exist in every version; they are off by default in the presets (a probe or replay
-asks for them) because they matter for realism more than for fragmentation. Any option can be
+asks for them) because they matter for realism more than for fragmentation. Which lists a
+version has is its policy's: 2.6.24's hot/cold lists, 2.6.35's per-migratetype lists
+(`pcp_sublists`), and on 6.1 and 6.15 6.1's per-order lists (`pcp_per_order`,
+`models.mm.pcp_6_1`; orders up to 3 and, with THP, pageblock_order). Any option can be
 overridden: `machine_config("2.6.24", memory=..., lumpy_reclaim=False)`.
 ZONE_MOVABLE is "available" from 2.6.23: it exists only when `kernelcore=`/`movablecore=` is set,
 and setting either on 2.6.20 is refused, as that kernel has no such parameter.

@@ -40,6 +40,7 @@ __all__ = [
     "NODE_DTYPE",
     "NR_LRU_LISTS",
     "NR_PCP_LISTS",
+    "NR_PCP_LISTS_6_1",
     "NR_STATS",
     "PAGE_DTYPE",
     "STAT",
@@ -66,6 +67,11 @@ MAX_CPUS: Final = 8
 #: Lists per cpu and zone: 2.6.24 `pcp[2]` (hot, cold) uses the first two; 2.6.35
 #: `pcp.lists[MIGRATE_PCPTYPES]` (unmovable, reclaimable, movable) all three.
 NR_PCP_LISTS: Final = 3
+#: 6.1 `NR_PCP_LISTS` (include/linux/mmzone.h) with CONFIG_TRANSPARENT_HUGEPAGE:
+#: MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1) low-order lists plus NR_PCP_THP = 2 (one for
+#: MOVABLE, one for UNMOVABLE and RECLAIMABLE pageblock_order pages). The zone's pcp arrays have
+#: this many lists per cpu; 2.6.24 uses the first two and 2.6.35 the first three.
+NR_PCP_LISTS_6_1: Final = 3 * (3 + 1) + 2
 
 PAGE_DTYPE: Final = np.dtype(
     [
@@ -123,12 +129,17 @@ ZONE_DTYPE: Final = np.dtype(
         ("flags", "<i8"),
         # per-cpu page lists: 2.6.24 struct per_cpu_pageset, pcp[0] hot and pcp[1] cold, each
         # with its high and batch; or 2.6.35 pcp.lists[migratetype] (node pcp_sublists), one
-        # high and batch in slot 0; pcp_count per list (2.6.35's pcp->count is their sum)
-        ("pcp_head", "<i4", (MAX_CPUS, NR_PCP_LISTS)),
-        ("pcp_tail", "<i4", (MAX_CPUS, NR_PCP_LISTS)),
-        ("pcp_count", "<i8", (MAX_CPUS, NR_PCP_LISTS)),
+        # high and batch in slot 0; pcp_count per list (2.6.35's pcp->count is their sum); or
+        # 6.1 pcp.lists[order_to_pindex(mt, order)] (node pcp_per_order): pcp_count is the
+        # blocks on each list, pcp_nr_pages 6.1's pcp->count (pages), pcp_free_factor its
+        # free_factor, high and batch in slot 0
+        ("pcp_head", "<i4", (MAX_CPUS, NR_PCP_LISTS_6_1)),
+        ("pcp_tail", "<i4", (MAX_CPUS, NR_PCP_LISTS_6_1)),
+        ("pcp_count", "<i8", (MAX_CPUS, NR_PCP_LISTS_6_1)),
         ("pcp_high", "<i8", (2,)),
         ("pcp_batch", "<i8", (2,)),
+        ("pcp_nr_pages", "<i8", (MAX_CPUS,)),
+        ("pcp_free_factor", "<i8", (MAX_CPUS,)),
     ]
 )
 
@@ -225,6 +236,10 @@ NODE_DTYPE: Final = np.dtype(
         ("extfrag", "<i8", (EXTFRAG_RING, len(EXTFRAG_FIELDS))),
         ("pcp", "<i8"),  # per-cpu page lists: number of cpus that have them; 0: off
         ("pcp_sublists", "<i8"),  # 1: 2.6.35 per-migratetype pcp lists; 0: 2.6.24 hot/cold
+        # 1: 6.1 per-order, per-migratetype pcp lists (`models.mm.pcp_6_1`)
+        ("pcp_per_order", "<i8"),
+        # 1: CONFIG_TRANSPARENT_HUGEPAGE, pcp_allowed_order() takes pageblock_order too
+        ("pcp_thp", "<i8"),
         # swap space (2.6.24 mm/swapfile.c): total_swap_pages and nr_swap_pages (free slots)
         ("total_swap_pages", "<i8"),
         ("nr_swap_pages", "<i8"),

@@ -155,7 +155,8 @@ def isolate_lru_pages(pages: np.ndarray, zone: np.ndarray, nd: np.ndarray, src: 
                 continue
             if not (f & PG_PCP):  # slab, kernel, hugetlb: -EINVAL, the block is ruined
                 failed = True
-            p += (1 << pages[p]["order"]) if (f & PG_HEAD) else 1
+            # a block: allocated, or (6.1) a high-order one on a per-cpu list
+            p += (1 << pages[p]["order"]) if (f & (PG_HEAD | PG_PCP)) else 1
         if failed:
             nd["stat"][_S_LUMPY_BLOCK_FAILED] += 1
     return nr_taken, scan
