@@ -40,7 +40,9 @@ The two scanners of 2.6.35 (`models.mm.compaction`) with everything 3.x-6.1 adde
   CONTENDED, async direct compaction skips the rest of an order-aligned block after a failed
   migration, and the local cpu's per-cpu lists of the zone are drained whenever the migrate
   scanner left the order-aligned block it migrated from (`lru_add_drain_cpu_zone`);
-  `release_freepages` moves `compact_cached_free_pfn` back up.
+  `release_freepages` moves `compact_cached_free_pfn` back up. The old pages and the
+  released targets are freed on the compacting cpu (`free_unref_page`: its per-order lists
+  when per-cpu lists are on, `models.mm.migrate.free_migrated_page`).
 - **`__compact_finished`**: scanners met (COMPLETE for a `whole_zone` run, else
   PARTIAL_SKIPPED; a direct compaction flags the zone for a skip-bit flush); proactive runs by
   fragmentation score; order -1 continues; then "always finish scanning a pageblock"; then a
@@ -58,8 +60,7 @@ search fails. The model keeps this.
 Simplified (also in the README's model limits): no page capture (`capture_control`), lock
 contention, `too_many_isolated`, non-LRU movable pages, pinned pages, hugetlb or CMA; every
 allocated block of order > 0 counts as a compound page (the model does not record
-`__GFP_COMP`); migration frees the old page and unused targets to the buddy lists (6.1 frees
-them through its per-cpu lists); compaction takes no simulated time, so `kswapd_is_running`
+`__GFP_COMP`); compaction takes no simulated time, so `kswapd_is_running`
 never changes during a run. Counters: compact_migrate_scanned, compact_free_scanned,
 compact_isolated (both scanners), pgmigrate_success, pgmigrate_fail; the isolated targets are
 counted in pgalloc and, when released, in pgfree (as `models.mm.compaction` does).
@@ -251,7 +252,8 @@ def _migrate_pages(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndar
                     rows[n_rows, 1] = new
                     rows[n_rows, 2] = pages[old]["owner"]
                     cc[_NR_ROWS] = n_rows + 1
-                    move_to_new_page(pages, zones, pageblock_type, nd, old, new, True, -1)
+                    move_to_new_page(pages, zones, pageblock_type, nd, old, new, True,
+                                     cc[_CPU])
                     lst[i] = -1
                     continue
                 # compaction_free(): the target goes back to the head of cc->freepages.
@@ -402,7 +404,7 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
         high_pfn = 0
         for i in range(cc[_NR_FREE] - 1, -1, -1):
             pfn = freelist[i]
-            _release_page(pages, zones, pageblock_type, nd, pfn, -1)
+            _release_page(pages, zones, pageblock_type, nd, pfn, cc[_CPU])
             if pfn > high_pfn:
                 high_pfn = pfn
         cc[_NR_FREE] = 0

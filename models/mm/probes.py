@@ -92,18 +92,36 @@ def hugetlb_gfp(treat_as_movable: bool = False) -> int:
 def advance(m: Machine, seconds: float) -> None:
     """Let simulated time pass: writeback completes, a woken kswapd balances the zones (and,
     with 6.1's kswapd, goes to sleep: `slowpath.run_kswapd`), and on a kernel with kcompactd
-    the work kswapd's sleep asked for is done (6.1 `kcompactd()`: `kcompactd_do_work` once
-    `kcompactd_work_requested` and `kcompactd_node_suitable`)."""
+    the daemon's loop runs over the interval (`_kcompactd`)."""
     m.now += seconds
     from fragsim.models.mm import reclaim
 
     reclaim.complete_writeback(m, m.now)
     run_kswapd(m)
     if m.config.kcompactd:
-        from fragsim.models.mm import kcompactd
+        _kcompactd(m, seconds)
 
-        if kcompactd.kcompactd_work_requested(m) and kcompactd.kcompactd_node_suitable(m):
+
+def _kcompactd(m: Machine, seconds: float) -> None:
+    """6.1 `kcompactd()` over `seconds` on a probe's machine, which has no daemon process: the
+    work kswapd's sleep asked for at once (`kcompactd_do_work`, if `kcompactd_node_suitable`,
+    as `wakeup_kcompactd` would wake it), then each HPAGE_FRAG_CHECK_INTERVAL_MSEC timeout
+    in the interval: asked work, or the proactive step, whose answer is the next timeout
+    (`models.agents.kcompactd`). The timer starts afresh each interval."""
+    from fragsim.models.mm import kcompactd
+
+    if kcompactd.kcompactd_work_requested(m) and kcompactd.kcompactd_node_suitable(m):
+        kcompactd.kcompactd_do_work(m)
+    if not m.config.compaction_proactiveness:
+        return
+    t = kcompactd.HPAGE_FRAG_CHECK_INTERVAL_S
+    while t <= seconds:
+        if kcompactd.kcompactd_work_requested(m):
             kcompactd.kcompactd_do_work(m)
+            timeout = kcompactd.HPAGE_FRAG_CHECK_INTERVAL_S
+        else:
+            timeout, _ = kcompactd.kcompactd_proactive(m)
+        t += timeout
 
 
 def _record(attempts: list[AllocAttempt]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
