@@ -394,3 +394,23 @@ def test_pure_python_matches_compiled(tmp_path: Path) -> None:
     for name in a.files:
         assert np.array_equal(a[name], b[name]), f"{name} differs without the JIT"
     assert a["rows"].shape[0] > 100  # the scenario really migrated
+
+
+# --- /proc/sys/vm/compact_memory and the policy ---------------------------------------------------
+def test_compact_memory_runs_the_presets_own_compact_node() -> None:
+    from dataclasses import replace
+
+    from fragsim.models.mm.policy import POLICIES
+
+    # 6.1: compact_node is MIGRATE_SYNC over the whole zone (6.1 enum: COMPLETE is 5); 2.6.35:
+    # its own compact_node (COMPACT_COMPLETE is 3 in the model's 2.6.35 values).
+    m = _every_8th("6.1")
+    assert compaction.compact_memory(m) == [c61.COMPACT_COMPLETE]
+    assert m.stat("pgmigrate_success") > 0
+    old = _every_8th("2.6.35")
+    assert compaction.compact_memory(old) == [compaction.COMPACT_COMPLETE]
+    # 6.1's slow path has no 2.6.35 scanners to run.
+    with pytest.raises(ValueError, match="compaction must be '6.1'"):
+        replace(POLICIES["mobility-6.1"], compaction="2.6.35")
+    with pytest.raises(ValueError, match="compaction '7.0'"):
+        replace(POLICIES["mobility"], compaction="7.0")

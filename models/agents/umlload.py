@@ -19,14 +19,15 @@ files (`models.mm.procfs`) after each, so both sides are parsed and tabulated by
    (writeback of every dirty page, waited for);
 6. `freed`: every hog exits, the dd file is deleted;
 7. `drop_caches`: `sync; echo 3 > /proc/sys/vm/drop_caches`;
-8. `compact`: `echo 1 > /proc/sys/vm/compact_memory` (`compaction.compact_node`).
+8. `compact`: `echo 1 > /proc/sys/vm/compact_memory` (`compaction.compact_memory`: the
+   preset's `compact_node`).
 
 What the model lacks (README "Model limits"): the boot is a replay of the guest's free lists,
 not a model of boot (where each free block lies inside its pageblocks is invented, and the
 boot's movable pages, init's file and anonymous pages, are held as unmovable kernel pages);
 ext2's bitmaps and the dd file's indirect blocks are not modelled; SLUB's
 order-1..3 slabs are order-0 slab pages; no high-order atomic allocations (so no HighAtomic
-pageblocks); no kcompactd, no watermark boosting, no per-cpu lists (the preset's own limits).
+pageblocks); no per-cpu lists (the presets run without them).
 """
 
 from __future__ import annotations
@@ -239,7 +240,7 @@ class UmlLoadScenario:
         self.snap("drop_caches")
         yield env.timeout(gap)
         k.sync()
-        compaction.compact_node(k.machine)
+        compaction.compact_memory(k.machine)
         k.drain()
         self.snap("compact")
         self.duration_s = float(env.now)

@@ -83,6 +83,7 @@ __all__ = [
     "COMPACT_MAX_DEFER_SHIFT",
     "COMPACT_PARTIAL",
     "COMPACT_SKIPPED",
+    "compact_memory",
     "compact_node",
     "compact_zone",
     "compaction_deferred",
@@ -431,6 +432,17 @@ def compact_zone(m: Machine, z: int, order: int, migratetype: int = MIGRATE_MOVA
     if rows.shape[0]:
         record_migrated(m, rows)
     return int(status)
+
+
+def compact_memory(m: Machine) -> list[int]:
+    """A write to /proc/sys/vm/compact_memory: the policy's `compact_node` (`Policy.compaction`:
+    2.6.35's, or 6.1's `models.mm.compaction_6_1.compact_node`). Returns each populated zone's
+    result in that kernel's COMPACT_* values, lowest zone first."""
+    if m.policy.compaction == "6.1":
+        from fragsim.models.mm import compaction_6_1
+
+        return compaction_6_1.compact_node(m)
+    return compact_node(m)
 
 
 def compact_node(m: Machine) -> list[int]:

@@ -167,6 +167,16 @@ class Policy:
     #: kswapd's loop: "2.6.24" (`reclaim.balance_pgdat_2_6_24`) or "6.1"
     #: (`models.mm.kswapd_6_1`: 6.1 `balance_pgdat`, `pgdat_balanced`, `kswapd_failures`).
     kswapd: str = "2.6.24"
+    #: Memory compaction's scanners: "2.6.35" (`models.mm.compaction`) or "6.1"
+    #: (`models.mm.compaction_6_1`), which 6.1's slow path and kcompactd always use.
+    compaction: str = "2.6.35"
+
+    def __post_init__(self) -> None:
+        if self.compaction not in ("2.6.35", "6.1"):
+            raise ValueError(f"compaction {self.compaction!r}: allowed are '2.6.35', '6.1'")
+        if self.alloc_retry in ("6.1", "6.15") and self.compaction != "6.1":
+            raise ValueError(f"policy {self.name}: the {self.alloc_retry} slow path compacts "
+                             "with 6.1's scanners: compaction must be '6.1'")
 
     @property
     def free_to_tail(self) -> bool:
@@ -224,6 +234,7 @@ POLICIES: dict[str, Policy] = {
         free_rule=FREE_6_1,
         alloc_retry="6.1",
         kswapd="6.1",
+        compaction="6.1",
         pcp_per_order=True,
         highatomic=True,
         wmark_rule=WMARK_RULE_6_1,
@@ -243,6 +254,7 @@ POLICIES: dict[str, Policy] = {
         free_rule=FREE_6_15,
         alloc_retry="6.15",
         kswapd="6.1",
+        compaction="6.1",
         pcp_per_order=True,
         highatomic=True,
         wmark_rule=WMARK_RULE_6_15,
