@@ -10,9 +10,6 @@ order-2 block at pfn + 1, + 2, + 4).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,6 @@ from fragsim.models.mm import compaction, invariants
 from fragsim.models.mm import compaction_6_1 as c61
 from fragsim.models.mm import compaction_scan_6_1 as scan
 from fragsim.models.mm.constants import (
-    ALLOC_WMARK_MIN,
     KIND_ANON,
     KIND_KERNEL,
     MIGRATE_MOVABLE,
@@ -34,36 +30,19 @@ from fragsim.models.mm.constants import (
     ZONE_NORMAL,
 )
 from fragsim.models.mm.geometry import MiB
-from fragsim.models.mm.lru import lru_add_batch, set_dirty_batch
 from fragsim.models.mm.machine import Machine
 from fragsim.models.mm.profiles import machine_config
-from fragsim.models.mm.state import KIND_SHIFT
+from tests.test_kcompactd import _machine as kcompactd_machine
+from tests.test_nojit import assert_pure_python_matches
 
-ROOT = Path(__file__).resolve().parents[1]
 Z = ZONE_NORMAL
 PB = 512
 
 
 def _machine(version: str = "6.1", kinds: dict[int, int] | None = None,
              **kwargs: Any) -> Machine:
-    """Every page allocated (anonymous unless `kinds` says otherwise), on the inactive LRU
-    (kernel pages are not), anonymous pages dirty."""
-    m = Machine(machine_config(version, memory=32 * MiB, layout="flat", min_free_kbytes=0,
-                               **kwargs))
-    n = m.nr_pages
-    full = np.full
-    high, mt = m.resolve(None, MIGRATE_MOVABLE)
-    pfns = m.alloc_batch(full(n, 0), full(n, high), full(n, mt), full(n, ALLOC_WMARK_MIN),
-                         1000 + np.arange(n), full(n, KIND_ANON))
-    assert sorted(pfns.tolist()) == list(range(n))
-    kind = np.full(n, KIND_ANON, np.int64)
-    for pfn, k in (kinds or {}).items():
-        kind[pfn] = k
-        m.pages[pfn]["mt"] = MIGRATE_MOVABLE | (k << KIND_SHIFT)
-    lru = np.flatnonzero(kind != KIND_KERNEL)
-    assert lru_add_batch(m.pages, m.zones, lru, np.zeros(lru.shape[0], np.int64)) == lru.size
-    set_dirty_batch(m.pages, np.flatnonzero(kind == KIND_ANON), True)
-    return m
+    """The hand-worked machine before the frees (test_kcompactd's, for `version`)."""
+    return kcompactd_machine(kinds, version, **kwargs)
 
 
 def _keep(m: Machine, keep: np.ndarray) -> Machine:
@@ -385,14 +364,8 @@ def scenario(out: str) -> None:
 def test_pure_python_matches_compiled(tmp_path: Path) -> None:
     compiled, pure = tmp_path / "compiled.npz", tmp_path / "pure.npz"
     scenario(str(compiled))
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    code = f"from tests.test_compaction_6_1 import scenario; scenario({str(pure)!r})"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
-    assert proc.returncode == 0, proc.stderr
-    a, b = np.load(compiled), np.load(pure)
-    for name in a.files:
-        assert np.array_equal(a[name], b[name]), f"{name} differs without the JIT"
+    a = assert_pure_python_matches(f"tests.test_compaction_6_1.scenario({str(pure)!r})",
+                                   compiled, pure, "6.1 compaction", timeout=600)
     assert a["rows"].shape[0] > 100  # the scenario really migrated
 
 

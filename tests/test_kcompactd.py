@@ -53,10 +53,11 @@ PB = 512
 RUNS = [1024, 1024, 1024, 0, 0, 0, 0, 0, 0, 0, 0]
 
 
-def _machine(kinds: dict[int, int] | None = None, **kwargs: Any) -> Machine:
-    """The 6.1 machine, every page allocated (anonymous unless `kinds` says otherwise, by pfn)
-    and on the inactive LRU (kernel pages are not), anonymous pages dirty."""
-    m = Machine(machine_config("6.1", memory=32 * MiB, layout="flat", min_free_kbytes=0,
+def _machine(kinds: dict[int, int] | None = None, version: str = "6.1",
+             **kwargs: Any) -> Machine:
+    """The 6.1 (or `version`) machine, every page allocated (anonymous unless `kinds` says
+    otherwise, by pfn) and on the inactive LRU (kernel pages are not), anonymous pages dirty."""
+    m = Machine(machine_config(version, memory=32 * MiB, layout="flat", min_free_kbytes=0,
                                **kwargs))
     n = m.nr_pages
     full = np.full

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -63,17 +64,28 @@ def scenario(policy: str, out: str) -> None:
              results=np.array(results), batch=got, freed=freed)
 
 
-@pytest.mark.parametrize("policy", ["mobility", "vanilla"])
-def test_pure_python_matches_compiled(policy: str, tmp_path: Path) -> None:
-    compiled, pure = tmp_path / "compiled.npz", tmp_path / "pure.npz"
-    scenario(policy, str(compiled))
+def assert_pure_python_matches(call: str, compiled: Path, pure: Path, label: str,
+                               timeout: int = 300) -> Any:
+    """Run `call` (a `module.func(..., out)` expression whose last argument is `pure`) in a
+    subprocess with the JIT disabled and check every array it saved equals `compiled`'s
+    (already saved by the caller). Returns the compiled arrays."""
+    module, func = call.split("(")[0].rsplit(".", 1)
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    code = f"from tests.test_nojit import scenario; scenario({policy!r}, {str(pure)!r})"
+    code = f"from {module} import {func}; {func}({call.split('(', 1)[1]}"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+                          capture_output=True, text=True, timeout=timeout, check=False)
     assert proc.returncode == 0, proc.stderr
     a, b = np.load(compiled), np.load(pure)
     assert sorted(a.files) == sorted(b.files)
     for name in a.files:
-        assert np.array_equal(a[name], b[name]), f"{policy}: {name} differs without the JIT"
+        assert np.array_equal(a[name], b[name]), f"{label}: {name} differs without the JIT"
+    return a
+
+
+@pytest.mark.parametrize("policy", ["mobility", "vanilla"])
+def test_pure_python_matches_compiled(policy: str, tmp_path: Path) -> None:
+    compiled, pure = tmp_path / "compiled.npz", tmp_path / "pure.npz"
+    scenario(policy, str(compiled))
+    a = assert_pure_python_matches(f"tests.test_nojit.scenario({policy!r}, {str(pure)!r})",
+                                   compiled, pure, policy)
     assert (a["results"] >= 0).sum() > 50  # the scenario really allocated

@@ -11,9 +11,6 @@ watermark_scale_factor 10), so with 2 cpus zone_highsize = 320 / 2 = 160.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +45,8 @@ from fragsim.models.mm.migrate import migrate_page
 from fragsim.models.mm.profiles import machine_config
 from fragsim.models.mm.rmqueue_6_15 import move_freepages_block_6_15
 from fragsim.models.mm.state import NR_PCP_LISTS_6_1
+from tests.test_nojit import assert_pure_python_matches
 
-ROOT = Path(__file__).resolve().parents[1]
 Z = ZONE_NORMAL
 UNMOV, RECL, MOV = MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE
 PBO = 9  # x86_64 pageblock_order, the THP order
@@ -588,12 +585,6 @@ def scenario_pcp(kernel: str, out: str) -> None:
 def test_pure_python_matches_compiled(kernel: str, tmp_path: Path) -> None:
     compiled, pure = tmp_path / "compiled.npz", tmp_path / "pure.npz"
     scenario_pcp(kernel, str(compiled))
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    code = f"from tests.test_pcp_6_1 import scenario_pcp; scenario_pcp({kernel!r}, {str(pure)!r})"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stderr
-    a, b = np.load(compiled), np.load(pure)
-    for name in a.files:
-        assert np.array_equal(a[name], b[name]), f"{kernel}: {name} differs without the JIT"
+    a = assert_pure_python_matches(
+        f"tests.test_pcp_6_1.scenario_pcp({kernel!r}, {str(pure)!r})", compiled, pure, kernel)
     assert int(a["zones"]["pcp_count"].sum()) > 0  # the lists were in use at the end

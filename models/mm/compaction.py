@@ -69,6 +69,7 @@ from fragsim.models.mm.migrate import (
     move_to_new_page,
     page_migratable,
     page_movable,
+    push_row,
 )
 from fragsim.models.mm.reclaim_state import record_migrated
 from fragsim.models.mm.state import STAT
@@ -320,15 +321,8 @@ def _migrate_isolated(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.n
                 # wait_on_page_writeback(page)
                 pages[old]["flags"] = pages[old]["flags"] & (0xFF ^ PG_WRITEBACK)
             if page_movable(pages, old):
-                n_rows = cc[_CC_NR_ROWS]
-                if n_rows == rows.shape[0]:
-                    grown = np.empty((2 * n_rows + 64, 3), dtype=np.int64)
-                    grown[:n_rows] = rows[:n_rows]
-                    rows = grown
-                rows[n_rows, 0] = old
-                rows[n_rows, 1] = new
-                rows[n_rows, 2] = pages[old]["owner"]
-                cc[_CC_NR_ROWS] = n_rows + 1
+                rows = push_row(rows, cc[_CC_NR_ROWS], old, new, pages[old]["owner"])
+                cc[_CC_NR_ROWS] += 1
                 move_to_new_page(pages, zones, pageblock_type, nd, old, new, True, cc[_CC_CPU])
             else:
                 nd["stat"][_S_PGMIGRATE_FAIL] += 1

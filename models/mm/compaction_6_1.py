@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fragsim.models.mm.compaction import extfrag_for_order
+from fragsim.models.mm.compaction import COMPACT_MAX_DEFER_SHIFT, extfrag_for_order
 from fragsim.models.mm.compaction_scan_6_1 import (
     _CC_SIZE,
     _CPU,
@@ -113,7 +113,12 @@ from fragsim.models.mm.constants import ALLOC_WMARK_HIGH, PG_WRITEBACK
 from fragsim.models.mm.defrag_mode import kcompactd_finished_defrag
 from fragsim.models.mm.fallback_6_1 import find_suitable_fallback
 from fragsim.models.mm.jit import compiled
-from fragsim.models.mm.migrate import free_migrated_page, move_to_new_page, page_migratable
+from fragsim.models.mm.migrate import (
+    free_migrated_page,
+    move_to_new_page,
+    page_migratable,
+    push_row,
+)
 from fragsim.models.mm.pcp import drain_zone_pages_cpu
 from fragsim.models.mm.reclaim_state import record_migrated
 from fragsim.models.mm.state import STAT
@@ -163,7 +168,6 @@ FINISH_DEFRAG_6_15 = 1
 #: (NR_MAX_BATCHED_MIGRATION = HPAGE_PMD_NR; the model's pageblock on x86-64).
 NR_MAX_MIGRATE_PAGES_RETRY = 10
 NR_MAX_BATCHED_MIGRATION = 512
-COMPACT_MAX_DEFER_SHIFT = 6
 
 _S_PGFREE = STAT["pgfree"]
 _S_PGMIGRATE_FAIL = STAT["pgmigrate_fail"]
@@ -243,15 +247,8 @@ def _migrate_pages(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndar
                 else:
                     rc = 0
                 if rc == 0:
-                    n_rows = cc[_NR_ROWS]
-                    if n_rows == rows.shape[0]:
-                        grown = np.empty((2 * n_rows + 64, 3), dtype=np.int64)
-                        grown[:n_rows] = rows[:n_rows]
-                        rows = grown
-                    rows[n_rows, 0] = old
-                    rows[n_rows, 1] = new
-                    rows[n_rows, 2] = pages[old]["owner"]
-                    cc[_NR_ROWS] = n_rows + 1
+                    rows = push_row(rows, cc[_NR_ROWS], old, new, pages[old]["owner"])
+                    cc[_NR_ROWS] += 1
                     move_to_new_page(pages, zones, pageblock_type, nd, old, new, True,
                                      cc[_CPU])
                     lst[i] = -1

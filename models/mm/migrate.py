@@ -88,6 +88,7 @@ __all__ = [
     "MIGRATE_PASSES",
     "MIGRATE_FORCE_PASS",
     "ROW_COLUMNS",
+    "push_row",
     "is_migrate_target",
     "migrate_page",
     "migrate_pages",
@@ -115,6 +116,20 @@ _S_PGMIGRATE_FAIL = STAT["pgmigrate_fail"]
 #: Page flags `migrate_page_copy` carries from the old page to the new one.
 _COPIED_FLAGS = PG_REFERENCED | PG_ACTIVE | PG_DIRTY
 _NOT_ALLOCATED = PG_BUDDY | PG_PCP
+
+
+@compiled("int[][], int, int, int, int", nrt=True)
+def push_row(rows: np.ndarray, n_rows: int, old: int, new: int, owner: int) -> np.ndarray:
+    """Write row `n_rows` (old_pfn, new_pfn, owner) of a compaction's migrated pages,
+    growing `rows` when it is full; returns the (possibly new) array."""
+    if n_rows == rows.shape[0]:
+        grown = np.empty((2 * n_rows + 64, 3), dtype=np.int64)
+        grown[:n_rows] = rows[:n_rows]
+        rows = grown
+    rows[n_rows, 0] = old
+    rows[n_rows, 1] = new
+    rows[n_rows, 2] = owner
+    return rows
 
 
 @compiled("pages, int", inline=True)
