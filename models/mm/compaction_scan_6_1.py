@@ -82,6 +82,7 @@ _CC_SIZE = 24
 _ISOLATE_NONE = 1
 _ISOLATE_SUCCESS = 2
 
+
 # --- small helpers (mm/internal.h, mm/compaction.c) -----------------------------------------
 @compiled("int, int", inline=True)
 def _block_start(pfn: int, order: int) -> int:
