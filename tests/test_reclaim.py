@@ -277,3 +277,35 @@ def test_flusher_writeback_is_not_rotated(make_machine: MakeMachine) -> None:
     assert m.stat("pgrotated") == 4
     assert set(_inactive_list(m, z)) == set(pfns[:4].tolist())
     invariants(m)
+
+
+@pytest.mark.parametrize("policy", ["mobility", "mobility-6.1", "mobility-6.15"])
+def test_reclaim_meeting_flusher_writeback(make_machine: MakeMachine, policy: str) -> None:
+    """A page reclaim meets under a flusher's writeback. 2.6.24 `shrink_page_list` keeps it on
+    the inactive list, unflagged, and its completion leaves it there. 6.1 `shrink_folio_list`
+    (global reclaim, cases 1-2) sets PG_reclaim and activates it; `folio_end_writeback` ->
+    `folio_rotate_reclaimable` -> `lru_move_tail_fn` then deactivates it to the inactive tail
+    (pgrotated), where the next scan frees it."""
+    m = make_machine(16 * MiB, policy=policy)
+    z = zone_of(m)
+    pfns = reclaim.alloc_lru_pages(m, 8, KIND_FILE, OWNER, dirty=True)
+    assert writeback.start_writeback(m, pfns) == 8  # the flusher writes them all
+    activations = m.stat("pgactivate")
+    sc = reclaim.scan_control(m, 0, int(GFP_KERNEL), kswapd=True)
+    assert reclaim.shrink_inactive_list(m, z, 32, sc) == 0  # all under writeback
+    modern = policy != "mobility"
+    flags = m.pages["flags"][pfns]
+    assert ((flags & PG_ACTIVE) != 0).all() == modern
+    assert m.stat("pgactivate") - activations == (8 if modern else 0)
+    (batch,) = reclaim_state(m).writeback
+    assert (batch.flagged is not None and batch.flagged.all()) == modern
+    m.now += m.config.writeback_delay
+    assert writeback.complete_writeback(m) == 8
+    assert m.stat("pgrotated") == (8 if modern else 0)
+    # All eight back on the inactive list: 6.1 moved them to its tail in completion order
+    # (the oldest, pfns[0], ends up nearest the head); 2.6.24 left them as they were.
+    inactive = _inactive_list(m, z)
+    assert sorted(inactive) == sorted(pfns.tolist())
+    assert inactive == (pfns.tolist() if modern else pfns[::-1].tolist())
+    assert not (m.pages["flags"][pfns] & (PG_ACTIVE | PG_WRITEBACK)).any()
+    invariants(m)

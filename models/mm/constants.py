@@ -69,6 +69,8 @@ __all__ = [
     "WMARK_HIGH",
     "WMARK_LOW",
     "WMARK_MIN",
+    "WRITEBACK_RULE_2_6_24",
+    "WRITEBACK_RULE_6_1",
     "ZONE_DMA",
     "ZONE_DMA32",
     "ZONE_HIGHMEM",
@@ -150,6 +152,11 @@ PG_ACTIVE: Final = 0x08  # on the active LRU list
 PG_REFERENCED: Final = 0x10
 PG_DIRTY: Final = 0x20
 PG_WRITEBACK: Final = 0x40
+#: What reclaim does with a page it meets under writeback (`node['writeback_rule']`): 2.6.24
+#: `shrink_page_list` keeps it; 6.1 `shrink_folio_list` sets PG_reclaim and activates it, and
+#: `folio_end_writeback` then moves it to the inactive tail (`models.mm.writeback`).
+WRITEBACK_RULE_2_6_24: Final = 0
+WRITEBACK_RULE_6_1: Final = 1
 PG_PCP: Final = 0x80  # on a per-cpu page list (allocated from the buddy's point of view)
 
 # --- page kinds (what an allocated page holds; set by the caller) ------------------------------

@@ -228,6 +228,7 @@ class Machine:
         nd["pcp_per_order"] = 1 if self.policy.pcp_per_order else 0
         nd["pcp_thp"] = 1 if cfg.thp else 0
         nd["migrate_rule"] = self.policy.migrate_rule
+        nd["writeback_rule"] = self.policy.writeback_rule
         self.zones["wmark_rule"] = self.policy.wmark_rule
         nd["fallbacks"] = self.policy.fallback_table()
         # build_all_zonelists(): grouping is off when memory is too small to be worth it.

@@ -80,6 +80,8 @@ from fragsim.models.mm.constants import (
     MIGRATETYPE_NAMES_2_6_24,
     MIGRATETYPE_NAMES_4_4,
     NR_MIGRATETYPES,
+    WRITEBACK_RULE_2_6_24,
+    WRITEBACK_RULE_6_1,
 )
 from fragsim.models.mm.migrate import MIGRATE_2_6_35, MIGRATE_ONE_PASS
 
@@ -167,6 +169,9 @@ class Policy:
     #: kswapd's loop: "2.6.24" (`reclaim.balance_pgdat_2_6_24`) or "6.1"
     #: (`models.mm.kswapd_6_1`: 6.1 `balance_pgdat`, `pgdat_balanced`, `kswapd_failures`).
     kswapd: str = "2.6.24"
+    #: What reclaim does with a page under writeback (`constants.WRITEBACK_RULE_*`): 2.6.24
+    #: keeps it; 6.1 sets PG_reclaim, activates it and rotates it when the write ends.
+    writeback_rule: int = WRITEBACK_RULE_2_6_24
     #: Memory compaction's scanners: "2.6.35" (`models.mm.compaction`) or "6.1"
     #: (`models.mm.compaction_6_1`), which 6.1's slow path and kcompactd always use.
     compaction: str = "2.6.35"
@@ -235,6 +240,7 @@ POLICIES: dict[str, Policy] = {
         alloc_retry="6.1",
         kswapd="6.1",
         compaction="6.1",
+        writeback_rule=WRITEBACK_RULE_6_1,
         pcp_per_order=True,
         highatomic=True,
         wmark_rule=WMARK_RULE_6_1,
@@ -255,6 +261,7 @@ POLICIES: dict[str, Policy] = {
         alloc_retry="6.15",
         kswapd="6.1",
         compaction="6.1",
+        writeback_rule=WRITEBACK_RULE_6_1,
         pcp_per_order=True,
         highatomic=True,
         wmark_rule=WMARK_RULE_6_15,

@@ -54,7 +54,7 @@ from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add_batch, set_d
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state, record_reclaimed
 from fragsim.models.mm.slab import drop_slab, shrink_slab
 from fragsim.models.mm.state import KIND_SHIFT, STAT
-from fragsim.models.mm.writeback import complete_writeback, queue_writeback
+from fragsim.models.mm.writeback import complete_writeback, queue_writeback, set_reclaim
 
 if TYPE_CHECKING:
     from fragsim.models.mm.machine import Machine
@@ -192,6 +192,18 @@ def shrink_active_list(m: Machine, z: int, nr_pages: int, priority: int,
                               buf)
 
 
+def _writeback_rows(m: Machine, wb: np.ndarray) -> None:
+    """Hand on `shrink_page_list`'s `wb` entries: pages whose writeback reclaim started are
+    queued (PG_reclaim); pages it met under writeback (-1 - pfn, 6.1's rule) get PG_reclaim
+    on the batch they are being written in (`writeback.set_reclaim`)."""
+    started = wb[wb >= 0]
+    if started.shape[0]:
+        queue_writeback(m, started)
+    met = wb[wb < 0]
+    if met.shape[0]:
+        set_reclaim(m, -1 - met)
+
+
 def shrink_inactive_list(m: Machine, z: int, max_scan: int, sc: ScanControl) -> int:
     """2.6.24 `shrink_inactive_list()` on zone `z` (`models.mm.vmscan.shrink_inactive_list`):
     hands reclaimed rows to `m.reclaimed` and started writeback to the queue. Returns pages
@@ -207,7 +219,7 @@ def shrink_inactive_list(m: Machine, z: int, max_scan: int, sc: ScanControl) -> 
         record_reclaimed(m, rec[:nrec].copy())
     nwb = int(res[vmscan.RES_NR_WRITEBACK])
     if nwb:
-        queue_writeback(m, wb[:nwb])
+        _writeback_rows(m, wb[:nwb])
     sc.nr_scanned += int(res[vmscan.RES_SC_NR_SCANNED])
     reclaim_state(m).congestion_waits += int(res[vmscan.RES_CONGESTION_WAITS])
     return int(res[vmscan.RES_NR_RECLAIMED])
@@ -255,7 +267,7 @@ def shrink_zone(m: Machine, z: int, priority: int, sc: ScanControl) -> int:
         record_reclaimed(m, rec[:nrec].copy())
     nwb = int(res[vmscan.RES_NR_WRITEBACK])
     if nwb:
-        queue_writeback(m, wb[:nwb])
+        _writeback_rows(m, wb[:nwb])
     sc.nr_scanned += int(res[vmscan.RES_SC_NR_SCANNED])
     st.congestion_waits += int(res[vmscan.RES_CONGESTION_WAITS])
     return nr_reclaimed

@@ -102,6 +102,9 @@ class WritebackBatch:
     pfns: np.ndarray  # int64
     owners: np.ndarray  # int64: the owner when writeback started (a freed page is skipped)
     reclaim: bool = True  # PG_reclaim: `pageout()` started it, so completion rotates the pages
+    #: PG_reclaim set later on some of its pages (6.1 `shrink_folio_list` meeting them under
+    #: writeback), one byte a page, or None
+    flagged: np.ndarray | None = None
 
 
 @dataclass

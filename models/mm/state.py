@@ -224,6 +224,8 @@ NODE_DTYPE: Final = np.dtype(
         ("claim_rule", "<i8"),  # __rmqueue_fallback's steal/claim rule (buddy.CLAIM_*)
         ("free_tail", "<i8"),  # __free_one_page's tail rule (buddy.FREE_*)
         ("migrate_rule", "<i8"),  # migrate_pages' passes and writeback wait (migrate.MIGRATE_*)
+        # reclaim meeting a page under writeback (constants.WRITEBACK_RULE_*)
+        ("writeback_rule", "<i8"),
         ("highatomic", "<i8"),  # 1: MIGRATE_HIGHATOMIC reserves (4.4+) instead of RESERVE
         ("nr_zones", "<i8"),
         ("fallbacks", "i1", (NR_MIGRATETYPES, NR_MIGRATETYPES)),  # -1 terminated rows

@@ -46,6 +46,7 @@ from fragsim.models.mm.constants import (
     PG_PCP,
     PG_REFERENCED,
     PG_WRITEBACK,
+    WRITEBACK_RULE_6_1,
 )
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add, lru_del, page_kind
@@ -78,7 +79,9 @@ ISOLATE_BOTH = 2
 RES_NR_RECLAIMED = 0  # pages freed
 RES_SC_NR_SCANNED = 1  # sc->nr_scanned: pages shrink_page_list looked at (mapped count twice)
 RES_NR_RECLAIMED_ROWS = 2  # rows written to `rec`
-RES_NR_WRITEBACK = 3  # pfns written to `wb` (writeback started, not waited for)
+#: entries written to `wb`: a pfn whose writeback reclaim started (not waited for), or -1 - pfn
+#: of a page met under writeback that 6.1's rule flags PG_reclaim (`writeback_rule`)
+RES_NR_WRITEBACK = 3
 RES_CONGESTION_WAITS = 4  # congestion_wait() before the synchronous lumpy pass
 RES_SIZE = 5
 
@@ -187,6 +190,8 @@ def shrink_page_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
 
     - `if (!sc->may_swap && page_mapped(page)) goto keep_locked` (counted once in nr_scanned);
     - under writeback: kept, unless `sync` (PAGEOUT_IO_SYNC) and may_enter_fs: then waited for;
+      on 6.1's rule (`node['writeback_rule']`) 6.1 `shrink_folio_list`'s global-reclaim cases
+      instead: PG_reclaim is set (the page goes out in `wb` as -1 - pfn) and it is activated;
     - `page_referenced()` test-and-clears PG_REFERENCED; for order <= PAGE_ALLOC_COSTLY_ORDER a
       referenced mapped (anonymous) page is activated;
     - an anonymous page not yet in swap (PG_DIRTY) needs a free slot (`add_to_swap`), else it is
@@ -223,6 +228,13 @@ def shrink_page_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
         if f & PG_WRITEBACK:
             if sync and may_enter_fs:
                 f &= _NOT_WRITEBACK  # wait_on_page_writeback()
+            elif nd["writeback_rule"] == WRITEBACK_RULE_6_1:
+                # 6.1 shrink_folio_list, cases 1 and 2 of global reclaim: folio_set_reclaim()
+                # (handed out in `wb` as -1 - pfn) and `goto activate_locked`.
+                wb[res[RES_NR_WRITEBACK]] = -1 - pfn
+                res[RES_NR_WRITEBACK] += 1
+                keep = True
+                activate = True
             else:
                 keep = True
         if not keep:

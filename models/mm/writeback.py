@@ -14,10 +14,12 @@ batches reclaim queues (`queue_writeback(m, pfns)`) rotate when they complete. A
 writeback (`start_writeback`: pdflush's `wb_kupdate`/`background_writeout`, `sync`) has no
 PG_reclaim: `end_page_writeback()` only clears PG_writeback and the page stays where it is on
 its LRU list. PG_reclaim itself is not a page flag in the model: it lives only while the page
-is under writeback, so the batch carries it. 6.1's `shrink_folio_list` also sets PG_reclaim on
-a flusher's page that reclaim meets under writeback (and activates it); 2.6.24 keeps such a
-page without the flag, and the model does what 2.6.24 does for every preset (README, Model
-limits).
+is under writeback, so the batch carries it (`WritebackBatch.reclaim`, and `flagged` for single
+pages). 2.6.24 keeps a page reclaim meets under writeback without the flag. 6.1's
+`shrink_folio_list` (the 6.1 and 6.15 presets, `node['writeback_rule']` WRITEBACK_RULE_6_1)
+sets PG_reclaim on it (`set_reclaim`) and activates it, and when the write ends
+`folio_end_writeback` -> `folio_rotate_reclaimable` -> `lru_move_tail_fn` deactivates a clean
+page and moves it to the inactive tail, active or not (2.6.24 rotates only inactive pages).
 
 Anonymous pages are written to swap (`add_to_swap()` takes a slot, `swap_writepage()` counts
 `pswpout`). The model keeps no swap map: `node['total_swap_pages']` and `node['nr_swap_pages']`
@@ -42,6 +44,7 @@ from fragsim.models.mm.constants import (
     PG_HEAD,
     PG_LRU,
     PG_WRITEBACK,
+    WRITEBACK_RULE_6_1,
 )
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import lru_add_tail, lru_del, page_kind
@@ -55,6 +58,7 @@ __all__ = [
     "complete_writeback",
     "nr_writeback",
     "queue_writeback",
+    "set_reclaim",
     "start_writeback",
     "swap_free",
     "swap_pages",
@@ -68,9 +72,11 @@ def end_page_writeback(pages: np.ndarray, zones: np.ndarray, node: np.ndarray,
                        pfns: np.ndarray, owners: np.ndarray, reclaim: np.ndarray) -> int:
     """2.6.24 `end_page_writeback()` for each page still under writeback by the same owner.
 
-    `TestClearPageReclaim(page)`: only a page reclaim wrote (`reclaim[i]`, PG_reclaim) is
-    rotated, by `rotate_reclaimable_page()`: on the inactive list it moves to the tail
-    (pgrotated). Returns how many pages completed.
+    `TestClearPageReclaim(page)`: only a page with PG_reclaim (`reclaim[i]`) is rotated, by
+    `rotate_reclaimable_page()`: on the inactive list it moves to the tail (pgrotated). On
+    6.1's rule (`node['writeback_rule']`), `folio_end_writeback` -> `folio_rotate_reclaimable`
+    -> `lru_move_tail_fn`: a clean page on either LRU list is deactivated and moved to the
+    inactive tail. Returns how many pages completed.
     """
     nd = node[0]
     done = 0
@@ -81,7 +87,13 @@ def end_page_writeback(pages: np.ndarray, zones: np.ndarray, node: np.ndarray,
             continue  # completed by a synchronous wait, or the page was freed meanwhile
         pages[pfn]["flags"] = f & (0xFF ^ PG_WRITEBACK)
         done += 1
-        if reclaim[i] and (f & PG_LRU) and not (f & PG_ACTIVE):
+        if not reclaim[i] or not (f & PG_LRU):
+            continue
+        if nd["writeback_rule"] == WRITEBACK_RULE_6_1:
+            rotate = not (f & PG_DIRTY)
+        else:
+            rotate = not (f & PG_ACTIVE)
+        if rotate:
             zone = zones[zone_of_pfn(zones, pfn)]
             lru_del(pages, zone, pfn)
             lru_add_tail(pages, zone, pfn)
@@ -143,8 +155,22 @@ def complete_writeback(m: Machine, now: float | None = None) -> int:
     st.writeback = [b for b in st.writeback if b.done_at > t]
     pfns = np.concatenate([b.pfns for b in due])
     owners = np.concatenate([b.owners for b in due])
-    reclaim = np.concatenate([np.full(b.pfns.shape[0], b.reclaim, np.uint8) for b in due])
+    reclaim = np.concatenate([np.full(b.pfns.shape[0], b.reclaim, np.uint8)
+                              if b.flagged is None else b.flagged | np.uint8(b.reclaim)
+                              for b in due])
     return int(end_page_writeback(m.pages, m.zones, m.node, pfns, owners, reclaim))
+
+
+def set_reclaim(m: Machine, pfns: np.ndarray) -> None:
+    """`folio_set_reclaim()` on pages reclaim met under writeback (6.1 `shrink_folio_list`):
+    the flag is kept with the batch each page is being written in (module docstring)."""
+    for b in reclaim_state(m).writeback:
+        if b.reclaim:
+            continue  # pageout() set it already
+        hit = np.isin(b.pfns, pfns)
+        if hit.any():
+            flagged = np.zeros(b.pfns.shape[0], np.uint8) if b.flagged is None else b.flagged
+            b.flagged = flagged | hit.astype(np.uint8)
 
 
 def nr_writeback(m: Machine) -> int:
