@@ -90,6 +90,7 @@ __all__ = [
     "compaction_deferred",
     "defer_compaction",
     "extfrag_for_order",
+    "free_target",
     "split_free_page",
     "suitable_migration_target",
     "try_to_compact_pages",
@@ -178,11 +179,12 @@ def split_free_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nda
 
 
 @compiled("pages, zones, pageblock_type, nd, int, int")
-def _free_target(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+def free_target(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
                  nd: np.ndarray, pfn: int, cpu: int) -> None:
-    """`__free_page()` / `putback_lru_page()` of an isolated target page
-    (`models.mm.migrate.free_migrated_page`: 2.6.35 with per-cpu lists, hot on `cpu`'s list;
-    otherwise the buddy lists)."""
+    """`__free_page()` / `putback_lru_page()` of an isolated target page, flags cleared and
+    `pgfree` counted (`models.mm.migrate.free_migrated_page`: 2.6.35 with per-cpu lists, hot on
+    `cpu`'s list; 6.1's per-order lists; otherwise the buddy lists). Also 6.1
+    `release_freepages`' `__free_page` (`models.mm.compaction_6_1`)."""
     pages[pfn]["flags"] = 0
     nd["stat"][_S_PGFREE] += 1
     free_migrated_page(pages, zones, pageblock_type, nd, pfn, cpu)
@@ -314,7 +316,7 @@ def _migrate_isolated(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.n
             if wait and (pages[old]["flags"] & PG_WRITEBACK) and page_migratable(pages, old):
                 if pass_ < MIGRATE_FORCE_PASS:
                     # -EAGAIN: try again on a later pass; putback_lru_page(newpage) frees it.
-                    _free_target(pages, zones, pageblock_type, nd, new, cc[_CC_CPU])
+                    free_target(pages, zones, pageblock_type, nd, new, cc[_CC_CPU])
                     retry += 1
                     i -= 1
                     continue
@@ -326,7 +328,7 @@ def _migrate_isolated(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.n
                 move_to_new_page(pages, zones, pageblock_type, nd, old, new, True, cc[_CC_CPU])
             else:
                 nd["stat"][_S_PGMIGRATE_FAIL] += 1
-                _free_target(pages, zones, pageblock_type, nd, new, cc[_CC_CPU])
+                free_target(pages, zones, pageblock_type, nd, new, cc[_CC_CPU])
                 lru_add(pages, zone, old, (pages[old]["flags"] & PG_ACTIVE) != 0)
             migratelist[i] = -1
             i -= 1
@@ -409,7 +411,7 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
                                  freelist, rows)
     # release_freepages(): from the list head, i.e. the top of the stack.
     for i in range(cc[_CC_NR_FREE] - 1, -1, -1):
-        _free_target(pages, zones, pageblock_type, nd, freelist[i], cc[_CC_CPU])
+        free_target(pages, zones, pageblock_type, nd, freelist[i], cc[_CC_CPU])
     return status, rows[: cc[_CC_NR_ROWS]].copy()
 
 

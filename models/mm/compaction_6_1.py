@@ -72,7 +72,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fragsim.models.mm.compaction import COMPACT_MAX_DEFER_SHIFT, extfrag_for_order
+from fragsim.models.mm.compaction import (
+    COMPACT_MAX_DEFER_SHIFT,
+    extfrag_for_order,
+    free_target,
+)
 from fragsim.models.mm.compaction_scan_6_1 import (
     _CC_SIZE,
     _CPU,
@@ -114,7 +118,6 @@ from fragsim.models.mm.defrag_mode import kcompactd_finished_defrag
 from fragsim.models.mm.fallback_6_1 import find_suitable_fallback
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.migrate import (
-    free_migrated_page,
     move_to_new_page,
     page_migratable,
     push_row,
@@ -169,22 +172,12 @@ FINISH_DEFRAG_6_15 = 1
 NR_MAX_MIGRATE_PAGES_RETRY = 10
 NR_MAX_BATCHED_MIGRATION = 512
 
-_S_PGFREE = STAT["pgfree"]
 _S_PGMIGRATE_FAIL = STAT["pgmigrate_fail"]
 _S_MIGRATE_SCANNED = STAT["compact_migrate_scanned"]
 _S_FREE_SCANNED = STAT["compact_free_scanned"]
 
 
 # --- migration ------------------------------------------------------------------------------
-@compiled("pages, zones, pageblock_type, nd, int, int", inline=True)
-def _release_page(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
-                  nd: np.ndarray, pfn: int, cpu: int) -> None:
-    """`__free_page()` of a target page compaction no longer needs (`release_freepages`)."""
-    pages[pfn]["flags"] = 0
-    nd["stat"][_S_PGFREE] += 1
-    free_migrated_page(pages, zones, pageblock_type, nd, pfn, cpu)
-
-
 @compiled("pages, zones, pageblock_type, uint8[], nd, int, int[], int[], int[][], int[], "
           "int[][]", nrt=True)
 def _migrate_pages(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
@@ -401,7 +394,7 @@ def _compact_zone(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarr
         high_pfn = 0
         for i in range(cc[_NR_FREE] - 1, -1, -1):
             pfn = freelist[i]
-            _release_page(pages, zones, pageblock_type, nd, pfn, cc[_CPU])
+            free_target(pages, zones, pageblock_type, nd, pfn, cc[_CPU])
             if pfn > high_pfn:
                 high_pfn = pfn
         cc[_NR_FREE] = 0

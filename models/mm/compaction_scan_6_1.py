@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from fragsim.models.mm.alloc import zone_watermark_ok
+from fragsim.models.mm.compaction import COMPACT_CLUSTER_MAX
 from fragsim.models.mm.constants import (
     KIND_FILE,
     KIND_FILE_MAPPED,
@@ -43,8 +44,6 @@ MIGRATE_ASYNC = 0
 MIGRATE_SYNC_LIGHT = 1
 MIGRATE_SYNC = 2
 
-#: SWAP_CLUSTER_MAX: pages isolated per migrate-scanner round.
-COMPACT_CLUSTER_MAX = 32
 #: `cc->fast_start_pfn = ULONG_MAX`: the fast search's restart point was used.
 _ULONG_MAX = 1 << 62
 
