@@ -302,13 +302,15 @@ def _kernel(m: Machine) -> Any:
 
 
 def test_kswapd_order_3_wakes_kcompactd0_which_compacts() -> None:
-    # Block 12's pages at pfn % 8 == 1 are clean page cache. kswapd, woken for order 3, runs
-    # 6.1 balance_pgdat: its first kswapd_shrink_node reclaims one SWAP_CLUSTER_MAX batch (32
-    # pages) from the inactive tail, which is >= compact_gap(3) = 16, so sc.order drops to 0
-    # ("Fragmentation may mean that the system cannot be rebalanced for high-order
-    # allocations"); the node is balanced at order 0, and kswapd goes to sleep with
-    # reclaim_order 0 < alloc_order 3, waking kcompactd for order 3. (2.6.24's balance_pgdat
-    # kept reclaiming for order 3 and took all 64.)
+    # Block 12's pages at pfn % 8 == 1 are clean page cache: 64 on the inactive file list (the
+    # rest is anonymous; no swap, so 6.1's get_scan_count scans only file). kswapd, woken for
+    # order 3, runs 6.1 balance_pgdat: each kswapd_shrink_node scans lru_size >> priority
+    # pages: nothing from priority 12 to 7 (64 >> 7 = 0), then 64 >> 6 = 1, 63 >> 5 = 1,
+    # 62 >> 4 = 3, 59 >> 3 = 7 and 52 >> 2 = 13, all reclaimed: 25 pages, >= compact_gap(3) =
+    # 16, so sc.order drops to 0 ("Fragmentation may mean that the system cannot be
+    # rebalanced for high-order allocations"); the node is balanced at order 0, and kswapd
+    # goes to sleep with reclaim_order 0 < alloc_order 3, waking kcompactd for order 3.
+    # (2.6.24's balance_pgdat kept reclaiming for order 3 and took all 64.)
     files = np.arange(12 * PB + 1, 13 * PB, 8)
     m = _every_8th({int(p): KIND_FILE for p in files}, extra=files,
                    compaction_proactiveness=0)
@@ -318,13 +320,13 @@ def test_kswapd_order_3_wakes_kcompactd0_which_compacts() -> None:
     assert m.kcompactd_sleeper is not None  # asleep (proactiveness 0: no timeout)
     kernel.wake_kswapd(3, Z)
     kernel.env.run(until=10.0)
-    assert m.stat("pgsteal") == 32 and m.stat("pageoutrun") == 1
+    assert m.stat("pgsteal") == 25 and m.stat("pageoutrun") == 1
     assert kernel.kswapd.runs == 1 and m.kcompactd_sleeper is not None
     assert kernel.kcompactd.runs == 1 and kernel.kcompactd.checks == 0
-    # Reclaim made 32 of block 12's runs whole again (992 order-0 blocks); then as in
+    # Reclaim made 25 of block 12's runs whole again (985 order-0 blocks); then as in
     # test_order_3_compaction_of_the_runs_zone: pageblock 0 migrated into ten runs of
     # pageblock 15 (the fast search still finds only low pfns at the lists' tails).
-    assert _nr_free(m) == [992 - 64 - 10, 1024 - 64 - 9, 1024 - 64 - 9, 0, 0, 0, 0, 0, 0, 1, 0]
+    assert _nr_free(m) == [985 - 64 - 10, 1024 - 64 - 9, 1024 - 64 - 9, 0, 0, 0, 0, 0, 0, 1, 0]
     assert m.vmstat()["compact_daemon_wake"] == 1 and not m.kswapd_running
 
 

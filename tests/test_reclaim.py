@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fragsim.models.mm import reclaim, slab, writeback
+from fragsim.models.mm import reclaim, reclaim_6_1, slab, writeback
 from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE,
@@ -24,6 +24,7 @@ from fragsim.models.mm.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_NOIO
 from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE
 from fragsim.models.mm.machine import Machine
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state
+from fragsim.models.mm.state import LRU_INACTIVE_FILE
 from tests.conftest import MakeMachine
 
 OWNER = 7
@@ -241,10 +242,10 @@ def test_reclaim_on_a_copy_leaves_the_original_alone(make_machine: MakeMachine) 
     assert writeback.nr_writeback(m) == 0
 
 
-def _inactive_list(m: Machine, z: int) -> list[int]:
+def _inactive_list(m: Machine, z: int, lru: int = LRU_INACTIVE) -> list[int]:
     """The zone's inactive list from head (newest) to tail (scanned first)."""
     out = []
-    pfn = int(m.zones[z]["lru_head"][LRU_INACTIVE])
+    pfn = int(m.zones[z]["lru_head"][lru])
     while pfn >= 0:
         out.append(pfn)
         pfn = int(m.pages[pfn]["next"])
@@ -291,9 +292,14 @@ def test_reclaim_meeting_flusher_writeback(make_machine: MakeMachine, policy: st
     pfns = reclaim.alloc_lru_pages(m, 8, KIND_FILE, OWNER, dirty=True)
     assert writeback.start_writeback(m, pfns) == 8  # the flusher writes them all
     activations = m.stat("pgactivate")
-    sc = reclaim.scan_control(m, 0, int(GFP_KERNEL), kswapd=True)
-    assert reclaim.shrink_inactive_list(m, z, 32, sc) == 0  # all under writeback
     modern = policy != "mobility"
+    if modern:  # 6.1's scanner, on the split LRU's inactive file list
+        sc61 = reclaim_6_1.scan_control(m, 0, int(GFP_KERNEL), kswapd=True)
+        got = reclaim_6_1.shrink_inactive_list(m, z, LRU_INACTIVE_FILE, 32, sc61)
+    else:
+        sc = reclaim.scan_control(m, 0, int(GFP_KERNEL), kswapd=True)
+        got = reclaim.shrink_inactive_list(m, z, 32, sc)
+    assert got == 0  # all under writeback
     flags = m.pages["flags"][pfns]
     assert ((flags & PG_ACTIVE) != 0).all() == modern
     assert m.stat("pgactivate") - activations == (8 if modern else 0)
@@ -304,7 +310,7 @@ def test_reclaim_meeting_flusher_writeback(make_machine: MakeMachine, policy: st
     assert m.stat("pgrotated") == (8 if modern else 0)
     # All eight back on the inactive list: 6.1 moved them to its tail in completion order
     # (the oldest, pfns[0], ends up nearest the head); 2.6.24 left them as they were.
-    inactive = _inactive_list(m, z)
+    inactive = _inactive_list(m, z, LRU_INACTIVE_FILE if modern else LRU_INACTIVE)
     assert sorted(inactive) == sorted(pfns.tolist())
     assert inactive == (pfns.tolist() if modern else pfns[::-1].tolist())
     assert not (m.pages["flags"][pfns] & (PG_ACTIVE | PG_WRITEBACK)).any()

@@ -313,8 +313,10 @@ def test_thp_fault_defrag_always_noretry_exit(monkeypatch: pytest.MonkeyPatch) -
     # __GFP_NORETRY (vma_thp_gfp_mask). On memory full of clean page cache 6.1's async
     # compaction is SKIPPED (order 0 below low + compact_gap), so the fault falls back with no
     # direct reclaim; the madvised region (no __GFP_NORETRY, costly, no __GFP_RETRY_MAYFAIL)
-    # reclaims once, compacts again, then gives up. 2.6.35's loop (THP allowed on a test
-    # preset) reclaims once either way.
+    # reclaims once: 6.1's shrink_node goes on for the costly order (should_continue_reclaim)
+    # until compaction_suitable says COMPACT_CONTINUE (free above low + compact_gap(9)), so
+    # the compaction that follows has room and finds the order-9 block among the clean page
+    # cache it migrates. 2.6.35's loop (THP allowed on a test preset) reclaims once either way.
     import simpy
 
     from fragsim.models.mm.profiles import KERNEL_PROFILES, machine_config
@@ -338,7 +340,8 @@ def test_thp_fault_defrag_always_noretry_exit(monkeypatch: pytest.MonkeyPatch) -
             got[preset, madvised] = (pfn, m.stat("thp_fault_fallback"),
                                      delta(m, before)["allocstall"])
     assert got[("6.1", False)] == (-1, 1, 0)
-    assert got[("6.1", True)] == (-1, 1, 1)
+    pfn, fallbacks, stalls = got[("6.1", True)]
+    assert pfn >= 0 and (fallbacks, stalls) == (0, 1)
     assert got[("thp-2.6.35", False)] == (-1, 1, 1)
 
 

@@ -46,7 +46,7 @@ from fragsim.models.mm import writeback
 from fragsim.models.mm.constants import KIND_ANON, KIND_KERNEL, PG_HEAD, PG_REFERENCED
 from fragsim.models.mm.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL
 from fragsim.models.mm.huge_memory import thp_fault_enabled
-from fragsim.models.mm.lru import LRU_ACTIVE
+from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, new_anon_active
 from fragsim.models.mm.state import KIND_SHIFT
 
 if TYPE_CHECKING:
@@ -115,6 +115,9 @@ class Processes:
         self.files_cache = kernel.slab_cache("files_cache", params.files_per_page, False)
         #: /sys/kernel/mm/transparent_hugepage/enabled of the machine (never: no THP faults).
         self._thp_enabled = kernel.machine.config.thp_enabled
+        #: The list a new anonymous page goes on (`models.mm.lru.new_anon_active`).
+        self._anon_lru = (LRU_ACTIVE if new_anon_active(kernel.machine.policy.reclaim)
+                          else LRU_INACTIVE)
         kernel.register_owner(OWNER_PROC_BASE, OWNER_SLAB_BASE, self._reclaimed,
                               self._migrated)
 
@@ -215,7 +218,7 @@ class Processes:
             huge, pages = yield from self._thp_faults(slot, pages, source)
             got += huge
         pfns = yield from self.kernel.alloc(pages, 0, int(GFP_HIGHUSER_MOVABLE),
-                                            self.owner(slot), KIND_ANON, lru=LRU_ACTIVE,
+                                            self.owner(slot), KIND_ANON, lru=self._anon_lru,
                                             on_alloc=self._linker(slot), source=source)
         got += int(np.count_nonzero(pfns >= 0))
         self.anon[slot] += got

@@ -3,7 +3,11 @@
 Anonymous and page-cache pages (order 0) sit on a zone's LRU lists, linked through the same
 `pages['next'/'prev']` fields the buddy lists use (a page is never on both, as `page->lru`).
 2.6.24 has one inactive and one active list per zone (anon and file mixed; the split LRU came in
-2.6.28), so the model uses `LRU_INACTIVE` (0) and `LRU_ACTIVE` (1) of the four slots.
+2.6.28), so the model uses `LRU_INACTIVE` (0) and `LRU_ACTIVE` (1) of the four slots. A zone
+with ZONE_SPLIT_LRU (6.1's reclaim, `models.mm.reclaim_6_1`) keeps anonymous pages on lists 0
+and 1 and page-cache pages on lists 2 and 3 (6.1 `enum lru_list`: LRU_INACTIVE_ANON,
+LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE; `folio_lru_list`). The kernel keeps 6.1's
+lists per node (`lruvec`); the model keeps them per zone.
 
 - new pages go to the head (`lru_cache_add`: the page cache onto the inactive list;
   `lru_cache_add_active`: new anonymous pages onto the active list, as `do_anonymous_page` does);
@@ -29,9 +33,10 @@ from fragsim.models.mm.constants import (
     PG_HEAD,
     PG_LRU,
     PG_REFERENCED,
+    ZONE_SPLIT_LRU,
 )
 from fragsim.models.mm.jit import compiled
-from fragsim.models.mm.state import KIND_SHIFT
+from fragsim.models.mm.state import KIND_SHIFT, LRU_INACTIVE_FILE
 
 LRU_INACTIVE = 0
 LRU_ACTIVE = 1
@@ -45,9 +50,17 @@ __all__ = [
     "lru_del",
     "mark_page_accessed",
     "mark_accessed_batch",
+    "new_anon_active",
     "page_kind",
     "set_dirty_batch",
 ]
+
+
+def new_anon_active(policy_reclaim: str) -> bool:
+    """Whether a new anonymous page goes on the active list: 2.6.24 `lru_cache_add_active`;
+    from 5.9 `lru_cache_add_inactive_or_unevictable` puts it on the inactive anon list (the
+    6.1 reclaim, `Policy.reclaim`)."""
+    return policy_reclaim != "6.1"
 
 
 @compiled("pages, int", inline=True)
@@ -56,16 +69,27 @@ def page_kind(pages: np.ndarray, pfn: int) -> int:
     return int((pages[pfn]["mt"] >> KIND_SHIFT) & 0x0F)
 
 
-@compiled("pages, int", inline=True)
-def lru_index(pages: np.ndarray, pfn: int) -> int:
-    """The LRU list a page on the LRU is on (2.6.24: active or inactive)."""
-    return LRU_ACTIVE if pages[pfn]["flags"] & PG_ACTIVE else LRU_INACTIVE
+@compiled("pages, zone, int", inline=True)
+def lru_base(pages: np.ndarray, zone: np.ndarray, pfn: int) -> int:
+    """The inactive list of the page's type: 0, or on a split LRU (ZONE_SPLIT_LRU) 2 for a
+    page-cache page (6.1 `folio_lru_list`: `LRU_FILE * folio_is_file_lru(folio)`)."""
+    if zone["flags"] & ZONE_SPLIT_LRU:
+        kind = page_kind(pages, pfn)
+        if kind in (KIND_FILE, KIND_FILE_MAPPED):
+            return LRU_INACTIVE_FILE
+    return LRU_INACTIVE
+
+
+@compiled("pages, zone, int", inline=True)
+def lru_index(pages: np.ndarray, zone: np.ndarray, pfn: int) -> int:
+    """The LRU list a page on the LRU is on: its type's inactive list, + 1 if active."""
+    return lru_base(pages, zone, pfn) + (LRU_ACTIVE if pages[pfn]["flags"] & PG_ACTIVE else 0)
 
 
 @compiled("pages, zone, int, bool", inline=True)
 def lru_add(pages: np.ndarray, zone: np.ndarray, pfn: int, active: bool) -> None:
     """`add_page_to_active_list` / `add_page_to_inactive_list`: at the head (newest)."""
-    lru = LRU_ACTIVE if active else LRU_INACTIVE
+    lru = lru_base(pages, zone, pfn) + (LRU_ACTIVE if active else 0)
     head = zone["lru_head"][lru]
     pages[pfn]["next"] = head
     pages[pfn]["prev"] = -1
@@ -83,23 +107,25 @@ def lru_add(pages: np.ndarray, zone: np.ndarray, pfn: int, active: bool) -> None
 
 @compiled("pages, zone, int", inline=True)
 def lru_add_tail(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
-    """`list_move_tail(&page->lru, &zone->inactive_list)`: the page is the next one scanned."""
-    tail = zone["lru_tail"][LRU_INACTIVE]
+    """`list_move_tail(&page->lru, &zone->inactive_list)`: the page is the next one scanned
+    (on a split LRU, of its type's inactive list: 6.1 `lruvec_add_folio_tail`)."""
+    lru = lru_base(pages, zone, pfn)
+    tail = zone["lru_tail"][lru]
     pages[pfn]["prev"] = tail
     pages[pfn]["next"] = -1
     if tail >= 0:
         pages[tail]["next"] = pfn
     else:
-        zone["lru_head"][LRU_INACTIVE] = pfn
-    zone["lru_tail"][LRU_INACTIVE] = pfn
-    zone["nr_lru"][LRU_INACTIVE] += 1
+        zone["lru_head"][lru] = pfn
+    zone["lru_tail"][lru] = pfn
+    zone["nr_lru"][lru] += 1
     pages[pfn]["flags"] = (pages[pfn]["flags"] & (0xFF ^ PG_ACTIVE)) | PG_LRU
 
 
 @compiled("pages, zone, int", inline=True)
 def lru_del(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
     """`del_page_from_lru`: unlink from whichever LRU list it is on; clears PG_LRU (not ACTIVE)."""
-    lru = lru_index(pages, pfn)
+    lru = lru_index(pages, zone, pfn)
     nxt = pages[pfn]["next"]
     prv = pages[pfn]["prev"]
     if prv >= 0:

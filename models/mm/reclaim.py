@@ -50,7 +50,13 @@ from fragsim.models.mm.constants import (
 )
 from fragsim.models.mm.gfp import GFP, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
 from fragsim.models.mm.jit import compiled
-from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add_batch, set_dirty_batch
+from fragsim.models.mm.lru import (
+    LRU_ACTIVE,
+    LRU_INACTIVE,
+    lru_add_batch,
+    new_anon_active,
+    set_dirty_batch,
+)
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state, record_reclaimed
 from fragsim.models.mm.slab import drop_slab, shrink_slab
 from fragsim.models.mm.state import KIND_SHIFT, STAT
@@ -150,7 +156,7 @@ def pgdat_balanced(m: Machine, order: int) -> bool:
 
 
 def _lru_pages(m: Machine, z: int) -> int:
-    return int(m.zones[z]["nr_lru"][LRU_ACTIVE] + m.zones[z]["nr_lru"][LRU_INACTIVE])
+    return int(m.zones[z]["nr_lru"].sum())
 
 
 #: How long a count of NR_ANON_PAGES serves reclaim (simulated seconds); see `nr_anon_pages`.
@@ -299,8 +305,13 @@ def try_to_free_pages(m: Machine, order: int, gfp_mask: int, high_zone: int, *,
     reclaimed (the same target for every order, as in 2.6.24). A `congestion_wait` is counted
     for every priority below DEF_PRIORITY - 2 that scanned something. The kernel's return value
     (1 on that target, or when some zone was not all_unreclaimable) is kept in
-    `reclaim_state(m).last_progress`.
+    `reclaim_state(m).last_progress`. On a policy with 6.1's reclaim it is 6.1's
+    (`models.mm.reclaim_6_1.try_to_free_pages`).
     """
+    if m.policy.reclaim == "6.1":
+        from fragsim.models.mm import reclaim_6_1
+
+        return reclaim_6_1.try_to_free_pages(m, order, gfp_mask, high_zone)
     st = reclaim_state(m)
     complete_writeback(m)
     m.node[0]["stat"][STAT["allocstall"]] += 1
@@ -449,8 +460,9 @@ def alloc_lru_pages(m: Machine, n: int, kind: int, owner: int, dirty: bool = Fal
     """Allocate `n` order-0 user pages (fast path only) and put them on the LRU.
 
     KIND_ANON pages go to the active list (`lru_cache_add_active`, as a new anonymous fault
-    does) and are PG_DIRTY (not yet in swap); KIND_FILE pages go to the inactive list
-    (`lru_cache_add`), PG_DIRTY if `dirty` (written, not yet written back). The request is
+    does; the inactive one under 6.1's reclaim, `lru.new_anon_active`) and are PG_DIRTY (not
+    yet in swap); KIND_FILE pages go to the inactive list (`lru_cache_add`), PG_DIRTY if
+    `dirty` (written, not yet written back). The request is
     GFP_HIGHUSER_MOVABLE unless `gfp` says otherwise. Returns the pfns, -1 where it failed.
     """
     if kind not in (KIND_ANON, KIND_FILE):
@@ -459,7 +471,8 @@ def alloc_lru_pages(m: Machine, n: int, kind: int, owner: int, dirty: bool = Fal
     mask = int(GFP_HIGHUSER_MOVABLE) if gfp is None else gfp
     pfns = m.alloc_many(0, n, mask, owner=owner, kind=kind, alloc_flags=alloc_flags)
     ok = np.ascontiguousarray(pfns[pfns >= 0])
-    active = np.full(ok.shape[0], 1 if kind == KIND_ANON else 0, np.int64)
+    anon_active = kind == KIND_ANON and new_anon_active(m.policy.reclaim)
+    active = np.full(ok.shape[0], 1 if anon_active else 0, np.int64)
     lru_add_batch(m.pages, m.zones, ok, active)
     if kind == KIND_ANON or dirty:
         set_dirty_batch(m.pages, ok, True)

@@ -129,6 +129,12 @@ class ReclaimState:
     #: 6.1 `pgdat->kswapd_failures`: kswapd runs in a row that reclaimed nothing
     #: (`models.mm.kswapd_6_1`); any reclaim progress resets it. Unused before 6.1.
     kswapd_failures: int = 0
+    #: 6.1 `lruvec->anon_cost` and `file_cost` (`models.mm.reclaim_6_1.lru_note_cost`).
+    anon_cost: int = 0
+    file_cost: int = 0
+    #: PG_reclaim on dirty page-cache pages 6.1 reclaim met before their writeback started
+    #: (pfn -> owner then); `models.mm.writeback.queue_writeback` moves the flag onto the batch.
+    reclaim_dirty: dict[int, int] = field(default_factory=dict)
 
     def clone(self, node: np.ndarray) -> ReclaimState:
         """A deep copy belonging to the machine whose node array is `node`."""
@@ -137,7 +143,8 @@ class ReclaimState:
             by_id.setdefault(id(s), s.clone())
         return ReclaimState(
             node=node,
-            writeback=[WritebackBatch(b.done_at, b.pfns.copy(), b.owners.copy(), b.reclaim)
+            writeback=[WritebackBatch(b.done_at, b.pfns.copy(), b.owners.copy(), b.reclaim,
+                                      None if b.flagged is None else b.flagged.copy())
                        for b in self.writeback],
             caches=[by_id[id(c)] for c in self.caches],
             shrinkers=[by_id[id(s)] for s in self.shrinkers],
@@ -149,6 +156,9 @@ class ReclaimState:
             nr_anon=self.nr_anon,
             nr_anon_at=self.nr_anon_at,
             kswapd_failures=self.kswapd_failures,
+            anon_cost=self.anon_cost,
+            file_cost=self.file_cost,
+            reclaim_dirty=dict(self.reclaim_dirty),
         )
 
 

@@ -50,7 +50,7 @@ from fragsim.models.mm.constants import (
 )
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import LRU_ACTIVE, LRU_INACTIVE, lru_add, lru_del, page_kind
-from fragsim.models.mm.state import STAT
+from fragsim.models.mm.state import NR_LRU_LISTS, STAT
 
 __all__ = [
     "ISOLATE_ACTIVE",
@@ -382,7 +382,7 @@ def drop_pagecache(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndar
     n = 0
     for z in range(zones.shape[0]):
         zone = zones[z]
-        for lru in (LRU_INACTIVE, LRU_ACTIVE):
+        for lru in range(NR_LRU_LISTS):  # 2.6.24's two lists, or a split LRU's four
             pfn = zone["lru_tail"][lru]
             while pfn >= 0:
                 prev = pages[pfn]["prev"]

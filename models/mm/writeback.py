@@ -124,9 +124,19 @@ def queue_writeback(m: Machine, pfns: np.ndarray, *, reclaim: bool = True) -> No
     if pfns.shape[0] == 0:
         return
     pfns = np.array(pfns, dtype=np.int64)
+    owners = m.pages["owner"][pfns].astype(np.int64)
     batch = WritebackBatch(done_at=float(m.now) + float(m.config.writeback_delay), pfns=pfns,
-                           owners=m.pages["owner"][pfns].astype(np.int64), reclaim=reclaim)
-    reclaim_state(m).writeback.append(batch)
+                           owners=owners, reclaim=reclaim)
+    st = reclaim_state(m)
+    if not reclaim and st.reclaim_dirty:
+        # PG_reclaim set by 6.1 reclaim while the page was dirty stays through the write.
+        pending = st.reclaim_dirty
+        flagged = np.array([pending.pop(p, -1) == o for p, o in zip(pfns.tolist(),
+                                                                    owners.tolist(), strict=False)],
+                           dtype=np.uint8)
+        if flagged.any():
+            batch.flagged = flagged
+    st.writeback.append(batch)
 
 
 def start_writeback(m: Machine, pfns: np.ndarray) -> int:
@@ -162,15 +172,21 @@ def complete_writeback(m: Machine, now: float | None = None) -> int:
 
 
 def set_reclaim(m: Machine, pfns: np.ndarray) -> None:
-    """`folio_set_reclaim()` on pages reclaim met under writeback (6.1 `shrink_folio_list`):
-    the flag is kept with the batch each page is being written in (module docstring)."""
-    for b in reclaim_state(m).writeback:
+    """`folio_set_reclaim()` on pages 6.1 reclaim met under writeback or dirty
+    (`shrink_folio_list`): the flag is kept with the batch each page is being written in
+    (module docstring); a dirty page's until its writeback starts (`queue_writeback`)."""
+    st = reclaim_state(m)
+    for b in st.writeback:
         if b.reclaim:
             continue  # pageout() set it already
         hit = np.isin(b.pfns, pfns)
         if hit.any():
             flagged = np.zeros(b.pfns.shape[0], np.uint8) if b.flagged is None else b.flagged
             b.flagged = flagged | hit.astype(np.uint8)
+    flags = m.pages["flags"][pfns]
+    dirty = pfns[((flags & PG_DIRTY) != 0) & ((flags & PG_WRITEBACK) == 0)]
+    for pfn, owner in zip(dirty.tolist(), m.pages["owner"][dirty].tolist(), strict=False):
+        st.reclaim_dirty[pfn] = owner
 
 
 def nr_writeback(m: Machine) -> int:
