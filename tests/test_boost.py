@@ -43,6 +43,7 @@ from fragsim.models.mm.gfp import GFP, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
 from fragsim.models.mm.invariants import check_invariants
 from fragsim.models.mm.machine import Machine, MachineConfig
 from fragsim.models.mm.profiles import machine_config
+from fragsim.models.mm.reclaim_state import reclaim_state
 from fragsim.models.mm.state import ZONE_DTYPE, new_node
 from fragsim.sim.config import load_workload
 from fragsim.sim.engine import Environment
@@ -194,7 +195,8 @@ def _lru_machine(free: int, dirty: int = 16) -> Machine:
     """1 GiB flat 6.1 (262144 pages; pages_min 1024, gap max(256, 262) = 262: high 1548;
     max_boost max(512, 1548 * 1.5 = 2322) = 2322) with 1 GiB swap: `dirty` dirty page-cache
     pages first (the oldest, at the inactive tail), then clean ones until `free` pages are
-    left. At DEF_PRIORITY shrink_zone scans (250000 >> 12) + 1 = 62 inactive pages."""
+    left. At DEF_PRIORITY 6.1's get_scan_count (cache_trim_mode: plenty of inactive file, no
+    deactivation, so SCAN_FILE) targets about 250000 >> 12 = 61 inactive file pages."""
     m = Machine(machine_config("6.1", memory=1 * GiB, swap=1 * GiB))
     reclaim.alloc_lru_pages(m, dirty, KIND_FILE, owner=1, dirty=True, alloc_flags=NOWM)
     reclaim.alloc_lru_pages(m, m.free_pages() - free, KIND_FILE, owner=1, alloc_flags=NOWM)
@@ -226,10 +228,10 @@ def test_boosted_kswapd_reclaims_without_writeback_and_resets_the_boost() -> Non
 
 
 def test_boosted_kswapd_stops_when_it_makes_no_progress() -> None:
-    # 8192 dirty pages at the inactive tail: DEF_PRIORITY's 62 scanned pages are all dirty and
-    # kept (no writepage), nothing is reclaimed: "If reclaim made no progress for a boost,
-    # stop reclaim as IO cannot be queued". The node is balanced, so nothing else runs; the
-    # boost is still taken back and kcompactd woken.
+    # 8192 dirty pages at the inactive tail: DEF_PRIORITY's 61 scanned pages are all dirty and
+    # activated (6.1 reclaim writes no page cache), nothing is reclaimed: "If reclaim made no
+    # progress for a boost, stop reclaim as IO cannot be queued". The node is balanced, so
+    # nothing else runs; the boost is still taken back and kcompactd woken.
     m = _lru_machine(12000, dirty=8192)
     m.zones[N]["watermark_boost"] = 2322
     assert reclaim.balance_pgdat(m, 0, highest_zoneidx=N) == 0
@@ -239,12 +241,19 @@ def test_boosted_kswapd_stops_when_it_makes_no_progress() -> None:
 
 def test_unbalanced_boosted_kswapd_restarts_as_normal_reclaim() -> None:
     # 2000 free: below high + boost (3870): "If the pgdat is imbalanced then ignore boosting
-    # ... and restart": normal reclaim (6.1 balance_pgdat) up to the boosted high watermark, which
-    # starts writeback of the dirty tail pages; the boost is reset all the same.
+    # ... and restart": normal reclaim (6.1 balance_pgdat) up to the boosted high watermark.
+    # It meets the 16 dirty tail pages with may_writepage set, but 6.1 shrink_folio_list
+    # writes page cache only from kswapd, for a PG_reclaim page on a PGDAT_DIRTY node: it
+    # flags them PG_reclaim and activates them ("Immediately reclaim when written back"), and
+    # starts no writeback. The boost is reset all the same.
     m = _lru_machine(2000)
     m.zones[N]["watermark_boost"] = 2322
+    activated = m.stat("pgactivate")
     reclaim.balance_pgdat(m, 0, highest_zoneidx=N)
-    assert _writeback_pages(m) > 0
+    assert m.free_pages() >= 3870
+    assert _writeback_pages(m) == 0 and m.stat("pgactivate") - activated == 16
+    dirty = np.flatnonzero(m.pages["flags"] & PG_DIRTY)
+    assert sorted(reclaim_state(m).reclaim_dirty) == dirty.tolist() and dirty.shape[0] == 16
     assert int(m.zones[N]["watermark_boost"]) == 0
     assert m.kcompactd_order == 9
     # Without a boost nothing calls kcompactd.

@@ -77,7 +77,6 @@ __all__ = [
     "ZONE_MOVABLE",
     "ZONE_BOOSTED_WATERMARK",
     "ZONE_RECLAIM_ACTIVE",
-    "ZONE_SPLIT_LRU",
     "ZONE_NAMES",
     "ZONE_NORMAL",
 ]
@@ -200,11 +199,6 @@ ZONE_BOOSTED_WATERMARK: Final = 0x01
 #: 5.14+: "kswapd may be scanning the zone" (6.1 `balance_pgdat`'s `set_reclaim_active`); the
 #: per-cpu lists' `nr_pcp_high` is then at most `batch << 2` (`models.mm.pcp_6_1`).
 ZONE_RECLAIM_ACTIVE: Final = 0x02
-#: Model flag, not a kernel one: the zone's LRU is split into anon and file lists (2.6.28+;
-#: the 6.1 reclaim, `models.mm.reclaim_6_1`), `LRU_*_ANON` and `LRU_*_FILE` of
-#: `models.mm.state`. Without it anon and file share lists 0 (inactive) and 1 (active), as
-#: 2.6.24 has them.
-ZONE_SPLIT_LRU: Final = 0x04
 
 # --- free results -------------------------------------------------------------------------------
 FREE_OK: Final = 0

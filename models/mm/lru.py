@@ -4,7 +4,7 @@ Anonymous and page-cache pages (order 0) sit on a zone's LRU lists, linked throu
 `pages['next'/'prev']` fields the buddy lists use (a page is never on both, as `page->lru`).
 2.6.24 has one inactive and one active list per zone (anon and file mixed; the split LRU came in
 2.6.28), so the model uses `LRU_INACTIVE` (0) and `LRU_ACTIVE` (1) of the four slots. A zone
-with ZONE_SPLIT_LRU (6.1's reclaim, `models.mm.reclaim_6_1`) keeps anonymous pages on lists 0
+with `split_lru` (6.1's reclaim, `models.mm.reclaim_6_1`) keeps anonymous pages on lists 0
 and 1 and page-cache pages on lists 2 and 3 (6.1 `enum lru_list`: LRU_INACTIVE_ANON,
 LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE; `folio_lru_list`). The kernel keeps 6.1's
 lists per node (`lruvec`); the model keeps them per zone.
@@ -33,7 +33,6 @@ from fragsim.models.mm.constants import (
     PG_HEAD,
     PG_LRU,
     PG_REFERENCED,
-    ZONE_SPLIT_LRU,
 )
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.state import KIND_SHIFT, LRU_INACTIVE_FILE
@@ -71,9 +70,9 @@ def page_kind(pages: np.ndarray, pfn: int) -> int:
 
 @compiled("pages, zone, int", inline=True)
 def lru_base(pages: np.ndarray, zone: np.ndarray, pfn: int) -> int:
-    """The inactive list of the page's type: 0, or on a split LRU (ZONE_SPLIT_LRU) 2 for a
-    page-cache page (6.1 `folio_lru_list`: `LRU_FILE * folio_is_file_lru(folio)`)."""
-    if zone["flags"] & ZONE_SPLIT_LRU:
+    """The inactive list of the page's type: 0, or on a split LRU (`zone['split_lru']`) 2 for
+    a page-cache page (6.1 `folio_lru_list`: `LRU_FILE * folio_is_file_lru(folio)`)."""
+    if zone["split_lru"]:
         kind = page_kind(pages, pfn)
         if kind in (KIND_FILE, KIND_FILE_MAPPED):
             return LRU_INACTIVE_FILE

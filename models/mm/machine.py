@@ -30,7 +30,6 @@ from fragsim.models.mm.constants import (
     ZONE_MOVABLE,
     ZONE_NAMES,
     ZONE_NORMAL,
-    ZONE_SPLIT_LRU,
 )
 from fragsim.models.mm.geometry import (
     check_orders,
@@ -231,7 +230,7 @@ class Machine:
         nd["migrate_rule"] = self.policy.migrate_rule
         nd["writeback_rule"] = self.policy.writeback_rule
         if self.policy.reclaim == "6.1":  # 2.6.28+ split anon/file LRU (models.mm.lru)
-            self.zones["flags"] |= ZONE_SPLIT_LRU
+            self.zones["split_lru"] = 1
         self.zones["wmark_rule"] = self.policy.wmark_rule
         nd["fallbacks"] = self.policy.fallback_table()
         # build_all_zonelists(): grouping is off when memory is too small to be worth it.

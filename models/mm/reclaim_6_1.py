@@ -3,7 +3,7 @@
 `should_continue_reclaim`, `compaction_ready`, `shrink_zones` and `do_try_to_free_pages`
 (`mm/vmscan.c` and `mm/swap.c` of 6.1.y, read at unifreq/linux-6.1.y 07badeaa; CONFIG_LRU_GEN
 off, as Debian builds 6.1). The 6.1 and 6.15 presets use it (`Policy.reclaim == "6.1"`), which
-also splits the zones' LRU lists into anon and file (ZONE_SPLIT_LRU, `models.mm.lru`) and puts
+also splits the zones' LRU lists into anon and file (`split_lru`, `models.mm.lru`) and puts
 new anonymous pages on the inactive anon list (5.9 `lru_cache_add_inactive_or_unevictable`).
 
 What decides which pages survive reclaim on 6.1 and not on 2.6.24:

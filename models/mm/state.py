@@ -100,6 +100,10 @@ ZONE_DTYPE: Final = np.dtype(
         ("lru_head", "<i4", (NR_LRU_LISTS,)),
         ("lru_tail", "<i4", (NR_LRU_LISTS,)),
         ("nr_lru", "<i8", (NR_LRU_LISTS,)),
+        # 1: the LRU is split into anon and file lists (2.6.28+; 6.1's reclaim,
+        # `models.mm.reclaim_6_1`), LRU_*_ANON and LRU_*_FILE; 0: anon and file share lists
+        # 0 (inactive) and 1 (active), as 2.6.24 has them (`models.mm.lru`)
+        ("split_lru", "<i8"),
         # reclaim (2.6.24 struct zone)
         ("pages_scanned", "<i8"),
         ("all_unreclaimable", "<i8"),

@@ -1,5 +1,5 @@
 """The compiled page scanner of Linux 6.1 `mm/vmscan.c` (MGLRU off, as Debian's 6.1 builds it),
-over the split LRU (`models.mm.lru`, ZONE_SPLIT_LRU: anon lists 0 and 1, file lists 2 and 3).
+over the split LRU (`models.mm.lru`, `zone["split_lru"]`: anon lists 0 and 1, file lists 2, 3).
 
 Read at unifreq/linux-6.1.y 07badeaa. The policy around these loops (`prepare_scan_count`,
 `get_scan_count`, `shrink_node`, the priorities) is Python in `models.mm.reclaim_6_1`.
