@@ -2,9 +2,11 @@
 
 A file is an id with a size in pages. Its cached pages are order-0 MOVABLE page-cache pages
 (GFP_HIGHUSER_PAGECACHE in 2.6.24, `mm/filemap.c`), owned by `OWNER_FILE_BASE + fid`, on the
-LRU: new pages join the inactive list (`add_to_page_cache_lru`), and every read of a cached
-page calls `mark_page_accessed()`, so a file read twice is promoted to the active list, as in
-2.6.24. Reads bring the whole file in (readahead reads small files whole; the model does not
+LRU: new pages join the inactive list (`add_to_page_cache_lru`), and every page a read copies
+out, cached or just read in, is marked accessed (2.6.24 `do_generic_mapping_read`'s `page_ok:`,
+6.1 `filemap_read`: `mark_page_accessed`/`folio_mark_accessed`), so a file read twice is
+promoted to the active list. Writes mark nothing (2.6.24 `generic_perform_write`, 6.1
+`grab_cache_page_write_begin` without FGP_ACCESSED). Reads bring the whole file in (readahead reads small files whole; the model does not
 track which offsets of a large file are cached, only how many pages). Writes add dirty pages,
 which pdflush (`models.agents.daemons.Flusher`) writes back.
 
@@ -366,7 +368,7 @@ class FileSystem:
     def read(self, fids: np.ndarray, source: str = "",
              gfp: int = int(GFP_HIGHUSER_PAGECACHE)) -> Proc:
         """Read the files whole, in the order given: cached pages are accessed, missing ones
-        allocated (clean, inactive LRU). Returns the pages brought in."""
+        allocated (clean, inactive LRU) and accessed. Returns the pages brought in."""
         fids = np.asarray(fids, np.int64)
         fids = fids[self.alive[fids]]
         if fids.shape[0] == 0:
@@ -387,7 +389,10 @@ class FileSystem:
         pfns = yield from self.kernel.alloc(total, 0, gfp, OWNER_FILE_BASE + slots, KIND_FILE,
                                             lru=0, on_alloc=self._linker(slots), source=source)
         yield from self._grow_objects(order[need > 0], source)
-        got = int(np.count_nonzero(pfns >= 0))
+        new = pfns[pfns >= 0]
+        if new.shape[0]:
+            mark_accessed_batch(m.pages, m.zones, new)
+        got = int(new.shape[0])
         self.read_pages += got
         return got
 
