@@ -14,7 +14,8 @@ SLAB_RECLAIM_ACCOUNT caches, so RECLAIMABLE pages, in 2.6.24 `fs/dcache.c`,
 and sit on their cache's LRU, where the shrinker (`prune_dcache`, `prune_icache`) frees the
 oldest under memory pressure. In 6.1 the two caches share their superblock's shrinker
 (`models.mm.slab_6_1.register_super`; 2.6.24 shrinks each on its own). A file held open by a
-long-lived program is `pinned`: its objects stay in use. Deleting a file frees its pages and its objects.
+long-lived program is `pinned`: its objects stay in use. Deleting a file frees its pages and
+its objects.
 
 Directory blocks (what updatedb reads) are page cache of the block device in ext3
 (`ext3_bread` -> `__getblk` -> `grow_dev_page`, GFP_USER | __GFP_MOVABLE in 2.6.24
