@@ -113,7 +113,7 @@ class Shrinker61(Protocol):
         ...
 
 
-@dataclass
+@dataclass(eq=False)
 class SuperBlock:
     """6.1 `sb->s_shrink` of one superblock over its dentry and inode LRUs (module docstring)."""
 
