@@ -20,7 +20,8 @@ The shrinker follows 2.6.24 `shrink_dcache_memory` / `shrink_icache_memory`: it 
 `(nr_unused / 100) * vfs_cache_pressure` objects, bails out (-1) without __GFP_FS, and
 `prune_dcache(nr)` frees the `nr` least recently unused objects (DCACHE_REFERENCED rotation and
 the dentry -> inode pinning are not modelled). `shrink_slab` is 2.6.24 `shrink_slab()`, with
-SHRINK_BATCH 128; `drop_slab` is `fs/drop_caches.c`.
+SHRINK_BATCH 128; `drop_slab` is `fs/drop_caches.c`. 6.1's shrinking of the same caches (its
+`do_shrink_slab`, the superblock shrinker) is `models.mm.slab_6_1`.
 """
 
 from __future__ import annotations

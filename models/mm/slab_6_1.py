@@ -34,9 +34,11 @@ superblocks, each after the caches created before it. A cache without a superblo
 as a `list_lru` shrinker of its own with the rules of its 2.6.24 shrinker in 6.1's calls (the
 model's own rule, 6.1 has no such shrinker): count `vfs_pressure_ratio(unused)` (SHRINK_EMPTY
 when none), seeks the cache's, batch SHRINK_BATCH, SHRINK_STOP without __GFP_FS, a scan walks
-`nr_to_scan` LRU entries. Caches with no unused objects ever (`buffer_head`,
-`radix_tree_node`) count 0 and are skipped. `drop_slab_6_1` is `drop_slab()` ->
-`drop_slab_node()`: `shrink_slab(GFP_KERNEL, nid, memcg, 0)` until `(freed >> shift++) <= 1`.
+`nr_to_scan` LRU entries. Caches whose objects are never unused (`buffer_head`,
+`radix_tree_node`) report SHRINK_EMPTY and are skipped (6.1 has no shrinker for buffer heads,
+and its radix-tree shrinker is the shadow-node one, not modelled). `drop_slab_6_1` is
+`drop_slab()` -> `drop_slab_node()`: `shrink_slab(GFP_KERNEL, nid, memcg, 0)` until
+`(freed >> shift++) <= 1`.
 
 Simplifications (README, Model limits, "6.1 slab shrinking"): no memcg (one `nr_deferred` per
 shrinker, the LRUs not split per cgroup, no `shrink_slab_memcg`), one node (no
@@ -73,6 +75,7 @@ __all__ = [
     "SHRINK_EMPTY",
     "SHRINK_STOP",
     "SUPER_BATCH",
+    "Shrinker61",
     "SuperBlock",
     "do_shrink_slab",
     "drop_slab_6_1",
