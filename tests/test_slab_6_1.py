@@ -239,6 +239,8 @@ def test_shrinker_list_in_registration_order() -> None:
     assert reclaim_state(m).shrinkers == [a, d, i, b]
     with pytest.raises(ValueError, match="already belongs"):
         register_super(m, d, b)
+    with pytest.raises(ValueError, match="both"):
+        register_super(m, b, b)
 
 
 def test_filesystem_registers_its_super() -> None:

@@ -195,6 +195,8 @@ def register_super(m: Machine, dcache: SlabCache, icache: SlabCache) -> SuperBlo
     for a superblock's dentry and inode caches, used by `shrink_slab_6_1` in place of the two
     caches' own (the 2.6.24 `shrink_slab` keeps those)."""
     st = reclaim_state(m)
+    if dcache is icache:
+        raise ValueError(f"cache {dcache.name} cannot be both the dentry and the inode cache")
     for cache in (dcache, icache):
         if not any(s is cache for s in st.shrinkers):
             raise ValueError(f"cache {cache.name} is not a registered reclaimable cache")
