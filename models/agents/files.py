@@ -14,8 +14,10 @@ Opening a file walks its path: a `dentry` and an `ext3_inode_cache` object (both
 SLAB_RECLAIM_ACCOUNT caches, so RECLAIMABLE pages, in 2.6.24 `fs/dcache.c`,
 `fs/ext3/super.c`) are found in the caches or allocated; after the operation both are unused
 and sit on their cache's LRU, where the shrinker (`prune_dcache`, `prune_icache`) frees the
-oldest under memory pressure. A file held open by a long-lived program is `pinned`: its
-objects stay in use. Deleting a file frees its pages and its objects.
+oldest under memory pressure. In 6.1 the two caches share their superblock's shrinker
+(`models.mm.slab_6_1.register_super`; 2.6.24 shrinks each on its own). A file held open by a
+long-lived program is `pinned`: its objects stay in use. Deleting a file frees its pages and
+its objects.
 
 Directory blocks (what updatedb reads) are page cache of the block device in ext3
 (`ext3_bread` -> `__getblk` -> `grow_dev_page`, GFP_USER | __GFP_MOVABLE in 2.6.24
@@ -52,6 +54,7 @@ from fragsim.models.mm.gfp import GFP_HIGHUSER_PAGECACHE
 from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import mark_accessed_batch
 from fragsim.models.mm.reclaim_state import reclaim_state
+from fragsim.models.mm.slab_6_1 import register_super
 from fragsim.models.mm.state import KIND_SHIFT, MT_MASK
 
 if TYPE_CHECKING:
@@ -236,6 +239,8 @@ class FileSystem:
             "radix_tree_node", params.radix_objs_per_page,
             bool(kernel.machine.config.radix_tree_node_reclaimable)))
         bh = FileObjects(kernel.slab_cache("buffer_head", params.bh_objs_per_page, True))
+        # The mount's superblock shrinker over the two VFS caches, 6.1's in place of their own.
+        register_super(kernel.machine, self.dcache, self.icache)
         self.cache = PageCache(kernel.machine.nr_pages, cap, radix, bh)
         reclaim_state(kernel.machine).hooks.append(self.cache)
         self.pc = self.cache.pc

@@ -8,7 +8,9 @@ Python-shaped, and lives in one `ReclaimState` per machine:
   `->writepage()`, or `start_writeback` for a flusher) with the simulated time it completes
   (`end_page_writeback()`), see `models.mm.writeback`;
 - the registered shrinkers (`register_shrinker()` in 2.6.24 `mm/vmscan.c`): the reclaimable slab
-  caches of `models.mm.slab`, and the list of all caches;
+  caches of `models.mm.slab`, and the list of all caches; and the superblock shrinkers 6.1 has
+  instead of a dentry and an inode cache's own (`models.mm.slab_6_1`, read only by 6.1's
+  `shrink_slab`);
 - the sysctls reclaim reads (`vm_swappiness`, `vfs_cache_pressure`) and a count of the
   `congestion_wait()` naps reclaim would have taken, for the caller to turn into stall time;
 - page hooks (`PageHook`): what must happen at once when reclaim frees a page or migration
@@ -40,6 +42,7 @@ __all__ = [
     "PageHook",
     "ReclaimState",
     "Shrinker",
+    "SuperShrinker",
     "WritebackBatch",
     "copy_reclaim_state",
     "reclaim_state",
@@ -74,6 +77,15 @@ class Shrinker(Protocol):
 
     def clone(self) -> Shrinker:
         """A deep copy for a probe copy of the machine."""
+        ...
+
+
+class SuperShrinker(Protocol):
+    """6.1 `sb->s_shrink`: one shrinker over a dentry and an inode cache (`models.mm.slab_6_1`)."""
+
+    def clone(self, caches: dict[int, Shrinker]) -> SuperShrinker:
+        """A deep copy for a probe copy of the machine; `caches` maps `id()` of this machine's
+        slab caches to the copy's."""
         ...
 
 
@@ -115,6 +127,8 @@ class ReclaimState:
     writeback: list[WritebackBatch] = field(default_factory=list)
     caches: list[Shrinker] = field(default_factory=list)
     shrinkers: list[Shrinker] = field(default_factory=list)
+    #: 6.1 superblock shrinkers (`models.mm.slab_6_1.register_super`), in registration order.
+    supers: list[SuperShrinker] = field(default_factory=list)
     hooks: list[PageHook] = field(default_factory=list)
     swappiness: int = DEFAULT_SWAPPINESS
     vfs_cache_pressure: int = DEFAULT_VFS_CACHE_PRESSURE
@@ -148,6 +162,7 @@ class ReclaimState:
                        for b in self.writeback],
             caches=[by_id[id(c)] for c in self.caches],
             shrinkers=[by_id[id(s)] for s in self.shrinkers],
+            supers=[s.clone(by_id) for s in self.supers],
             hooks=[h.clone(by_id) for h in self.hooks],
             swappiness=self.swappiness,
             vfs_cache_pressure=self.vfs_cache_pressure,

@@ -20,7 +20,8 @@ The shrinker follows 2.6.24 `shrink_dcache_memory` / `shrink_icache_memory`: it 
 `(nr_unused / 100) * vfs_cache_pressure` objects, bails out (-1) without __GFP_FS, and
 `prune_dcache(nr)` frees the `nr` least recently unused objects (DCACHE_REFERENCED rotation and
 the dentry -> inode pinning are not modelled). `shrink_slab` is 2.6.24 `shrink_slab()`, with
-SHRINK_BATCH 128; `drop_slab` is `fs/drop_caches.c`.
+SHRINK_BATCH 128; `drop_slab` is `fs/drop_caches.c`. 6.1's shrinking of the same caches (its
+`do_shrink_slab`, the superblock shrinker) is `models.mm.slab_6_1`.
 """
 
 from __future__ import annotations
@@ -164,6 +165,9 @@ class SlabCache:
         self.reclaimable = reclaimable
         self.seeks = seeks
         self.nr = 0  # shrinker->nr: scan carried over to the next shrink_slab
+        #: 6.1 `shrinker->nr_deferred` when the cache is a shrinker of its own under 6.1
+        #: (`models.mm.slab_6_1`); unused by 2.6.24's `shrink_slab`.
+        self.nr_deferred = 0
         self.migratetype = MIGRATE_RECLAIMABLE if reclaimable else MIGRATE_UNMOVABLE
         self.kind = KIND_SLAB if reclaimable else KIND_KERNEL
         self.page_pfn = np.full(0, -1, np.int64)  # per page index: its pfn, -1 if none
@@ -191,6 +195,17 @@ class SlabCache:
     def shrink_objects(self, m: Machine, nr_to_scan: int) -> int:
         """`prune_dcache(nr)`: free the `nr_to_scan` oldest unused objects; returns pages freed."""
         return self._release(m, self._oldest_unused(nr_to_scan), reclaim=True)
+
+    def prune(self, m: Machine, nr_to_scan: int, newest_first: bool = False) -> tuple[int, int]:
+        """Free up to `nr_to_scan` of the oldest unused objects (an LRU walk that isolates
+        every entry it meets, as 6.1 `list_lru_shrink_walk` with `dentry_lru_isolate` or
+        `inode_lru_isolate` on an LRU of unused objects). `newest_first` frees the taken
+        objects in reverse (6.1 `dispose_list` takes inodes off the head of a list the walk
+        pushed them onto). Returns (objects freed, slab pages freed)."""
+        slots = self._oldest_unused(nr_to_scan)
+        if newest_first:
+            slots = slots[::-1]
+        return int(slots.shape[0]), self._release(m, slots, reclaim=True)
 
     def clone(self) -> SlabCache:
         new = object.__new__(SlabCache)
