@@ -6,9 +6,10 @@ LRU: new pages join the inactive list (`add_to_page_cache_lru`), and every page 
 out, cached or just read in, is marked accessed (2.6.24 `do_generic_mapping_read`'s `page_ok:`,
 6.1 `filemap_read`: `mark_page_accessed`/`folio_mark_accessed`), so a file read twice is
 promoted to the active list. Writes mark nothing (2.6.24 `generic_perform_write`, 6.1
-`grab_cache_page_write_begin` without FGP_ACCESSED). Reads bring the whole file in (readahead reads small files whole; the model does not
-track which offsets of a large file are cached, only how many pages). Writes add dirty pages,
-which pdflush (`models.agents.daemons.Flusher`) writes back.
+`grab_cache_page_write_begin` without FGP_ACCESSED). Reads bring the whole file in (readahead
+reads small files whole; the model does not track which offsets of a large file are cached,
+only how many pages). Writes add dirty pages, which pdflush (`models.agents.daemons.Flusher`)
+writes back.
 
 Opening a file walks its path: a `dentry` and an `ext3_inode_cache` object (both
 SLAB_RECLAIM_ACCOUNT caches, so RECLAIMABLE pages, in 2.6.24 `fs/dcache.c`,

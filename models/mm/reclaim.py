@@ -435,8 +435,8 @@ def balance_pgdat_2_6_24(m: Machine, order: int, *, max_passes: int = 1000) -> i
 
 def drop_caches(m: Machine, mode: int) -> int:
     """Write `mode` to /proc/sys/vm/drop_caches (2.6.24 `fs/drop_caches.c`): 1 frees clean page
-    cache, 2 shrinks slab (`drop_slab`), 3 both. Dirty pages and pages under writeback stay.
-    Returns pages freed (page cache plus slab)."""
+    cache, 2 shrinks slab (`drop_slab`; 6.1's `drop_slab_6_1` under 6.1's reclaim), 3 both.
+    Dirty pages and pages under writeback stay. Returns pages freed (page cache plus slab)."""
     if mode not in (1, 2, 3):
         raise ValueError(f"drop_caches mode {mode} is not 1, 2 or 3")
     nd = m.node[0]
@@ -450,7 +450,12 @@ def drop_caches(m: Machine, mode: int) -> int:
         nd["stat"][STAT["drop_pagecache"]] += 1
         freed += n
     if mode & 2:
-        freed += drop_slab(m)
+        if m.policy.reclaim == "6.1":
+            from fragsim.models.mm.slab_6_1 import drop_slab_6_1
+
+            freed += drop_slab_6_1(m)  # 6.1 drop_slab(): priority 0 until it frees little
+        else:
+            freed += drop_slab(m)
         nd["stat"][STAT["drop_slab"]] += 1
     return freed
 

@@ -23,7 +23,7 @@ What decides which pages survive reclaim on 6.1 and not on 2.6.24:
 - **Reclaim does not write page cache** (`models.mm.vmscan_6_1.shrink_folio_list`): a dirty
   page-cache page it meets is flagged PG_reclaim and activated, and rotated to the inactive
   tail when the flusher has written it (`writeback.queue_writeback` picks the flag up).
-- **Slab** is shrunk once per `shrink_node` at the scan priority (`slab.shrink_slab_6_1`,
+- **Slab** is shrunk once per `shrink_node` at the scan priority (`slab_6_1.shrink_slab_6_1`,
   6.1 `do_shrink_slab`), not in proportion to the LRU scan as 2.6.24 does.
 
 Simplified (README, model limits): one node, no memcg (`mem_cgroup_lruvec` is the node's, no
@@ -45,6 +45,7 @@ from fragsim.models.mm.alloc import zone_watermark_ok
 from fragsim.models.mm.constants import PAGE_ALLOC_COSTLY_ORDER, PAGE_SHIFT
 from fragsim.models.mm.gfp import GFP
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state, record_reclaimed
+from fragsim.models.mm.slab_6_1 import shrink_slab_6_1
 from fragsim.models.mm.state import (
     LRU_ACTIVE_ANON,
     LRU_ACTIVE_FILE,
@@ -288,12 +289,6 @@ def shrink_inactive_list(m: Machine, z: int, lru: int, nr_to_scan: int,
 def _shrink_slab(m: Machine, sc: ScanControl61) -> int:
     """6.1 `shrink_slab(sc->gfp_mask, nid, memcg, sc->priority)`; returns slab pages freed
     (`reclaim_state->reclaimed_slab`)."""
-    try:
-        from fragsim.models.mm.slab import shrink_slab_6_1  # type: ignore[attr-defined]
-    except ImportError:  # INTERIM until the 6.1 shrinker lands: 2.6.24's
-        from fragsim.models.mm.slab import shrink_slab
-        lru = int(m.zones["nr_lru"].sum())
-        return int(shrink_slab(m, sc.nr_scanned, sc.gfp_mask, lru)[1])
     return int(shrink_slab_6_1(m, sc.gfp_mask, sc.priority)[1])
 
 
