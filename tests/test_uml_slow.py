@@ -91,10 +91,12 @@ def test_real_kernel_against_fragsim_6_1(tmp_path: Path) -> None:
     assert abs(census_s.loc["ext2_write", "pageblocks_unmovable"]
                - census_r.loc["ext2_write", "pageblocks_unmovable"]) <= 2
     assert (sim["pageblocks_highatomic"] == 0).all()
-    # freed, drop_caches, compact: the documented direction. The model frees everything the
-    # load allocated (its shrinker and LRU aging reclaim the tree's cache, metadata and
-    # dentries during the write), the real kernel keeps some of it scattered: the model's free
-    # share is far higher after the frees and after drop_caches, and higher after compaction.
-    assert share_s["freed"] - share_r["freed"] >= 0.30
+    # freed, drop_caches, compact: the documented direction. 6.1's reclaim keeps the tree's
+    # active metadata and part of its dentries and inodes through the write, scattered, as the
+    # real kernel does, but the real kernel keeps more (1228 file and 1253 reclaimable slab
+    # pages against the model's 644 and 563): the model's free share is higher after the
+    # frees, by less than the 60 points of 2.6.24's reclaim, and after drop_caches (which
+    # empties the model), and not lower after compaction.
+    assert 0.10 <= share_s["freed"] - share_r["freed"] <= 0.40
     assert share_s["drop_caches"] - share_r["drop_caches"] >= 0.10
     assert share_s["compact"] >= share_r["compact"]
