@@ -1,7 +1,7 @@
 """kswapd as Linux 6.1 has it: `balance_pgdat()`, `pgdat_balanced()`, `kswapd_shrink_node()`,
 `prepare_kswapd_sleep()`, `kswapd_try_to_sleep()`'s kcompactd wake-up and `kswapd_failures`
 (`mm/vmscan.c` of 6.1.y, read at unifreq/linux-6.1.y 07badeaa), over 6.1's `shrink_node`
-(`models.mm.reclaim_6_1`) or the model's 2.6.24 per-zone reclaim (see below). The 6.1 and
+(`models.mm.reclaim_6_1`). The 6.1 and
 6.15 presets use it (`Policy.kswapd == "6.1"`); `models.agents.daemons.Kswapd` is 6.1
 `kswapd()` around it.
 
@@ -39,10 +39,8 @@
 and 6.15's under `vm.defrag_mode` (`models.mm.defrag_mode.pgdat_balanced_6_15`: while the order
 is above 0 it counts only the free pages in whole pageblocks, NR_FREE_PAGES_BLOCKS).
 
-Reclaim inside the loop is 6.1 `shrink_node` (`models.mm.reclaim_6_1`) on a policy with 6.1's
-reclaim (the 6.1 and 6.15 presets); on one without it (a test's kswapd-only policy) it is
-2.6.24's per-zone `shrink_zone` for each zone up to `highest_zoneidx` and `shrink_slab`, so
-`may_swap` keeps mapped pages as 2.6.24's `shrink_page_list` does.
+Reclaim inside the loop is 6.1 `shrink_node` (`models.mm.reclaim_6_1`; a policy with 6.1's
+kswapd has 6.1's reclaim).
 
 Simplified (README, model limits): no `kswapd_age_node` (6.1 ages the anon list only with
 swap, which `shrink_lruvec`'s closing `shrink_active_list` does in the model), no
@@ -63,7 +61,6 @@ from fragsim.models.mm.gfp import GFP_KERNEL
 from fragsim.models.mm.kcompactd import wakeup_kcompactd
 from fragsim.models.mm.reclaim_6_1 import ScanControl61, shrink_node
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state
-from fragsim.models.mm.slab import shrink_slab
 from fragsim.models.mm.state import STAT
 from fragsim.models.mm.writeback import complete_writeback
 
@@ -161,10 +158,8 @@ def balance_pgdat_6_1(m: Machine, order: int, highest_zoneidx: int) -> tuple[int
     zone_boosts = {z: int(m.zones[z]["watermark_boost"]) for z in zones}
     nr_boost_reclaim = sum(zone_boosts.values())
     boosted = nr_boost_reclaim > 0
-    sc = reclaim.scan_control(m, order, int(GFP_KERNEL), kswapd=True)
-    sc61 = (ScanControl61(gfp_mask=int(GFP_KERNEL), order=order, reclaim_idx=highest_zoneidx,
-                          nr_to_reclaim=0, kswapd=True)
-            if m.policy.reclaim == "6.1" else None)
+    sc = ScanControl61(gfp_mask=int(GFP_KERNEL), order=order, reclaim_idx=highest_zoneidx,
+                       nr_to_reclaim=0, kswapd=True)
     sc_order = order
     total = 0  # sc.nr_reclaimed
     balanced_out = False
@@ -198,29 +193,16 @@ def balance_pgdat_6_1(m: Machine, order: int, highest_zoneidx: int) -> tuple[int
             # kswapd_shrink_node(): reclaim in proportion to the zones, then check the scan.
             nr_to_reclaim = sum(max(reclaim.high_wmark_pages(m, z), reclaim.SWAP_CLUSTER_MAX)
                                 for z in zones)
-            if sc61 is not None:
-                # 6.1 reclaim (`models.mm.reclaim_6_1`): shrink_node(pgdat, sc).
-                sc61.priority = priority
-                sc61.order = sc_order
-                sc61.nr_to_reclaim = nr_to_reclaim
-                sc61.may_writepage = sc.may_writepage
-                sc61.may_swap = sc.may_swap
-                sc61.nr_scanned = 0
-                before = sc61.nr_reclaimed
-                shrink_node(m, sc61)
-                nr_reclaimed = sc61.nr_reclaimed - before
-                scanned = sc61.nr_scanned
-            else:
-                lru_pages = sum(int(m.zones[z]["nr_lru"].sum()) for z in zones)
-                nr_reclaimed = 0
-                scanned = 0
-                for z in zones:
-                    sc.nr_scanned = 0
-                    nr_reclaimed += reclaim.shrink_zone(m, z, priority, sc)
-                    scanned += sc.nr_scanned
-                nr_reclaimed += shrink_slab(m, scanned, int(GFP_KERNEL), lru_pages)[1]
-                if nr_reclaimed:
-                    st.kswapd_failures = 0  # shrink_node: "On reclaim progress, reset"
+            # 6.1 reclaim (`models.mm.reclaim_6_1`): shrink_node(pgdat, sc), which also resets
+            # kswapd_failures on progress.
+            sc.priority = priority
+            sc.order = sc_order
+            sc.nr_to_reclaim = nr_to_reclaim
+            sc.nr_scanned = 0
+            before = sc.nr_reclaimed
+            shrink_node(m, sc)
+            nr_reclaimed = sc.nr_reclaimed - before
+            scanned = sc.nr_scanned
             total += nr_reclaimed
             if sc_order and total >= (2 << sc_order):  # compact_gap(sc->order)
                 sc_order = 0

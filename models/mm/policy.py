@@ -177,7 +177,8 @@ class Policy:
     compaction: str = "2.6.35"
     #: Page reclaim: "2.6.24" (`models.mm.reclaim`: one mixed LRU pair per zone, 2.6.24
     #: `shrink_zone` and `shrink_slab`) or "6.1" (`models.mm.reclaim_6_1`: split anon/file
-    #: LRU, 6.1 `shrink_node`, `get_scan_count`, `do_shrink_slab`), which needs 6.1's kswapd.
+    #: LRU, 6.1 `shrink_node`, `get_scan_count`, `do_shrink_slab`), with 6.1's kswapd and only
+    #: with it.
     reclaim: str = "2.6.24"
 
     def __post_init__(self) -> None:
@@ -185,9 +186,9 @@ class Policy:
             raise ValueError(f"compaction {self.compaction!r}: allowed are '2.6.35', '6.1'")
         if self.reclaim not in ("2.6.24", "6.1"):
             raise ValueError(f"reclaim {self.reclaim!r}: allowed are '2.6.24', '6.1'")
-        if self.reclaim == "6.1" and self.kswapd != "6.1":
-            raise ValueError(f"policy {self.name}: 6.1 reclaim runs under 6.1's kswapd: "
-                             "kswapd must be '6.1'")
+        if (self.reclaim == "6.1") != (self.kswapd == "6.1"):
+            raise ValueError(f"policy {self.name}: 6.1's kswapd and 6.1 reclaim go together: "
+                             f"kswapd {self.kswapd!r}, reclaim {self.reclaim!r}")
         if self.alloc_retry in ("6.1", "6.15") and self.compaction != "6.1":
             raise ValueError(f"policy {self.name}: the {self.alloc_retry} slow path compacts "
                              "with 6.1's scanners: compaction must be '6.1'")
