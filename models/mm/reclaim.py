@@ -198,6 +198,19 @@ def shrink_active_list(m: Machine, z: int, nr_pages: int, priority: int,
                               buf)
 
 
+def hand_on(m: Machine, rec: np.ndarray, wb: np.ndarray, res: np.ndarray) -> int:
+    """Hand on what a compiled scan left in `rec`, `wb` and `res` (`models.mm.vmscan`'s
+    RES_* slots): reclaimed rows to `m.reclaimed`, `wb` entries to the writeback model
+    (`_writeback_rows`). Returns the scan to add to `sc->nr_scanned`."""
+    nrec = int(res[vmscan.RES_NR_RECLAIMED_ROWS])
+    if nrec:
+        record_reclaimed(m, rec[:nrec].copy())
+    nwb = int(res[vmscan.RES_NR_WRITEBACK])
+    if nwb:
+        _writeback_rows(m, wb[:nwb])
+    return int(res[vmscan.RES_SC_NR_SCANNED])
+
+
 def _writeback_rows(m: Machine, wb: np.ndarray) -> None:
     """Hand on `shrink_page_list`'s `wb` entries: pages whose writeback reclaim started are
     queued (PG_reclaim); pages it met under writeback (-1 - pfn, 6.1's rule) get PG_reclaim
@@ -220,13 +233,7 @@ def shrink_inactive_list(m: Machine, z: int, max_scan: int, sc: ScanControl) -> 
                                 bool(sc.gfp_mask & GFP.FS), bool(sc.gfp_mask & GFP.IO),
                                 sc.sync_writeback, sc.may_writepage, sc.may_swap, buf, rec, wb,
                                 res)
-    nrec = int(res[vmscan.RES_NR_RECLAIMED_ROWS])
-    if nrec:
-        record_reclaimed(m, rec[:nrec].copy())
-    nwb = int(res[vmscan.RES_NR_WRITEBACK])
-    if nwb:
-        _writeback_rows(m, wb[:nwb])
-    sc.nr_scanned += int(res[vmscan.RES_SC_NR_SCANNED])
+    sc.nr_scanned += hand_on(m, rec, wb, res)
     reclaim_state(m).congestion_waits += int(res[vmscan.RES_CONGESTION_WAITS])
     return int(res[vmscan.RES_NR_RECLAIMED])
 
@@ -268,13 +275,7 @@ def shrink_zone(m: Machine, z: int, priority: int, sc: ScanControl) -> int:
         sc.sync_writeback, sc.may_writepage, sc.may_swap,
         int(m.node[0]["total_swap_pages"]) == 0, priority, st.swappiness,
         sc.mapped, vm_total_pages, buf, rec, wb, res))
-    nrec = int(res[vmscan.RES_NR_RECLAIMED_ROWS])
-    if nrec:
-        record_reclaimed(m, rec[:nrec].copy())
-    nwb = int(res[vmscan.RES_NR_WRITEBACK])
-    if nwb:
-        _writeback_rows(m, wb[:nwb])
-    sc.nr_scanned += int(res[vmscan.RES_SC_NR_SCANNED])
+    sc.nr_scanned += hand_on(m, rec, wb, res)
     st.congestion_waits += int(res[vmscan.RES_CONGESTION_WAITS])
     return nr_reclaimed
 

@@ -40,11 +40,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fragsim.models.mm import vmscan, vmscan_6_1
+from fragsim.models.mm import vmscan_6_1
 from fragsim.models.mm.alloc import zone_watermark_ok
 from fragsim.models.mm.constants import PAGE_ALLOC_COSTLY_ORDER, PAGE_SHIFT
 from fragsim.models.mm.gfp import GFP
-from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state, record_reclaimed
+from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state
 from fragsim.models.mm.slab_6_1 import shrink_slab_6_1
 from fragsim.models.mm.state import (
     LRU_ACTIVE_ANON,
@@ -242,17 +242,11 @@ def _shrink_lruvec(m: Machine, sc: ScanControl61) -> None:
 
 def _hand_on(m: Machine, rec: np.ndarray, wb: np.ndarray, res: np.ndarray,
              sc: ScanControl61) -> None:
-    """Reclaimed rows to `m.reclaimed`, writeback started and PG_reclaim flags to the
-    writeback model, the scan to `sc`, the anon pageout cost to `lru_note_cost`."""
-    from fragsim.models.mm.reclaim import _writeback_rows
+    """Reclaimed rows, writeback started and PG_reclaim flags on (`reclaim.hand_on`), the
+    scan to `sc`, the anon pageout cost to `lru_note_cost`."""
+    from fragsim.models.mm.reclaim import hand_on
 
-    nrec = int(res[vmscan.RES_NR_RECLAIMED_ROWS])
-    if nrec:
-        record_reclaimed(m, rec[:nrec].copy())
-    nwb = int(res[vmscan.RES_NR_WRITEBACK])
-    if nwb:
-        _writeback_rows(m, wb[:nwb])
-    sc.nr_scanned += int(res[vmscan.RES_SC_NR_SCANNED])
+    sc.nr_scanned += hand_on(m, rec, wb, res)
     lru_note_cost(m, False, int(res[vmscan_6_1.RES_NR_PAGEOUT]))
 
 

@@ -63,6 +63,7 @@ __all__ = [
     "RES_SC_NR_SCANNED",
     "RES_SIZE",
     "drop_pagecache",
+    "free_reclaimed",
     "isolate_lru_pages",
     "shrink_active_list",
     "shrink_inactive_list",
@@ -176,6 +177,22 @@ def clear_active_flags(pages: np.ndarray, lst: np.ndarray, n: int) -> int:
     return nr_active
 
 
+@compiled("pages, zones, pageblock_type, node, int, int, int[][], int[]", inline=True)
+def free_reclaimed(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
+                   node: np.ndarray, pfn: int, kind: int, rec: np.ndarray,
+                   res: np.ndarray) -> None:
+    """A page reclaim frees: its row (pfn, owner, kind) into `rec`, then back to the buddy
+    allocator, cold, through `free_one_pcp` (`__pagevec_release_nonlru` in 2.6.24,
+    `free_unref_page_list` in 6.1); counted in `res`."""
+    r = res[RES_NR_RECLAIMED_ROWS]
+    rec[r, 0] = pfn
+    rec[r, 1] = pages[pfn]["owner"]
+    rec[r, 2] = kind
+    res[RES_NR_RECLAIMED_ROWS] = r + 1
+    free_one_pcp(pages, zones, pageblock_type, node, pfn, 0, 1)
+    res[RES_NR_RECLAIMED] += 1
+
+
 @compiled("pages, zones, pageblock_type, node, int[], int, int, bool, bool, bool, bool, bool, "
           "int[][], int[], int[]")
 def shrink_page_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.ndarray,
@@ -271,16 +288,10 @@ def shrink_page_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.nd
             lst[kept] = pfn
             kept += 1
             continue
-        r = res[RES_NR_RECLAIMED_ROWS]
-        rec[r, 0] = pfn
-        rec[r, 1] = pages[pfn]["owner"]
-        rec[r, 2] = kind
-        res[RES_NR_RECLAIMED_ROWS] = r + 1
         zone = zones[zone_of_pfn(zones, pfn)]
-        free_one_pcp(pages, zones, pageblock_type, node, pfn, 0, 1)
+        free_reclaimed(pages, zones, pageblock_type, node, pfn, kind, rec, res)
         zone["pages_scanned"] = 0
         zone["all_unreclaimable"] = 0
-        res[RES_NR_RECLAIMED] += 1
     nd["stat"][_S_PGACTIVATE] += pgactivate
     return kept
 

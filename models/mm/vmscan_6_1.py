@@ -18,7 +18,7 @@ Read at unifreq/linux-6.1.y 07badeaa. The policy around these loops (`prepare_sc
     `models.mm.reclaim_6_1` keeps it until the flusher writes the page) and it is activated;
   - a dirty anonymous page (just added to swap) is written (`pageout`, pswpout) unless
     `may_writepage` is off or __GFP_IO is missing, and kept while under writeback;
-  - the rest is freed (`__remove_mapping`), cold, through `free_one_pcp`.
+  - the rest is freed (`__remove_mapping`), cold (`models.mm.vmscan.free_reclaimed`).
 - `shrink_inactive_list` isolates up to `nr_to_scan` pages from the tail of an inactive list
   (`isolate_lru_folios`), shrinks them and puts back what is kept (`move_folios_to_lru`).
 - `shrink_active_list` moves up to `nr_to_scan` pages from the tail of an active list to the
@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from fragsim.models.mm.alloc import free_one_pcp
 from fragsim.models.mm.constants import (
     KIND_ANON,
     KIND_FILE_MAPPED,
@@ -65,9 +64,9 @@ from fragsim.models.mm.state import (
 )
 from fragsim.models.mm.vmscan import (
     RES_NR_RECLAIMED,
-    RES_NR_RECLAIMED_ROWS,
     RES_NR_WRITEBACK,
     RES_SC_NR_SCANNED,
+    free_reclaimed,
 )
 
 __all__ = [
@@ -189,13 +188,7 @@ def shrink_folio_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: np.n
             lst[kept] = pfn
             kept += 1
             continue
-        r = res[RES_NR_RECLAIMED_ROWS]
-        rec[r, 0] = pfn
-        rec[r, 1] = pages[pfn]["owner"]
-        rec[r, 2] = kind
-        res[RES_NR_RECLAIMED_ROWS] = r + 1
-        free_one_pcp(pages, zones, pageblock_type, node, pfn, 0, 1)
-        res[RES_NR_RECLAIMED] += 1
+        free_reclaimed(pages, zones, pageblock_type, node, pfn, kind, rec, res)
     nd["stat"][_S_PGACTIVATE] += pgactivate
     return kept
 
