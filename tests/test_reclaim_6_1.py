@@ -84,8 +84,8 @@ def test_lists_by_generation(policy: str, anon: int, file: int, file_active: int
     expect[anon] += 5
     expect[file] += 3
     assert m.zones[z]["nr_lru"].tolist() == expect.tolist()
-    mark_accessed_batch(m.pages, m.zones, f[:1])
-    mark_accessed_batch(m.pages, m.zones, f[:1])  # referenced, then activated
+    assert mark_accessed_batch(m.pages, m.zones, f[:1]) == 0  # referenced
+    assert mark_accessed_batch(m.pages, m.zones, f[:1]) == 1  # activated (PGACTIVATE)
     expect[file] -= 1
     expect[file_active] += 1
     assert m.zones[z]["nr_lru"].tolist() == expect.tolist()

@@ -56,7 +56,7 @@ from fragsim.models.mm.jit import compiled
 from fragsim.models.mm.lru import mark_accessed_batch
 from fragsim.models.mm.reclaim_state import reclaim_state
 from fragsim.models.mm.slab_6_1 import register_super
-from fragsim.models.mm.state import KIND_SHIFT, MT_MASK
+from fragsim.models.mm.state import KIND_SHIFT, MT_MASK, STAT
 
 if TYPE_CHECKING:
     from fragsim.models.agents.base import KernelAPI
@@ -383,7 +383,7 @@ class FileSystem:
         m = self.kernel.machine
         cached = self.pc.pages_of(fids)
         if cached.shape[0]:
-            mark_accessed_batch(m.pages, m.zones, cached)
+            m.node[0]["stat"][STAT["pgactivate"]] += mark_accessed_batch(m.pages, m.zones, cached)
         _, first = np.unique(fids, return_index=True)
         order = fids[np.sort(first)]
         need = np.maximum(self.size[order] - self.pc.counts(order), 0)
@@ -397,7 +397,7 @@ class FileSystem:
         yield from self._grow_objects(order[need > 0], source)
         new = pfns[pfns >= 0]
         if new.shape[0]:
-            mark_accessed_batch(m.pages, m.zones, new)
+            m.node[0]["stat"][STAT["pgactivate"]] += mark_accessed_batch(m.pages, m.zones, new)
         got = int(new.shape[0])
         self.read_pages += got
         return got

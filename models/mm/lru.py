@@ -142,23 +142,31 @@ def lru_del(pages: np.ndarray, zone: np.ndarray, pfn: int) -> None:
 
 
 @compiled("pages, zones, int")
-def mark_page_accessed(pages: np.ndarray, zones: np.ndarray, pfn: int) -> None:
-    """2.6.24 `mark_page_accessed()`: second chance (activate a referenced inactive page)."""
+def mark_page_accessed(pages: np.ndarray, zones: np.ndarray, pfn: int) -> bool:
+    """2.6.24 `mark_page_accessed()` (6.1 `folio_mark_accessed`): second chance, a referenced
+    inactive page is activated. Returns whether it was (`activate_page`/`folio_activate`
+    count PGACTIVATE)."""
     flags = pages[pfn]["flags"]
     if not (flags & PG_ACTIVE) and (flags & PG_REFERENCED) and (flags & PG_LRU):
         zone = zones[zone_of_pfn(zones, pfn)]
         lru_del(pages, zone, pfn)
         pages[pfn]["flags"] &= 0xFF ^ PG_REFERENCED
         lru_add(pages, zone, pfn, True)
-    elif not (flags & PG_REFERENCED):
+        return True
+    if not (flags & PG_REFERENCED):
         pages[pfn]["flags"] |= PG_REFERENCED
+    return False
 
 
 @compiled("pages, zones, const int[]")
-def mark_accessed_batch(pages: np.ndarray, zones: np.ndarray, pfns: np.ndarray) -> None:
-    """`mark_page_accessed` for each pfn (allocated LRU pages; others only get PG_REFERENCED)."""
+def mark_accessed_batch(pages: np.ndarray, zones: np.ndarray, pfns: np.ndarray) -> int:
+    """`mark_page_accessed` for each pfn (allocated LRU pages; others only get PG_REFERENCED).
+    Returns the pages activated (the caller counts them as pgactivate)."""
+    activated = 0
     for i in range(pfns.shape[0]):
-        mark_page_accessed(pages, zones, pfns[i])
+        if mark_page_accessed(pages, zones, pfns[i]):
+            activated += 1
+    return activated
 
 
 @compiled("pages, zones, const int[], const int[]")
