@@ -84,10 +84,10 @@ __all__ = [
 #: 6.1 `sc->may_deactivate` bits.
 DEACTIVATE_ANON = 1
 DEACTIVATE_FILE = 2
-#: `res` slot: pages `pageout()` wrote (`stat->nr_pageout`, for `lru_note_cost`), per chunk type
-#: summed (the caller reads it per call).
+#: `res` slot: pages `pageout()` wrote (`stat->nr_pageout`, for `lru_note_cost`); only
+#: anonymous pages are written by reclaim, so the caller notes it as the anon cost.
 RES_NR_PAGEOUT = 5
-#: `res` slot: pages of the shrink_lruvec loop's `sc->skipped_deactivate`.
+#: `res` slot: 1 once `shrink_list` skipped an active list (`sc->skipped_deactivate`).
 RES_SKIPPED_DEACTIVATE = 6
 RES_SIZE_6_1 = 7
 
