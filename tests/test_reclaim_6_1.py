@@ -195,6 +195,10 @@ def test_shrink_lruvec_proportional_stop() -> None:
                                          False, 0, True, True, True, buf, rec, wb, res)
     assert got == 64 and nr.tolist() == [0, 0, 1, 0]
     assert m.stat("pgscan_kswapd") == 96 and m.stat("pswpout") == 32
+    assert (m.stat("pgscan_anon"), m.stat("pgscan_file")) == (32, 64)
+    assert (m.stat("pgsteal_anon"), m.stat("pgsteal_file")) == (0, 64)
+    assert {"pgrefill", "pgscan_file"} <= set(m.vmstat())  # 6.1's names, on 6.1 only
+    assert "pgscan_file" not in _machine("mobility").vmstat()
     assert res[vmscan_6_1.RES_NR_PAGEOUT] == 32
     # Direct reclaim at DEF_PRIORITY is "proportional_reclaim": it scans all its targets.
     n = _machine(swap=16 * MiB)
@@ -283,7 +287,7 @@ def test_mapped_page_referenced_is_activated_and_aged() -> None:
     buf = np.empty(32, np.int64)
     assert vmscan_6_1.shrink_active_list(m.pages, m.zones, m.node, z, LRU_ACTIVE_FILE, 32,
                                          buf) == 1
-    assert m.stat("pgdeactivate") == 1
+    assert m.stat("pgdeactivate") == 1 and m.stat("pgrefill") == 1
     assert reclaim_6_1.shrink_inactive_list(m, z, LRU_INACTIVE_FILE, 32, sc) == 1
 
 

@@ -46,6 +46,7 @@ from fragsim.models.mm.policy import Policy, get_policy
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, copy_reclaim_state
 from fragsim.models.mm.state import (
     KCOMPACTD_STAT_NAMES,
+    RECLAIM_6_1_STAT_NAMES,
     STAT,
     STAT_NAMES,
     THP_STAT_NAMES,
@@ -347,7 +348,8 @@ class Machine:
         nd = self.node[0]
         out = {name: int(nd["stat"][i]) for i, name in enumerate(STAT_NAMES)
                if (self.config.thp or name not in THP_STAT_NAMES)
-               and (self.config.kcompactd or name not in KCOMPACTD_STAT_NAMES)}
+               and (self.config.kcompactd or name not in KCOMPACTD_STAT_NAMES)
+               and (self.policy.reclaim == "6.1" or name not in RECLAIM_6_1_STAT_NAMES)}
         out["nr_free_pages"] = self.free_pages()
         for z in self.populated_zones():
             out[f"pgalloc_{self.zone_name(z).lower()}"] = int(nd["pgalloc_zone"][z])

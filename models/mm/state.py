@@ -30,6 +30,7 @@ __all__ = [
     "EXTFRAG_FIELDS",
     "EXTFRAG_RING",
     "KCOMPACTD_STAT_NAMES",
+    "RECLAIM_6_1_STAT_NAMES",
     "KIND_SHIFT",
     "LRU_ACTIVE_ANON",
     "LRU_ACTIVE_FILE",
@@ -209,10 +210,21 @@ STAT_NAMES: Final = (
     "compact_daemon_wake",
     "compact_daemon_migrate_scanned",
     "compact_daemon_free_scanned",
+    # 6.1 reclaim's split counters (6.1 vmstat names; shown only with 6.1's reclaim)
+    "pgrefill",
+    "pgscan_anon",
+    "pgscan_file",
+    "pgsteal_anon",
+    "pgsteal_file",
 )
 #: Counters /proc/vmstat has only with CONFIG_TRANSPARENT_HUGEPAGE (`Machine.vmstat` omits them
 #: on a kernel without THP, as mm/vmstat.c's `vmstat_text` does).
 THP_STAT_NAMES: Final = ("thp_fault_alloc", "thp_fault_fallback")
+#: Counters 6.1's reclaim keeps (`models.mm.vmscan_6_1`): PGREFILL (`shrink_active_list`),
+#: PGSCAN_ANON/FILE and PGSTEAL_ANON/FILE (`shrink_inactive_list`); `Machine.vmstat` shows them
+#: only on a policy with 6.1's reclaim (the 2.6.24 model does not count them).
+RECLAIM_6_1_STAT_NAMES: Final = ("pgrefill", "pgscan_anon", "pgscan_file", "pgsteal_anon",
+                                 "pgsteal_file")
 #: Counters of kcompactd (4.6 KCOMPACTD_WAKE, 4.16 KCOMPACTD_MIGRATE_SCANNED/FREE_SCANNED):
 #: `Machine.vmstat` shows them only on a kernel with kcompactd (2.6.35 has none of them).
 KCOMPACTD_STAT_NAMES: Final = ("compact_daemon_wake", "compact_daemon_migrate_scanned",

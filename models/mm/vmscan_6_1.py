@@ -99,6 +99,11 @@ _S_KSWAPD_STEAL = STAT["kswapd_steal"]
 _S_PGACTIVATE = STAT["pgactivate"]
 _S_PGDEACTIVATE = STAT["pgdeactivate"]
 _S_PSWPOUT = STAT["pswpout"]
+_S_PGREFILL = STAT["pgrefill"]
+_S_PGSCAN_ANON = STAT["pgscan_anon"]
+_S_PGSCAN_FILE = STAT["pgscan_file"]
+_S_PGSTEAL_ANON = STAT["pgsteal_anon"]
+_S_PGSTEAL_FILE = STAT["pgsteal_file"]
 
 _NOT_DIRTY = 0xFF ^ PG_DIRTY
 _NOT_REFERENCED = 0xFF ^ PG_REFERENCED
@@ -201,7 +206,8 @@ def shrink_inactive_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: n
                          rec: np.ndarray, wb: np.ndarray, res: np.ndarray) -> int:
     """6.1 `shrink_inactive_list()` on zone `z`'s list `lru`: isolate, `shrink_folio_list`,
     put the kept pages back at the heads of their lists. Counts pgscan_kswapd or
-    pgscan_direct, pgsteal (and kswapd_steal). Returns pages reclaimed."""
+    pgscan_direct, pgscan_anon or pgscan_file, pgsteal (and kswapd_steal) and pgsteal_anon or
+    pgsteal_file. Returns pages reclaimed."""
     nd = node[0]
     zone = zones[z]
     nr_taken = isolate_lru_folios(pages, zone, lru, nr_to_scan, buf)
@@ -209,6 +215,8 @@ def shrink_inactive_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: n
         nd["stat"][_S_PGSCAN_KSWAPD] += nr_taken
     else:
         nd["stat"][_S_PGSCAN_DIRECT] += nr_taken
+    file = lru == LRU_INACTIVE_FILE
+    nd["stat"][_S_PGSCAN_FILE if file else _S_PGSCAN_ANON] += nr_taken
     if nr_taken == 0:
         return 0
     before = res[RES_NR_RECLAIMED]
@@ -219,6 +227,7 @@ def shrink_inactive_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: n
         lru_add(pages, zone, pfn, (pages[pfn]["flags"] & PG_ACTIVE) != 0)
     nr_reclaimed: int = res[RES_NR_RECLAIMED] - before
     nd["stat"][_S_PGSTEAL] += nr_reclaimed
+    nd["stat"][_S_PGSTEAL_FILE if file else _S_PGSTEAL_ANON] += nr_reclaimed
     if kswapd:
         nd["stat"][_S_KSWAPD_STEAL] += nr_reclaimed
     return nr_reclaimed
@@ -228,11 +237,12 @@ def shrink_inactive_list(pages: np.ndarray, zones: np.ndarray, pageblock_type: n
 def shrink_active_list(pages: np.ndarray, zones: np.ndarray, node: np.ndarray, z: int,
                        lru: int, nr_to_scan: int, buf: np.ndarray) -> int:
     """6.1 `shrink_active_list()` on zone `z`'s active list `lru` (module docstring): every page
-    taken goes to the head of the inactive list, oldest first. Counts pgdeactivate; returns
-    pages scanned (PGREFILL)."""
+    taken goes to the head of the inactive list, oldest first. Counts pgrefill and
+    pgdeactivate; returns pages scanned."""
     nd = node[0]
     zone = zones[z]
     nr_taken = isolate_lru_folios(pages, zone, lru, nr_to_scan, buf)
+    nd["stat"][_S_PGREFILL] += nr_taken
     for i in range(nr_taken):
         pfn = buf[i]
         f = pages[pfn]["flags"]

@@ -15,7 +15,8 @@ What `vmstat_6_1` prints, in `VMSTAT_TEXT_6_1` order:
 - counters the model keeps under 6.1's name (`Machine.vmstat()`): pgfree, pswpout,
   pgactivate, pgdeactivate, pgscan_kswapd, pgscan_direct, slabs_scanned, pageoutrun,
   pgrotated, drop_pagecache, drop_slab, pgmigrate_*, compact_* (and compact_daemon_* once the
-  model counts them under those names), thp_fault_alloc/thp_fault_fallback (THP machines);
+  model counts them under those names), thp_fault_alloc/thp_fault_fallback (THP machines),
+  pgrefill, pgscan_anon/file and pgsteal_anon/file (6.1's reclaim, `models.mm.vmscan_6_1`);
 - nr_free_pages (`Machine.free_pages()`: the buddy lists, per-cpu pages excluded as 6.1's
   NR_FREE_PAGES excludes them) and pgalloc_<zone> for each populated zone, with 6.1's zone
   suffixes (HighMem is `_high`);
@@ -24,8 +25,8 @@ What `vmstat_6_1` prints, in `VMSTAT_TEXT_6_1` order:
     (2.6.24's pgsteal counts both; 6.1 splits them, `shrink_inactive_list`);
   - nr_zone_{inactive,active}_{anon,file} and nr_{inactive,active}_{anon,file}: the pages on
     the model's LRU lists (PG_LRU), split by the page's kind (anon; file and mapped file) and
-    PG_ACTIVE. The model keeps 2.6.24's two mixed lists, so these are the pages 6.1's four
-    lists would hold, not what 6.1's separate aging of anon and file would leave;
+    PG_ACTIVE, which on the 6.1 presets' split lists (`models.mm.reclaim_6_1`) are the
+    lists' lengths;
   - nr_anon_pages (anon), nr_mapped (mapped file), nr_file_pages (file and mapped file) and
     nr_slab_reclaimable (reclaimable slab): pages of allocated blocks of that kind, a block of
     order n counting 2^n pages as 6.1's folio counters do;
@@ -36,7 +37,7 @@ checks that what is printed is in 6.1's order): the NUMA, workingset, dirty/writ
 shmem, slab_unreclaimable (the model's unmovable kernel memory is not all slab), kernel stack,
 page table, isolated and unevictable counters, pgpgin/pgpgout/pswpin, allocstall_<zone> (the
 model counts one allocstall; 6.1 counts it at `gfp_zone()` of each request, which the model
-does not record), pgskip_*, pgfault, pgscan_anon/file, pgsteal_anon/file, pgdemote_*,
+does not record), pgskip_*, pgfault, pgdemote_*,
 kswapd_*wmark_hit_quickly, oom_kill, thp_* other than the fault counters, and unpopulated
 zones' pgalloc (6.1 prints 0 for them).
 """
