@@ -44,6 +44,7 @@ from fragsim.models.mm import vmscan_6_1
 from fragsim.models.mm.alloc import zone_watermark_ok
 from fragsim.models.mm.constants import PAGE_ALLOC_COSTLY_ORDER, PAGE_SHIFT
 from fragsim.models.mm.gfp import GFP
+from fragsim.models.mm.reclaim import hand_on, high_wmark_pages
 from fragsim.models.mm.reclaim_state import DEF_PRIORITY, reclaim_state
 from fragsim.models.mm.slab_6_1 import shrink_slab_6_1
 from fragsim.models.mm.state import (
@@ -154,8 +155,7 @@ def prepare_scan_count(m: Machine, sc: ScanControl61) -> None:
     # "Prevent the reclaimer from falling into the cache trap"
     free = int(m.zones["free_pages"].sum())
     file = _node_lru(m, LRU_ACTIVE_FILE) + _node_lru(m, LRU_INACTIVE_FILE)
-    total_high_wmark = sum(int(m.zones[z]["watermark"][2] + m.zones[z]["watermark_boost"])
-                           for z in m.populated_zones())
+    total_high_wmark = sum(high_wmark_pages(m, z) for z in m.populated_zones())
     anon = _node_lru(m, LRU_INACTIVE_ANON)
     sc.file_is_tiny = (file + free <= total_high_wmark
                        and not sc.may_deactivate & DEACTIVATE_ANON
@@ -244,8 +244,6 @@ def _hand_on(m: Machine, rec: np.ndarray, wb: np.ndarray, res: np.ndarray,
              sc: ScanControl61) -> None:
     """Reclaimed rows, writeback started and PG_reclaim flags on (`reclaim.hand_on`), the
     scan to `sc`, the anon pageout cost to `lru_note_cost`."""
-    from fragsim.models.mm.reclaim import hand_on
-
     sc.nr_scanned += hand_on(m, rec, wb, res)
     lru_note_cost(m, False, int(res[vmscan_6_1.RES_NR_PAGEOUT]))
 
@@ -343,9 +341,8 @@ def compaction_ready(m: Machine, z: int, sc: ScanControl61) -> bool:
         return True
     if suitable == c61.COMPACT_SKIPPED:
         return False
-    zone = m.zones[z]
-    mark = int(zone["watermark"][2] + zone["watermark_boost"]) + (2 << sc.order)
-    return bool(zone_watermark_ok(zone, 0, mark, sc.reclaim_idx, 0))
+    mark = high_wmark_pages(m, z) + (2 << sc.order)  # + compact_gap(sc->order)
+    return bool(zone_watermark_ok(m.zones[z], 0, mark, sc.reclaim_idx, 0))
 
 
 def try_to_free_pages(m: Machine, order: int, gfp_mask: int, high_zone: int) -> int:

@@ -129,14 +129,24 @@ def queue_writeback(m: Machine, pfns: np.ndarray, *, reclaim: bool = True) -> No
                            owners=owners, reclaim=reclaim)
     st = reclaim_state(m)
     if not reclaim and st.reclaim_dirty:
-        # PG_reclaim set by 6.1 reclaim while the page was dirty stays through the write.
-        pending = st.reclaim_dirty
-        flagged = np.array([pending.pop(p, -1) == o for p, o in zip(pfns.tolist(),
-                                                                    owners.tolist(), strict=False)],
-                           dtype=np.uint8)
-        if flagged.any():
-            batch.flagged = flagged
+        batch.flagged = _take_reclaim_dirty(m, pfns)
     st.writeback.append(batch)
+
+
+def _take_reclaim_dirty(m: Machine, pfns: np.ndarray) -> np.ndarray | None:
+    """PG_reclaim that 6.1 reclaim set on dirty pages stays through their write: the flags of
+    `pfns` (whose writeback starts now) as a batch's `flagged`, or None. What stays pending is
+    what is still the same owner's dirty page; an entry whose page was freed or written
+    meanwhile goes (the kernel clears PG_reclaim when a page is freed)."""
+    st = reclaim_state(m)
+    n = len(st.reclaim_dirty)
+    keys = np.fromiter(st.reclaim_dirty.keys(), np.int64, n)
+    owners = np.fromiter(st.reclaim_dirty.values(), np.int64, n)
+    valid = m.pages["owner"][keys] == owners
+    flagged = np.isin(pfns, keys[valid]).astype(np.uint8)
+    keep = valid & ((m.pages["flags"][keys] & PG_DIRTY) != 0)
+    st.reclaim_dirty = dict(zip(keys[keep].tolist(), owners[keep].tolist(), strict=True))
+    return flagged if flagged.any() else None
 
 
 def start_writeback(m: Machine, pfns: np.ndarray) -> int:
@@ -185,8 +195,7 @@ def set_reclaim(m: Machine, pfns: np.ndarray) -> None:
             b.flagged = flagged | hit.astype(np.uint8)
     flags = m.pages["flags"][pfns]
     dirty = pfns[((flags & PG_DIRTY) != 0) & ((flags & PG_WRITEBACK) == 0)]
-    for pfn, owner in zip(dirty.tolist(), m.pages["owner"][dirty].tolist(), strict=False):
-        st.reclaim_dirty[pfn] = owner
+    st.reclaim_dirty.update(zip(dirty.tolist(), m.pages["owner"][dirty].tolist(), strict=True))
 
 
 def nr_writeback(m: Machine) -> int:
